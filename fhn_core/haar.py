@@ -1,0 +1,125 @@
+"""Orthonormal Haar analysis and synthesis: the network's invertible change of resolution.
+
+One analysis step (the operator W of the layer, DESIGN.md step 1) halves every spatial
+axis and multiplies the channels by 2^d (4 in 2D, 8 in 3D). It is the separable
+one-level Haar wavelet transform: along each spatial axis, neighbouring samples
+(e, o) become (e + o) / sqrt(2) (low pass) and (e - o) / sqrt(2) (high pass). Because
+that 2 x 2 butterfly is orthogonal and symmetric, W^T W = I, norms are preserved and
+synthesis (W^T) applies the same butterflies and undoes the reshuffle.
+
+Sub-band channel order (fixed; the loss and label embeddings rely on it).
+Output channel ``s * C + c`` holds sub-band ``s`` of input channel ``c``, so the first C
+channels are the low-pass (LL / LLL) approximation of all input channels. The
+sub-band index ``s`` is a binary number with one bit per spatial axis, the first spatial
+axis being the most significant bit, and bit value 0 = low pass, 1 = high pass:
+
+- 2D, axes (H, W):    s = 0 LL, 1 LH, 2 HL, 3 HH   (first letter = axis H)
+- 3D, axes (D, H, W): s = 0 LLL, 1 LLH, 2 LHL, 3 LHH, 4 HLL, 5 HLH, 6 HHL, 7 HHH
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .errors import FhnError
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+
+def _spatial_dims(x: torch.Tensor) -> int:
+    d = x.dim() - 2
+    if d not in (2, 3):
+        raise FhnError(
+            f"Haar transform needs a (N, C, H, W) or (N, C, D, H, W) tensor, got shape "
+            f"{tuple(x.shape)}; add the batch and channel axes"
+        )
+    return d
+
+
+def _butterfly(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Apply the orthonormal 2-point Haar butterfly along a size-2 axis ``dim``."""
+    even, odd = x.unbind(dim)
+    return torch.stack((even + odd, even - odd), dim) * _INV_SQRT2
+
+
+def haar_analysis(x: torch.Tensor) -> torch.Tensor:
+    """W: one level of orthonormal Haar analysis (coarsen), 2D or 3D.
+
+    (N, C, *S) -> (N, 2^d C, *S/2). Every spatial size must be even.
+    """
+    d = _spatial_dims(x)
+    n, c, *sizes = x.shape
+    if any(s % 2 for s in sizes):
+        raise FhnError(
+            f"Haar analysis needs even spatial sizes, got {tuple(sizes)}; "
+            "pad the input with pad_to_multiple() first"
+        )
+    # (N, C, S1/2, 2, S2/2, 2, ...): each spatial axis split into (coarse, pair).
+    split = [n, c]
+    for s in sizes:
+        split += [s // 2, 2]
+    y = x.reshape(split)
+    pair_axes = [3 + 2 * i for i in range(d)]
+    for axis in pair_axes:
+        y = _butterfly(y, axis)
+    # Bring the pair axes in front of the channel axis: (N, 2, .., 2, C, S1/2, ..).
+    coarse_axes = [2 + 2 * i for i in range(d)]
+    y = y.permute(0, *pair_axes, 1, *coarse_axes)
+    return y.reshape(n, (2**d) * c, *(s // 2 for s in sizes))
+
+
+def haar_synthesis(y: torch.Tensor) -> torch.Tensor:
+    """W^T: one level of orthonormal Haar synthesis (refine), the exact inverse of analysis.
+
+    (N, 2^d C, *S) -> (N, C, *2S).
+    """
+    d = _spatial_dims(y)
+    n, cb, *sizes = y.shape
+    if cb % (2**d):
+        raise FhnError(
+            f"Haar synthesis needs a channel count divisible by {2**d}, got {cb}; "
+            "refine only states that were coarsened"
+        )
+    c = cb // (2**d)
+    x = y.reshape(n, *([2] * d), c, *sizes)
+    for axis in range(1, d + 1):
+        x = _butterfly(x, axis)
+    # (N, 2_1, .., 2_d, C, S1, .., Sd) -> (N, C, S1, 2_1, S2, 2_2, ..)
+    order = [0, d + 1]
+    for i in range(d):
+        order += [d + 2 + i, 1 + i]
+    x = x.permute(order)
+    return x.reshape(n, c, *(2 * s for s in sizes))
+
+
+def padding_for(sizes: tuple[int, ...], levels: int) -> tuple[int, ...]:
+    """How many samples each spatial axis needs at its end to be divisible by 2^levels."""
+    m = 2**levels
+    return tuple((-s) % m for s in sizes)
+
+
+def pad_to_multiple(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Reflect-pad the end of every spatial axis to a multiple of 2^levels.
+
+    Returns the padded tensor and the original spatial sizes, for :func:`crop_to`.
+    Reflection (not zeros) keeps the padded border looking like data to the
+    convolutions. Falls back to edge replication where an axis is too short to reflect.
+    """
+    sizes = tuple(x.shape[2:])
+    pads = padding_for(sizes, levels)
+    if not any(pads):
+        return x, sizes
+    spec: list[int] = []
+    for p in reversed(pads):  # F.pad lists the last axis first
+        spec += [0, p]
+    fits = all(p < s for p, s in zip(pads, sizes, strict=True))
+    mode = "reflect" if fits else "replicate"
+    return F.pad(x, spec, mode=mode), sizes
+
+
+def crop_to(x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """Undo :func:`pad_to_multiple`: keep the first ``sizes`` samples of each spatial axis."""
+    return x[(..., *(slice(0, s) for s in sizes))]

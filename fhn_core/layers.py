@@ -1,0 +1,113 @@
+"""The symmetric block-low-rank hyperbolic layer: one leapfrog step of the telegraph equation.
+
+A layer maps a pair of states (Y_prev, Y_curr) to (Y_curr, Y_next):
+
+1. an optional change of resolution applied to BOTH incoming states,
+   W = Haar analysis (coarsen) or W^T = Haar synthesis (refine);
+2. Y_next = 2 Y_curr - Y_prev - h^2 K^T relu(K Y_curr + b)                      (eq. 2.6)
+
+K is a convolution from C channels to r channels, the block-low-rank layer of eq. 3.17:
+its kernel has r x C x k^d entries instead of C x C x k^d, so the rank r, not the channel
+count, sets the cost. K^T is the exact adjoint (transposed convolution with the same
+weights). The symmetric form K^T relu(K .) makes the step conservative (stable), and the
+step can be run backwards without inverting relu (eq. 2.9):
+
+    Y_prev = 2 Y_curr - Y_next - h^2 K^T relu(K Y_curr + b), then W^T (or W) on both states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .haar import haar_analysis, haar_synthesis
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+_CONV = {2: (F.conv2d, F.conv_transpose2d), 3: (F.conv3d, F.conv_transpose3d)}
+
+
+class HyperbolicLayer(nn.Module):
+    """One invertible leapfrog layer with a block-low-rank symmetric kernel (eqs. 2.6, 3.17).
+
+    Args:
+        channels: C, the channels of the states AFTER the resolution change.
+        rank: r, the block rank (output channels of K); independent of C.
+        spatial_dims: 2 or 3.
+        kernel_size: odd k.
+        h: the time step; h^2 scales the update (default 0.2 as in the paper).
+        change: +1 to coarsen both states first (W), -1 to refine (W^T), 0 for none.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        rank: int,
+        spatial_dims: int = 3,
+        kernel_size: int = 3,
+        h: float = 0.2,
+        change: int = 0,
+    ) -> None:
+        super().__init__()
+        self.channels, self.rank, self.spatial_dims = channels, rank, spatial_dims
+        self.kernel_size, self.h, self.change = kernel_size, h, change
+        self.weight = nn.Parameter(torch.empty(rank, channels, *([kernel_size] * spatial_dims)))
+        self.bias = nn.Parameter(torch.zeros(rank))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform K (fan-in C k^d, fan-out r k^d) and zero bias (DESIGN.md)."""
+        receptive = self.kernel_size**self.spatial_dims
+        bound = math.sqrt(6.0 / ((self.channels + self.rank) * receptive))
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+            self.bias.zero_()
+
+    # --- the pieces of eq. 2.6 ----------------------------------------------------
+    def residual(self, y: torch.Tensor) -> torch.Tensor:
+        """f(Y) = K^T relu(K Y + b): the only non-linear, parameter-dependent part."""
+        conv, conv_t = _CONV[self.spatial_dims]
+        pad = self.kernel_size // 2
+        z = torch.relu(conv(y, self.weight, self.bias, padding=pad))
+        return conv_t(z, self.weight, padding=pad)
+
+    def resample(self, y: torch.Tensor) -> torch.Tensor:
+        """Apply the layer's change of resolution (W, W^T or identity) to one state."""
+        if self.change > 0:
+            return haar_analysis(y)
+        if self.change < 0:
+            return haar_synthesis(y)
+        return y
+
+    def unresample(self, y: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`resample` (W^T W = I, so the adjoint is the inverse)."""
+        if self.change > 0:
+            return haar_synthesis(y)
+        if self.change < 0:
+            return haar_analysis(y)
+        return y
+
+    def leapfrog(self, y_prev: torch.Tensor, y_curr: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Y_next = 2 Y_curr - Y_prev - h^2 f (eq. 2.6); also Y_prev from Y_next (eq. 2.9)."""
+        return 2.0 * y_curr - y_prev - (self.h * self.h) * f
+
+    # --- the layer as a map on state pairs ----------------------------------------
+    def forward(self, y_prev: torch.Tensor, y_curr: torch.Tensor) -> State:
+        """(Y_prev, Y_curr) -> (Y_curr, Y_next), after the change of resolution."""
+        y_prev, y_curr = self.resample(y_prev), self.resample(y_curr)
+        return y_curr, self.leapfrog(y_prev, y_curr, self.residual(y_curr))
+
+    def inverse(self, y_curr: torch.Tensor, y_next: torch.Tensor) -> State:
+        """(Y_curr, Y_next) -> (Y_prev, Y_curr): eq. 2.9, exact up to rounding."""
+        y_prev = self.leapfrog(y_next, y_curr, self.residual(y_curr))
+        return self.unresample(y_prev), self.unresample(y_curr)
+
+    def extra_repr(self) -> str:
+        change = {1: ", coarsen", -1: ", refine", 0: ""}[self.change]
+        return (
+            f"channels={self.channels}, rank={self.rank}, {self.spatial_dims}D, "
+            f"k={self.kernel_size}, h={self.h}{change}"
+        )

@@ -1,0 +1,43 @@
+"""Atomic writes: a file is either the old version or the complete new one, never half.
+
+Everything io_adapters writes goes through :func:`atomic_output`, which hands out a
+temporary path in the destination's folder (same file system, so the final
+``os.replace`` is atomic) and renames it only when the writer finished without error.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import DataError
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    Raises :class:`DataError` when the destination folder is missing or not writable.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise DataError(f"cannot write {target}: folder {folder} does not exist; create it first")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    except OSError as err:
+        raise DataError(
+            f"cannot write {target}: {err.strerror}; choose a folder you can write to"
+        ) from err
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,143 @@
+"""Invertibility, gradient equality with plain autograd, accumulation, bad input."""
+
+import pytest
+import torch
+
+from fhn_core.design import NetworkDesign, Segment
+from fhn_core.errors import FhnError
+from fhn_core.losses import class_scores, partial_cross_entropy
+from fhn_core.network import HyperbolicNetwork
+
+# A 3-level 3D design of 21 layers with block-low-rank kernels (ranks << channels).
+DEEP_3D = NetworkDesign(
+    in_channels=2,
+    spatial_dims=3,
+    segments=[Segment(0, 3, 4), Segment(1, 4, 6), Segment(2, 4, 8), Segment(3, 4, 8),
+              Segment(2, 3, 8), Segment(1, 3, 6)],
+)
+MULTI_2D = NetworkDesign(
+    in_channels=3, spatial_dims=2, segments=[Segment(0, 2, 3), Segment(1, 3, 5), Segment(0, 2, 3)]
+)
+# Ends one level down: the output (and the labels) live on the coarse grid.
+COARSE_3D = NetworkDesign(
+    in_channels=1, spatial_dims=3, segments=[Segment(0, 2, 2), Segment(1, 3, 4), Segment(2, 2, 6),
+                                             Segment(1, 2, 4)],
+)
+
+
+def _net(design, dtype, seed=0):
+    torch.manual_seed(seed)
+    net = HyperbolicNetwork(design).to(dtype)
+    with torch.no_grad():  # non-zero biases so every parameter path is exercised
+        for layer in net.layers:
+            layer.bias.uniform_(-0.1, 0.1)
+    return net
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_deep_multilevel_network_is_invertible(dtype, tol):
+    assert DEEP_3D.n_layers >= 20 and DEEP_3D.max_level == 3
+    net = _net(DEEP_3D, dtype)
+    x = torch.randn(1, 2, 16, 16, 16, dtype=dtype)
+    with torch.no_grad():
+        y_prev, y = net.forward_pair(x)
+    assert y.numel() == x.numel() and y.shape == DEEP_3D.output_shape(tuple(x.shape))
+    error = (net.inverse(y_prev, y) - x).norm() / x.norm()
+    assert error <= tol
+
+
+def _gradients(net, x, weight, mode):
+    net.gradient_mode = mode
+    net.zero_grad()
+    x = x.clone().requires_grad_(True)
+    y_prev, y = net.forward_pair(x)
+    ((y * weight).sum() + 0.5 * (y_prev**2).sum()).backward()
+    return [x.grad] + [p.grad.clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("design", [DEEP_3D, MULTI_2D, COARSE_3D], ids=["3d", "2d", "coarse-out"])
+def test_invertible_gradients_equal_plain_autograd(design):
+    net = _net(design, torch.float64)
+    x = torch.randn(2, design.in_channels, *([8] * design.spatial_dims), dtype=torch.float64)
+    weight = torch.randn(design.output_shape(tuple(x.shape)), dtype=torch.float64)
+    ours = _gradients(net, x, weight, "invertible")
+    plain = _gradients(net, x, weight, "autograd")
+    assert len(ours) == 1 + 2 * design.n_layers
+    for a, b in zip(ours, plain, strict=True):
+        assert (a - b).norm() <= 1e-10 * b.norm()
+    ckpt = _gradients(net, x, weight, "checkpoint")
+    for a, b in zip(ckpt, plain, strict=True):
+        assert (a - b).norm() <= 1e-10 * b.norm()
+
+
+def _loss(net, x, labels):
+    return partial_cross_entropy(class_scores(net(x), 3), labels)
+
+
+def test_loss_gradient_passes_taylor_test():
+    net = _net(MULTI_2D, torch.float64)
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    labels = torch.full((1, 8, 8), -1)
+    labels[0, ::3, ::2] = torch.randint(0, 3, labels[0, ::3, ::2].shape)
+    loss = _loss(net, x, labels)
+    loss.backward()
+    params = list(net.parameters())
+    direction = [torch.randn_like(p) for p in params]
+    slope = sum((p.grad * d).sum() for p, d in zip(params, direction, strict=True))
+    errors = []
+    for eps in (1e-2, 5e-3, 2.5e-3):
+        with torch.no_grad():
+            for p, d in zip(params, direction, strict=True):
+                p.add_(eps * d)
+            shifted = _loss(net, x, labels)
+            for p, d in zip(params, direction, strict=True):
+                p.sub_(eps * d)
+        errors.append(abs(shifted - loss - eps * slope).item())
+    # Second-order Taylor remainder: halving eps divides the error by about 4.
+    assert errors[0] / errors[1] > 3.0 and errors[1] / errors[2] > 3.0
+    assert errors[2] < 1e-4 * abs(loss.item()) + 1e-8
+
+
+def test_gradients_accumulate_over_two_backward_calls():
+    net = _net(MULTI_2D, torch.float64)
+    a, b = torch.randn(2, 1, 3, 8, 8, dtype=torch.float64)
+    labels = torch.randint(0, 3, (1, 8, 8))
+    _loss(net, a, labels).backward()
+    first = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    _loss(net, b, labels).backward()
+    second = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    _loss(net, a, labels).backward()
+    _loss(net, b, labels).backward()
+    for total, g1, g2 in zip(net.parameters(), first, second, strict=True):
+        assert torch.allclose(total.grad, g1 + g2, rtol=1e-12, atol=1e-14)
+        assert not torch.allclose(total.grad, g2)
+
+
+def test_last_layer_is_trained():
+    """The loss gradient enters the output slot: the last layer's kernel gets a gradient."""
+    net = _net(MULTI_2D, torch.float64)
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    _loss(net, x, torch.randint(0, 3, (1, 8, 8))).backward()
+    assert net.layers[-1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (torch.randn(1, 2, 8, 8), "expects 3 input channel"),
+        (torch.randn(1, 3, 9, 8), "not divisible by 2"),
+        (torch.randn(1, 3, 8, 8, 8), "must be \\(N, C, H, W\\)"),
+        (torch.full((1, 3, 8, 8), float("nan")), "NaN or inf"),
+    ],
+    ids=["channels", "divisible", "dims", "nan"],
+)
+def test_bad_input_is_refused_with_a_fix(x, message):
+    net = HyperbolicNetwork(MULTI_2D)
+    with pytest.raises(FhnError, match=message):
+        net(x)
+    x_inf = torch.randn(1, 3, 8, 8)
+    x_inf[0, 0, 0, 0] = float("inf")
+    with pytest.raises(FhnError, match="NaN or inf"):
+        net(x_inf)
