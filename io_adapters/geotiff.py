@@ -1,0 +1,426 @@
+"""GeoTIFF rasters in and out (rasterio): maps, DEMs, satellite bands, categorical maps.
+
+A raster is a float32 ``xarray.DataArray`` with dims ``(band, y, x)``, pixel-centre map
+coordinates and attrs ``crs`` (WKT) and ``transform`` (affine a..f). Nodata and masked
+pixels are NaN, so the nodata number can never reach the network as if it were data.
+
+Several rasters are put on one reference grid by :func:`stack_rasters`; predictions go
+back out with :func:`write_geotiff` on the grid they were made on, with a colour table
+so QGIS shows the classes in their colours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import xarray as xr
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+from rasterio.transform import Affine
+from rasterio.warp import Resampling, reproject
+
+from .atomic import atomic_output
+from .errors import DataError
+
+_TILE = 256  # GeoTIFF tile edge used whenever the raster is at least this large
+_MAX_CLASSES = 255  # more distinct values than this in a "categorical" map is a mistake
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_geotiff(path: str | Path, *, bands: Sequence[int] | None = None) -> xr.DataArray:
+    """Read a GeoTIFF (or any raster GDAL reads) as float32 with dims (band, y, x).
+
+    Coordinates: ``band`` (1-based band numbers), ``y`` and ``x`` (pixel centres in map
+    units). Attrs: kind="raster", crs (WKT or None), transform (a, b, c, d, e, f),
+    nodata (the file's value or None), source_path, and descriptions / colorinterp
+    when the file has them. Nodata and masked pixels are NaN.
+    """
+    src = Path(path).expanduser().resolve()
+    with _open_raster(src) as ds:
+        band_list = _check_bands(bands, ds.count, src)
+        values = _read_masked(ds, band_list)
+        attrs = _grid_attrs(ds.crs, ds.transform, src)
+        attrs["nodata"] = None if ds.nodata is None else float(ds.nodata)
+        picked = [b - 1 for b in band_list]
+        descriptions = [ds.descriptions[i] for i in picked]
+        if any(descriptions):
+            attrs["descriptions"] = tuple(d or "" for d in descriptions)
+        attrs["colorinterp"] = tuple(ds.colorinterp[i].name for i in picked)
+        coords = {"band": ("band", np.asarray(band_list, dtype=np.int64))}
+        coords.update(_pixel_centres(ds.transform, ds.height, ds.width, src))
+    return xr.DataArray(values, dims=("band", "y", "x"), coords=coords, attrs=attrs)
+
+
+@contextmanager
+def _open_raster(src: Path) -> Iterator[rasterio.DatasetReader]:
+    if not src.is_file():
+        raise DataError(f"{src} does not exist or is not a file; check the path")
+    try:
+        ds = rasterio.open(src)
+    except RasterioError as err:
+        raise DataError(
+            f"{src} is not a raster GDAL can read ({err}); choose a GeoTIFF or convert the file "
+            f"with gdal_translate"
+        ) from err
+    with ds:
+        yield ds
+
+
+def _check_bands(bands: Sequence[int] | None, count: int, src: Path) -> list[int]:
+    if bands is None:
+        return list(range(1, count + 1))
+    chosen = [int(b) for b in bands]
+    wrong = [b for b in chosen if not 1 <= b <= count]
+    if wrong or not chosen:
+        raise DataError(
+            f"bands {list(bands)} do not exist in {src}, which has bands 1..{count}; "
+            f"band numbers start at 1"
+        )
+    return chosen
+
+
+def _read_masked(ds: rasterio.DatasetReader, bands: list[int]) -> np.ndarray:
+    """Bands as float32 with NaN wherever GDAL's mask (nodata, alpha, mask band) says invalid."""
+    data = ds.read(bands, masked=True)
+    return np.ma.filled(data.astype(np.float32), np.nan)
+
+
+def _grid_attrs(crs: CRS | None, transform: Affine, src: Path) -> dict[str, Any]:
+    return {
+        "kind": "raster",
+        "crs": crs.to_wkt() if crs else None,
+        "transform": tuple(float(v) for v in tuple(transform)[:6]),
+        "source_path": str(src),
+    }
+
+
+def _pixel_centres(transform: Affine, height: int, width: int, src: Path) -> dict:
+    if transform.b != 0 or transform.d != 0:
+        raise DataError(
+            f"{src} has a rotated geotransform, which is not supported; make it north-up with "
+            f"gdalwarp first"
+        )
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    return {"y": ("y", y), "x": ("x", x)}
+
+
+# ---------------------------------------------------------------------------- stacking
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The reference grid every raster of a stack is resampled onto."""
+
+    crs: CRS | None
+    transform: Affine
+    height: int
+    width: int
+    path: Path
+
+    def same_as(self, ds: rasterio.DatasetReader) -> bool:
+        return (
+            ds.crs == self.crs
+            and ds.transform.almost_equals(self.transform)
+            and (ds.height, ds.width) == (self.height, self.width)
+        )
+
+
+def stack_rasters(
+    paths: Sequence[str | Path],
+    *,
+    reference: int | str | Path = 0,
+    categorical: Sequence[bool] | None = None,
+    one_hot: bool = True,
+) -> xr.DataArray:
+    """Put several rasters on one reference grid as one (band, y, x) float32 DataArray.
+
+    ``reference`` is an index into ``paths`` or the path of a raster whose CRS, transform
+    and shape define the grid. Continuous rasters are resampled bilinearly, categorical
+    ones (``categorical[i]`` True) by nearest neighbour and, with ``one_hot``, turned into
+    one 0/1 channel per class found in the source raster. Band names: "shade.tif:1",
+    "geology.tif:class=3" (multi-band categorical: "geology.tif:2:class=3"). Nodata and
+    areas outside a raster's footprint are NaN in all of that raster's channels.
+    """
+    sources = [Path(p).expanduser().resolve() for p in paths]
+    if not sources:
+        raise DataError("no rasters to stack; give at least one GeoTIFF")
+    flags = _categorical_flags(categorical, len(sources))
+    ref_path = _reference_path(reference, sources)
+    grid = _reference_grid(ref_path)
+    needs_crs = len(sources) > 1 or ref_path != sources[0]
+    names = _short_names(sources)
+
+    channels: list[np.ndarray] = []
+    labels: list[str] = []
+    for src, is_categorical, name in zip(sources, flags, names, strict=True):
+        with _open_raster(src) as ds:
+            if needs_crs and (ds.crs is None or grid.crs is None):
+                missing = src if ds.crs is None else grid.path
+                raise DataError(_no_crs_message(missing))
+            for band in range(1, ds.count + 1):
+                source = _read_masked(ds, [band])[0]
+                kind = Resampling.nearest if is_categorical else Resampling.bilinear
+                warped = _to_grid(source, ds, grid, kind)
+                prefix = f"{name}:{band}" if ds.count > 1 else name
+                if is_categorical and one_hot:
+                    for value in _classes(source, src):
+                        channel = (warped == value).astype(np.float32)
+                        channel[np.isnan(warped)] = np.nan
+                        channels.append(channel)
+                        labels.append(f"{prefix}:class={_class_label(value)}")
+                else:
+                    channels.append(warped)
+                    labels.append(f"{name}:{band}")
+
+    attrs = _grid_attrs(grid.crs, grid.transform, grid.path)
+    attrs.update(nodata=None, sources=tuple(str(s) for s in sources))
+    coords: dict = {"band": ("band", np.asarray(labels, dtype=object))}
+    coords.update(_pixel_centres(grid.transform, grid.height, grid.width, grid.path))
+    return xr.DataArray(np.stack(channels), dims=("band", "y", "x"), coords=coords, attrs=attrs)
+
+
+def _classes(source: np.ndarray, src: Path) -> np.ndarray:
+    """The class values of a categorical band, refusing what is clearly a continuous field."""
+    values = np.unique(source[np.isfinite(source)])
+    if len(values) > _MAX_CLASSES:
+        raise DataError(
+            f"{src} has {len(values)} distinct values, too many for a categorical map "
+            f"(at most {_MAX_CLASSES}); mark it as continuous instead"
+        )
+    return values
+
+
+def _class_label(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _categorical_flags(categorical: Sequence[bool] | None, n: int) -> list[bool]:
+    if categorical is None:
+        return [False] * n
+    flags = [bool(c) for c in categorical]
+    if len(flags) != n:
+        raise DataError(
+            f"categorical has {len(flags)} entries for {n} rasters; give one True/False per raster"
+        )
+    return flags
+
+
+def _reference_path(reference: int | str | Path, sources: list[Path]) -> Path:
+    if isinstance(reference, (str, Path)):
+        return Path(reference).expanduser().resolve()
+    index = int(reference)
+    if not -len(sources) <= index < len(sources):
+        raise DataError(
+            f"reference={reference} is not one of the {len(sources)} rasters; give an index "
+            f"from 0 to {len(sources) - 1} or a raster path"
+        )
+    return sources[index]
+
+
+def _reference_grid(path: Path) -> _Grid:
+    with _open_raster(path) as ds:
+        return _Grid(ds.crs, ds.transform, ds.height, ds.width, path)
+
+
+def _no_crs_message(path: Path) -> str:
+    return (
+        f"{path} has no coordinate reference system, so it cannot be placed on a common grid; "
+        f"assign its CRS first (e.g. gdal_edit.py -a_srs EPSG:32618 {path.name}, or in QGIS: "
+        f"Raster > Projections > Assign Projection)"
+    )
+
+
+def _short_names(sources: list[Path]) -> list[str]:
+    """File names as band prefixes; the parent folder is added where names repeat."""
+    counts: dict[str, int] = {}
+    for s in sources:
+        counts[s.name] = counts.get(s.name, 0) + 1
+    return [s.name if counts[s.name] == 1 else f"{s.parent.name}/{s.name}" for s in sources]
+
+
+def _to_grid(source: np.ndarray, ds: rasterio.DatasetReader, grid: _Grid, kind: Resampling):
+    """One band (NaN = invalid) resampled onto the reference grid; NaN outside its footprint."""
+    if grid.same_as(ds):
+        return source
+    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
+    reproject(
+        source=source,
+        destination=out,
+        src_transform=ds.transform,
+        src_crs=ds.crs,
+        src_nodata=np.nan,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        dst_nodata=np.nan,
+        resampling=kind,
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def raster_profile(da: xr.DataArray, *, dtype: str, count: int, nodata: Any) -> dict:
+    """A rasterio profile for a tiled, deflate-compressed GeoTIFF on ``da``'s grid.
+
+    ``da`` needs attrs ``transform`` (a..f) and ``crs`` (WKT, or None) and dims y and x.
+    Tiles are 256 x 256 when the raster is at least that large in both directions.
+    """
+    if da.attrs.get("transform") is None or "y" not in da.dims or "x" not in da.dims:
+        raise DataError(
+            f"{da.attrs.get('source_path', 'the data')} has no map grid (attrs 'transform' and "
+            f"dims y, x), so it cannot be written as GeoTIFF; load a georeferenced file"
+        )
+    height, width = int(da.sizes["y"]), int(da.sizes["x"])
+    crs = da.attrs.get("crs")
+    profile = {
+        "driver": "GTiff",
+        "dtype": dtype,
+        "count": int(count),
+        "width": width,
+        "height": height,
+        "crs": CRS.from_user_input(crs) if crs else None,
+        "transform": Affine(*da.attrs["transform"][:6]),
+        "compress": "deflate",
+        "nodata": nodata,
+        "BIGTIFF": "IF_SAFER",  # files over 4 GB need BigTIFF; GDAL decides when
+    }
+    if width >= _TILE and height >= _TILE:
+        profile.update(tiled=True, blockxsize=_TILE, blockysize=_TILE)
+    return profile
+
+
+def write_geotiff(
+    path: str | Path,
+    values: np.ndarray,
+    like: xr.DataArray,
+    *,
+    nodata: Any = None,
+    colormap: dict[int, tuple[int, int, int]] | None = None,
+    band_names: Sequence[str] | None = None,
+) -> Path:
+    """Write (y, x) or (band, y, x) values on ``like``'s grid as a tiled, compressed GeoTIFF.
+
+    Integer class maps become uint8 with nodata 255 (int16 with nodata -1 when classes
+    exceed 254; uint16 with nodata 65535 when a colormap is given, since GeoTIFF colour
+    tables need unsigned bands), with ``colormap`` ({class: (r, g, b)}) embedded in band 1.
+    Float values become float32 with NaN nodata. Pixels where ``like`` is NaN in every band
+    get the nodata value. Returns the written path.
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    grid_shape = (int(like.sizes.get("y", -1)), int(like.sizes.get("x", -1)))
+    if arr.ndim != 3 or arr.shape[1:] != grid_shape:
+        raise DataError(
+            f"values of shape {np.shape(values)} do not fit the grid of "
+            f"{like.attrs.get('source_path', 'the data')}, which is {grid_shape} (y, x); "
+            f"give (y, x) or (band, y, x) values on that grid"
+        )
+    names = _check_band_names(band_names, arr.shape[0])
+    out, dtype, nodata = _encode(arr, nodata, colormap is not None)
+    invalid = _invalid_pixels(like)
+    if invalid is not None and nodata is not None:
+        out[:, invalid] = nodata
+    profile = raster_profile(like, dtype=dtype, count=out.shape[0], nodata=nodata)
+    with _writing(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(out)
+        if colormap is not None:
+            dst.write_colormap(1, _check_colormap(colormap))
+        for i, name in enumerate(names, 1):
+            dst.set_band_description(i, name)
+    return Path(path)
+
+
+def _encode(arr: np.ndarray, nodata: Any, paletted: bool) -> tuple[np.ndarray, str, Any]:
+    """Output array, its GeoTIFF dtype and nodata value (defaults for class maps and floats)."""
+    if np.issubdtype(arr.dtype, np.bool_) or np.issubdtype(arr.dtype, np.integer):
+        lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        if nodata is not None:
+            lo, hi = min(lo, int(nodata)), max(hi, int(nodata))
+        if nodata is None and 0 <= lo and hi < 255:
+            dtype, nodata = "uint8", 255
+        elif nodata is None and paletted and 0 <= lo and hi < 65535:
+            dtype, nodata = "uint16", 65535
+        elif nodata is None:
+            dtype, nodata = ("int16" if hi <= 32767 and lo >= -32767 else "int32"), -1
+        else:
+            dtype = _smallest_int_dtype(lo, hi, paletted)
+        return arr.astype(dtype), dtype, nodata
+    out = arr.astype(np.float32)
+    if nodata is None:
+        return out, "float32", float("nan")
+    out[np.isnan(out)] = nodata
+    return out, "float32", float(nodata)
+
+
+def _smallest_int_dtype(lo: int, hi: int, paletted: bool) -> str:
+    candidates = ["uint8", "uint16"] if paletted else ["uint8", "int16", "uint16", "int32"]
+    for name in candidates:
+        info = np.iinfo(name)
+        if info.min <= lo and hi <= info.max:
+            return name
+    what = "a colour table (unsigned 8 or 16 bit)" if paletted else "a GeoTIFF integer band"
+    raise DataError(f"class values and nodata between {lo} and {hi} do not fit {what}")
+
+
+def _invalid_pixels(like: xr.DataArray) -> np.ndarray | None:
+    """(y, x) mask of pixels where ``like`` has no valid value in any band."""
+    if not np.issubdtype(like.dtype, np.floating):
+        return None
+    others = [d for d in like.dims if d not in ("y", "x")]
+    nan = like.isnull()
+    if others:
+        nan = nan.all(dim=others)
+    return np.asarray(nan.transpose("y", "x").values)
+
+
+def _check_band_names(band_names: Sequence[str] | None, count: int) -> list[str]:
+    if band_names is None:
+        return []
+    names = [str(n) for n in band_names]
+    if len(names) != count:
+        raise DataError(f"{len(names)} band_names for {count} bands; give one name per band")
+    return names
+
+
+def _check_colormap(colormap: dict[int, tuple[int, int, int]]) -> dict[int, tuple[int, ...]]:
+    table = {}
+    for value, colour in colormap.items():
+        rgb = tuple(int(c) for c in colour)
+        if len(rgb) not in (3, 4) or not all(0 <= c <= 255 for c in rgb):
+            raise DataError(
+                f"colour {colour!r} for class {value} is not an (r, g, b) triple of 0..255"
+            )
+        table[int(value)] = rgb
+    return table
+
+
+@contextmanager
+def _writing(path: str | Path) -> Iterator[Path]:
+    """atomic_output, with OS and GDAL write failures turned into a DataError naming the file."""
+    target = Path(path)
+    if target.is_dir():
+        raise DataError(
+            f"cannot write {target}: it is a folder; give a file name inside it instead"
+        )
+    try:
+        with atomic_output(target) as tmp:
+            yield tmp
+    except DataError:
+        raise
+    except (OSError, RasterioError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise DataError(
+            f"cannot write {target}: {reason}; choose a folder you can write to"
+        ) from err
+
