@@ -56,7 +56,7 @@ DEFAULT_DEMO_DIR: Path = Path(__file__).resolve().parent / "generated" / "demo"
 # Bumped whenever the generator's output changes, so cached files on disk get rebuilt.
 GENERATOR_VERSION = 1
 
-RICKER_HZ = 28.0
+RICKER_HZ = 30.0
 SNR = 6.0  # RMS signal / RMS noise
 TARGET_RMS = 1000.0  # amplitude scale of a typical float post-stack volume
 
@@ -206,7 +206,7 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 
 def _geology(shape: tuple[int, int, int], rng: np.random.Generator):
-    """Paleo-depth (in samples) of every voxel and the salt mask."""
+    """Paleo-depth (in samples) of every voxel, the salt mask and its anti-aliased fraction."""
     ni, nx, ns = shape
     u = np.linspace(0.0, 1.0, ni)[:, None, None]
     v = np.linspace(0.0, 1.0, nx)[None, :, None]
@@ -225,13 +225,21 @@ def _geology(shape: tuple[int, int, int], rng: np.random.Generator):
     lobes = 1.0 + 0.10 * np.cos(2 * theta + rng.uniform(0, 2 * np.pi)) \
         + 0.05 * np.cos(3 * theta + rng.uniform(0, 2 * np.pi))
     widen = 0.8 + 0.45 * np.clip(t - crest, 0.0, 1.0)
-    rho = dist / (radius * lobes * widen)
-    salt = (rho < 1.0) & (t >= crest + dome_height * rho**2)
+    local_radius = radius * lobes * widen
+    rho = dist / local_radius
+    # Distance inside the salt, in grid cells, from its top (vertically) and its flank
+    # (laterally); a one-cell linear ramp around zero gives an anti-aliased salt fraction
+    # whose 0.5 level is the body's surface.
+    below_top = (t - crest - dome_height * rho**2) * (ns - 1)
+    inside_flank = (1.0 - rho) * local_radius * (min(ni, nx) - 1)
+    salt_frac = np.clip(0.5 + np.minimum(below_top, inside_flank), 0.0, 1.0)
+    salt = salt_frac > 0.5
     # Keep one face-connected body (grid discretisation can leave stray voxels at the rim).
     labels, n = ndimage.label(salt)
     if n > 1:
         sizes = ndimage.sum_labels(salt, labels, index=np.arange(1, n + 1))
         salt = labels == (1 + int(np.argmax(sizes)))
+        salt_frac = np.where(salt, salt_frac, np.minimum(salt_frac, 0.5))
 
     # Folding, stronger at depth; layers dragged up around the salt with a rim syncline.
     depth_gain = 0.4 + 0.6 * t
@@ -252,14 +260,16 @@ def _geology(shape: tuple[int, int, int], rng: np.random.Generator):
         plane = dip_dir * (v - v0 - obliquity * (u - 0.5)) - 0.18 * (t - 0.5)
         hanging = plane > 0.0
         tau = tau - np.where(hanging, throw * _smoothstep((t - 0.05) / 0.3), 0.0)
-    return tau, salt
+    return tau, salt, salt_frac
 
 
 def _ricker(freq_hz: float, dt_s: float) -> np.ndarray:
     half = int(np.ceil(1.5 / (freq_hz * dt_s)))
     tt = np.arange(-half, half + 1) * dt_s
     a = (np.pi * freq_hz * tt) ** 2
-    return (1.0 - 2.0 * a) * np.exp(-a)
+    wavelet = (1.0 - 2.0 * a) * np.exp(-a)
+    # Truncation leaves a small DC component; removing it keeps every trace zero-mean.
+    return wavelet - wavelet.mean()
 
 
 # --------------------------------------------------------------------------- wells
@@ -361,7 +371,7 @@ def generate_demo_survey(
         raise DataError(f"demo well count {n_wells} is outside 2..50; use e.g. 8")
     rng = np.random.default_rng(seed)
 
-    tau, salt = _geology((ni, nx, ns), rng)
+    tau, salt, salt_frac = _geology((ni, nx, ns), rng)
     step = 0.25
     grid, trend, dev, unit_col = _stratigraphic_column(
         rng, ns, np.floor(tau.min()) - 2, np.ceil(tau.max()) + 2, step)
@@ -377,9 +387,7 @@ def generate_demo_survey(
 
     # Salt: high, nearly constant impedance with a weak chaotic texture.
     salt_texture = _smooth_noise(rng, (ni, nx, ns), (1.5, 1.5, 1.0))
-    # A softened salt indicator keeps the dome's reflection from being stair-stepped.
-    salt_frac = ndimage.gaussian_filter(salt.astype(np.float64), 0.8)
-    salt_frac = np.where(salt, np.maximum(salt_frac, 0.5), np.minimum(salt_frac, 0.5))
+    # The fractional salt indicator keeps the dome's reflection from being stair-stepped.
     log_imp = log_imp + salt_frac * (np.log(9.7e6) + 0.012 * salt_texture - log_imp)
     units = np.where(salt, SALT, units).astype(np.int16)
 
