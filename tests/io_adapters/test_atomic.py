@@ -1,0 +1,33 @@
+import os
+import stat
+
+import pytest
+
+from io_adapters.atomic import atomic_output
+from io_adapters.errors import DataError
+
+
+def test_success_replaces_with_normal_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_output(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(os.stat(target).st_mode) & 0o044  # readable by group/others
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.parametrize("name", ["missing/out.txt", "."])
+def test_unwritable_targets_raise_data_error(tmp_path, name):
+    with pytest.raises(DataError, match="cannot write"), atomic_output(tmp_path / name):
+        pass
