@@ -113,11 +113,11 @@ def test_atomic_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
     before = target.read_bytes()
 
     def boom(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+        raise RuntimeError("disk full")
 
     monkeypatch.setattr(np, "savez_compressed", boom)
     ls.labels[:] = -1
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RuntimeError, match="disk full"):
         save_labels(target, ls)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npz"]
