@@ -113,7 +113,7 @@ def _as_classes(classes: Sequence[LabelClass | str]) -> list[LabelClass]:
     return out
 
 
-@dataclass
+@dataclass(eq=False)
 class LabelSet:
     """Labels on a data grid, with class table, per-cell provenance and optional split.
 
@@ -147,6 +147,26 @@ class LabelSet:
         self.dims = tuple(str(d) for d in self.dims)
         if self.dims and len(self.dims) != self.labels.ndim:
             raise DataError(f"dims {self.dims} do not match labels of shape {self.labels.shape}")
+
+    def __eq__(self, other: object) -> bool:
+        """Exact equality of arrays (values and dtypes), class table, split and dims."""
+        if not isinstance(other, LabelSet):
+            return NotImplemented
+
+        def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+            if a is None or b is None:
+                return a is None and b is None
+            return a.dtype == b.dtype and np.array_equal(a, b)
+
+        return (
+            same(self.labels, other.labels)
+            and same(self.source, other.source)
+            and same(self.split, other.split)
+            and self.classes == other.classes
+            and self.dims == other.dims
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def _checked(self, array: np.ndarray, what: str, max_value: int) -> np.ndarray:
         a = np.asarray(array)
@@ -504,7 +524,13 @@ def _vertical_index(grid: xr.DataArray, z: np.ndarray) -> tuple[np.ndarray, np.n
     else:
         axis = np.arange(grid.sizes[vdim], dtype=np.float64)
     step = float(np.median(np.abs(np.diff(axis)))) if len(axis) > 1 else 1.0
-    idx = np.abs(z[:, None] - axis[None, :]).argmin(axis=1)
+    order = np.argsort(axis)
+    ordered = axis[order]
+    # nearest neighbour by bisection: compare the two candidates around each value
+    right = np.clip(np.searchsorted(ordered, z), 0, len(ordered) - 1)
+    left = np.clip(right - 1, 0, len(ordered) - 1)
+    pick = np.where(np.abs(ordered[left] - z) <= np.abs(ordered[right] - z), left, right)
+    idx = order[pick]
     inside = np.abs(axis[idx] - z) <= step / 2 + 1e-9
     return np.where(inside, idx, -1), inside
 

@@ -112,9 +112,8 @@ def test_envi_header_named_stem_hdr_and_map_info(tmp_path: Path) -> None:
     # data scene.img with its header named scene.hdr (the <stem>.hdr convention)
     (tmp_path / "scene.img").write_bytes(np.transpose(cube, (2, 0, 1)).tobytes())
     header = tmp_path / "scene.hdr"
-    header.write_text(
-        "ENVI\nsamples = 4\nlines = 2\nbands = 3\ndata type = 1\ninterleave = bsq\n" + extra
-    )
+    text = "ENVI\nsamples = 4\nlines = 2\nbands = 3\ndata type = 1\ninterleave = bsq\n" + extra
+    header.write_bytes(text.replace("\n", "\r\n").encode())  # Windows line ends
     out = read_envi(tmp_path / "scene.img")
     np.testing.assert_array_equal(out.values, cube)
     # tie point (1.5, 1.5) sits at the centre of the first pixel

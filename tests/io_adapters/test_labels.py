@@ -93,6 +93,9 @@ def test_save_load_round_trip_exact(tmp_path: Path) -> None:
     assert back.labels.dtype == np.int16 and back.source.dtype == np.uint8
     assert back.classes == ls.classes
     assert back.dims == ("y", "x")
+    assert back == ls
+    back.labels[0, 0] = 2 if back.labels[0, 0] != 2 else 1
+    assert back != ls
     # no split saved -> None back
     ls.split = None
     assert load_labels(save_labels(tmp_path / "b.npz", ls)).split is None

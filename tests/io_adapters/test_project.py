@@ -134,3 +134,21 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         project.save()
     assert project.project_file.read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.is_file()) == [PROJECT_FILE]
+
+
+def test_geotiff_and_mat_sources(tmp_path: Path, shared_data: Path) -> None:
+    import scipy.io
+
+    maps = Project.create(tmp_path / "maps", "maps")
+    maps.add_source(shared_data / "geotiff" / "RGB.byte.tif", "geotiff", categorical=False)
+    data = Project.open(tmp_path / "maps").load_data()
+    assert data.dims == ("band", "y", "x") and data.shape == (3, 718, 791)
+    assert maps.load_labels(grid=data).shape == (718, 791)
+
+    cube = np.random.default_rng(0).random((6, 5, 4))
+    scipy.io.savemat(tmp_path / "cube.mat", {"refl": cube})
+    hyper = Project.create(tmp_path / "hyper", "hyper")
+    hyper.add_source(tmp_path / "cube.mat", "hyperspectral", variable="refl", band_axis=None)
+    assert hyper.sources[0].options == {"variable": "refl"}  # None options left out
+    loaded = Project.open(tmp_path / "hyper").load_data()
+    np.testing.assert_array_equal(loaded.values, cube.astype(np.float32))
