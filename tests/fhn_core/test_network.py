@@ -141,3 +141,20 @@ def test_bad_input_is_refused_with_a_fix(x, message):
     x_inf[0, 0, 0, 0] = float("inf")
     with pytest.raises(FhnError, match="NaN or inf"):
         net(x_inf)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_kernel_transpose_is_the_exact_adjoint(dims):
+    """<K y, z> = <y, K^T z> for the block-low-rank kernel (checked with zero bias, no relu)."""
+    from fhn_core.layers import HyperbolicLayer
+
+    layer = HyperbolicLayer(6, 3, spatial_dims=dims, kernel_size=5).double()
+    conv = torch.nn.functional.conv2d if dims == 2 else torch.nn.functional.conv3d
+    y = torch.randn(1, 6, *([7] * dims), dtype=torch.float64)
+    z = torch.randn(1, 3, *([7] * dims), dtype=torch.float64)
+    k_y = conv(y, layer.weight, padding=2)
+    kt_z = conv(z, layer.weight.transpose(0, 1).flip(tuple(range(2, 2 + dims))), padding=2)
+    assert torch.allclose((k_y * z).sum(), (y * kt_z).sum(), rtol=1e-12)
+    # and the layer's residual uses exactly this pair
+    assert torch.allclose(layer.residual(y), conv(torch.relu(k_y), layer.weight.transpose(0, 1)
+                          .flip(tuple(range(2, 2 + dims))), padding=2))

@@ -1,0 +1,159 @@
+"""The one place where a loaded volume plus labels become network tensors.
+
+The app, the command line and notebooks all hand numpy arrays to this module:
+
+- ``data`` is channels-first, (C, *S): a seismic cube (1, iline, xline, samples), a raster
+  stack (band, y, x), a two-date cube (time, band, y, x) ...; NaN marks nodata;
+- ``labels`` hold class ids 0..K-1 and -1 for unlabelled, on the data's spatial grid S,
+  or on S without ``slice_axis`` when 3D/4D data map to a 2D label map (eq. 3.20).
+
+Preparation standardises each channel (statistics of finite values, stored with the
+model so prediction uses the same), sets nodata to 0 (the channel mean) and removes
+labels there, replicates channels up to the design's input channels (section 3.4) and
+reflect-pads the spatial axes to a multiple of 2^levels (cropped back after prediction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .design import NetworkDesign
+from .errors import FhnError
+from .haar import pad_to_multiple
+from .losses import UNLABELLED, expand_channels
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and standard deviation of the training data."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def of(cls, data: np.ndarray) -> Normalisation:
+        means, stds = [], []
+        for channel in data:
+            finite = channel[np.isfinite(channel)]
+            if finite.size == 0:
+                raise FhnError("a data channel has no finite values (all nodata); remove it")
+            means.append(float(finite.mean(dtype=np.float64)))
+            stds.append(float(finite.std(dtype=np.float64)) or 1.0)
+        return cls(tuple(means), tuple(stds))
+
+    def apply(self, data: np.ndarray) -> np.ndarray:
+        if data.shape[0] != len(self.mean):
+            raise FhnError(
+                f"the data has {data.shape[0]} channel(s), the model was trained on "
+                f"{len(self.mean)}; load the same kind of data the model was trained on"
+            )
+        shape = (-1,) + (1,) * (data.ndim - 1)
+        out = (data - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
+        return np.nan_to_num(out.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@dataclass
+class SegmentationTask:
+    """What to learn: data, sparse labels, how the class scores sit in the output."""
+
+    data: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    val_labels: np.ndarray | None = None
+    fixed_axes: tuple[int, ...] = ()  # spatial axes never flipped or transposed
+    slice_axis: int | None = None     # spatial axis index of the embedding slice (eq. 3.20)
+    slice_index: int | None = None
+    class_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        self.labels = np.asarray(self.labels)
+        if self.data.ndim not in (3, 4):
+            raise FhnError(
+                f"data must be channels-first (C, *spatial) with 2 or 3 spatial axes, got "
+                f"shape {self.data.shape}; add a channel axis of length 1 for a single volume"
+            )
+        grid = self.label_grid
+        for name, lab in (("labels", self.labels), ("validation labels", self.val_labels)):
+            if lab is None:
+                continue
+            if tuple(lab.shape) != grid:
+                raise FhnError(
+                    f"{name} of shape {tuple(lab.shape)} are not on the data's grid {grid}; "
+                    "import or paint labels on the same grid as the data"
+                )
+            if not np.issubdtype(lab.dtype, np.integer):
+                raise FhnError(f"{name} must be integers (-1 unlabelled), got {lab.dtype}")
+            if lab.size and (lab.max() >= self.n_classes or lab.min() < UNLABELLED):
+                raise FhnError(
+                    f"{name} contain class id {int(lab.max())} or {int(lab.min())}, outside "
+                    f"-1..{self.n_classes - 1}; check the class table"
+                )
+        if not (self.labels >= 0).any():
+            raise FhnError("there are no labels: paint or import at least one labelled position")
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+    @property
+    def label_grid(self) -> tuple[int, ...]:
+        s = self.spatial_shape
+        if self.slice_axis is None:
+            return s
+        if not 0 <= self.slice_axis < len(s):
+            raise FhnError(f"slice_axis {self.slice_axis} is not a spatial axis of {s}")
+        return s[: self.slice_axis] + s[self.slice_axis + 1 :]
+
+    def valid_labels(self, labels: np.ndarray) -> np.ndarray:
+        """Labels with nodata positions (NaN in any channel) removed."""
+        nodata = ~np.isfinite(self.data).all(axis=0)
+        if self.slice_axis is not None:
+            nodata = nodata.any(axis=self.slice_axis)
+        return np.where(nodata, UNLABELLED, labels).astype(np.int64)
+
+
+def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
+    """The design must match the task's spatial dims, channels and number of classes."""
+    if design.spatial_dims != len(task.spatial_shape):
+        raise FhnError(
+            f"the design is {design.spatial_dims}D but the data has {len(task.spatial_shape)} "
+            f"spatial axes {task.spatial_shape}; choose a {len(task.spatial_shape)}D design"
+        )
+    if task.data.shape[0] > design.in_channels:
+        raise FhnError(
+            f"the data has {task.data.shape[0]} channels but the design takes "
+            f"{design.in_channels}; set in_channels to at least {task.data.shape[0]}"
+        )
+    if task.n_classes > design.out_channels:
+        raise FhnError(
+            f"{task.n_classes} classes but the design's output has {design.out_channels} "
+            f"channels; set in_channels to at least {task.n_classes}"
+        )
+    if design.out_level != 0:
+        raise FhnError(
+            "this design ends at a coarser level; the interactive tool scores full-resolution "
+            "outputs, so end the design at level 0"
+        )
+
+
+def to_input(data: np.ndarray, norm: Normalisation, design: NetworkDesign) -> torch.Tensor:
+    """(C, *S) numpy -> standardised, channel-expanded (1, C', *S) float32 tensor."""
+    x = torch.from_numpy(norm.apply(data)).unsqueeze(0)
+    return expand_channels(x, design.in_channels, "replicate")
+
+
+def pad_labels(labels: np.ndarray, levels: int) -> torch.Tensor:
+    """(*S) labels -> (1, *S_padded) int64 tensor, the padding unlabelled."""
+    m = 2**levels
+    pads = [(0, (-s) % m) for s in labels.shape]
+    padded = np.pad(labels.astype(np.int64), pads, constant_values=UNLABELLED)
+    return torch.from_numpy(padded).unsqueeze(0)
+
+
+def padded_input(x: torch.Tensor, design: NetworkDesign) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Reflect-pad (1, C, *S) to a multiple of 2^max_level; returns the original sizes."""
+    return pad_to_multiple(x, design.max_level)

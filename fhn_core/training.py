@@ -1,0 +1,328 @@
+"""Training from sparse labels, as in the paper's examples.
+
+Each iteration draws ``accumulate`` random sub-volumes that contain labels (flipped and
+transposed along horizontal axes only), sums their partial cross-entropy gradients
+(eq. 3.19) and takes one SGD-with-momentum or Adam step with a decaying learning rate.
+Every ``validate_every`` iterations the whole volume is predicted and scored on held-back
+labels. A callback receives the progress; a stop function ends training cleanly with a
+checkpoint. A non-finite loss, gradient or weight stops training with the last good
+weights kept. Checkpoints hold the optimiser and RNG states, so a resumed run repeats
+the loss sequence of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
+from .design import NetworkDesign
+from .errors import FhnError
+from .losses import balanced_class_weights, class_scores, partial_cross_entropy
+from .metrics import Metrics, evaluate
+from .network import HyperbolicNetwork
+from .prediction import predict_logits, resolve_device
+from .sampler import SubvolumeSampler
+from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; every field can come from TOML or a command-line flag."""
+
+    iterations: int = 200
+    optimiser: str = "adam"          # "adam" | "sgd" (with momentum)
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"         # "cosine" | "step" | "constant"
+    step_every: int = 100
+    step_gamma: float = 0.5
+    accumulate: int = 1              # sub-volumes per optimiser step
+    patch: tuple[int | None, ...] | None = None  # sub-volume size; None = whole volume
+    augment: bool = True
+    class_weights: str = "balanced"  # "balanced" | "none"
+    validation_fraction: float = 0.2
+    validate_every: int = 25
+    checkpoint_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
+    gradient_mode: str = "invertible"
+
+    def __post_init__(self) -> None:
+        if self.optimiser not in ("adam", "sgd"):
+            raise FhnError(f"optimiser must be 'adam' or 'sgd', got {self.optimiser!r}")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise FhnError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
+        if self.iterations < 1 or self.accumulate < 1:
+            raise FhnError("iterations and accumulate must be at least 1")
+        if not self.learning_rate > 0:
+            raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.validation_fraction < 1:
+            raise FhnError("validation_fraction must be in [0, 1)")
+        if self.patch is not None:
+            self.patch = tuple(None if p in (None, 0) else int(p) for p in self.patch)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FhnError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def learning_rate_at(self, iteration: int) -> float:
+        if self.schedule == "cosine":
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * iteration / self.iterations))
+        if self.schedule == "step":
+            return self.learning_rate * self.step_gamma ** (iteration // self.step_every)
+        return self.learning_rate
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a callback sees after each iteration."""
+
+    iteration: int               # 1-based, iterations done
+    iterations: int
+    loss: float
+    learning_rate: float
+    elapsed: float               # seconds since this run started
+    peak_memory_mb: float
+    validation: Metrics | None   # set on validation iterations
+
+
+@dataclass
+class TrainResult:
+    model: TrainedModel
+    status: str                  # "finished" | "stopped" | "diverged"
+    message: str
+    iteration: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    validation: Metrics | None = None
+    checkpoint: Path | None = None
+
+
+def split_validation(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold back a random ``fraction`` of each class's labels (at least one stays for training)."""
+    rng = np.random.default_rng(seed)
+    train, val = labels.copy(), np.full_like(labels, -1)
+    if fraction <= 0:
+        return train, val
+    for k in np.unique(labels[labels >= 0]):
+        idx = np.flatnonzero(labels == k)
+        n_val = min(int(round(fraction * idx.size)), idx.size - 1)
+        chosen = rng.choice(idx, size=n_val, replace=False)
+        train.flat[chosen], val.flat[chosen] = -1, k
+    return train, val
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Trainer:
+    """Trains a HyperbolicNetwork on a SegmentationTask; resumable from a checkpoint folder."""
+
+    def __init__(
+        self,
+        task: SegmentationTask,
+        design: NetworkDesign,
+        config: TrainConfig | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        class_colours: list[str] | None = None,
+    ) -> None:
+        self.task, self.design, self.config = task, design, config or TrainConfig()
+        check_design_fits(design, task)
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        self.out_dir = Path(out_dir) if out_dir else None
+        torch.manual_seed(cfg.seed)
+        net = HyperbolicNetwork(design, gradient_mode=cfg.gradient_mode)  # type: ignore[arg-type]
+        info = ModelInfo(
+            n_classes=task.n_classes, data_channels=task.data.shape[0],
+            normalisation=Normalisation.of(task.data), class_names=list(task.class_names),
+            class_colours=list(class_colours or []), fixed_axes=tuple(task.fixed_axes),
+            slice_axis=task.slice_axis, slice_index=task.slice_index,
+        )
+        self.model = TrainedModel(net.to(self.device), info)
+        labels = task.valid_labels(task.labels)
+        if task.val_labels is not None:
+            train, val = labels, task.valid_labels(task.val_labels)
+        else:
+            train, val = split_validation(labels, cfg.validation_fraction, cfg.seed)
+        self.val_labels = val if (val >= 0).any() else None
+        self.x = to_input(task.data, info.normalisation, design)
+        from .haar import pad_to_multiple  # local: only the padded copy is kept
+
+        self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.sampler = SubvolumeSampler(
+            self.x_padded, pad_labels(train, design.max_level), size=cfg.patch,
+            fixed_axes=task.fixed_axes, slice_axis=task.slice_axis, augment=cfg.augment,
+            multiple=2**design.max_level, generator=self.generator,
+        )
+        self.weights = (
+            balanced_class_weights(torch.from_numpy(train), task.n_classes).to(self.device)
+            if cfg.class_weights == "balanced" else None
+        )
+        self.optimiser = self._optimiser()
+        self.iteration = 0
+        self.history: list[dict[str, Any]] = []
+        self._last_good = [p.detach().clone() for p in self.model.net.parameters()]
+        self._last_good_iteration = 0
+
+    def _optimiser(self) -> torch.optim.Optimizer:
+        cfg, params = self.config, self.model.net.parameters()
+        if cfg.optimiser == "sgd":
+            return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+    # --- one iteration --------------------------------------------------------------
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        task = self.task
+        slice_axis = None if task.slice_axis is None else 2 + task.slice_axis
+        use_amp = self.config.amp and self.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out = self.model.net(x)
+        scores = class_scores(out, task.n_classes, slice_axis=slice_axis,
+                              slice_index=task.slice_index)
+        return partial_cross_entropy(scores, y, class_weights=self.weights)
+
+    def _step(self) -> float | str:
+        """One optimiser step; returns the loss, or what went non-finite."""
+        net, cfg = self.model.net, self.config
+        lr = cfg.learning_rate_at(self.iteration)
+        for group in self.optimiser.param_groups:
+            group["lr"] = lr
+        self.optimiser.zero_grad(set_to_none=True)
+        weights = [p.detach().clone() for p in net.parameters()]
+        total = 0.0
+        for _ in range(cfg.accumulate):
+            x, y = self.sampler.draw()
+            if not torch.isfinite(x).all():
+                return "the input data contain NaN or inf"
+            loss = self._loss(x.to(self.device), y.to(self.device)) / cfg.accumulate
+            if not torch.isfinite(loss):
+                return "the loss became NaN or inf"
+            loss.backward()
+            total += loss.item()
+        if any(not torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
+            return "the gradients became NaN or inf"
+        # These weights gave a finite loss: the ones to fall back on if the step ruins them.
+        self._last_good, self._last_good_iteration = weights, self.iteration
+        self.optimiser.step()
+        return total
+
+    def _restore_last_good(self) -> None:
+        with torch.no_grad():
+            for p, good in zip(self.model.net.parameters(), self._last_good, strict=True):
+                p.copy_(good)
+
+    def validate(self) -> Metrics | None:
+        if self.val_labels is None:
+            return None
+        task = self.task
+        logits = predict_logits(
+            self.model.net, self.x, task.n_classes, slice_axis=task.slice_axis,
+            slice_index=task.slice_index, device=self.device,
+        )
+        self.model.net.train()
+        return evaluate(logits.argmax(0).numpy(), self.val_labels, task.n_classes)
+
+    # --- the loop -------------------------------------------------------------------
+    def run(
+        self,
+        callback: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> TrainResult:
+        cfg = self.config
+        start = time.perf_counter()
+        self.model.net.train()
+        validation: Metrics | None = None
+        while self.iteration < cfg.iterations:
+            outcome = self._step()
+            if isinstance(outcome, str):
+                return self._diverged(outcome, validation)
+            self.iteration += 1
+            it = self.iteration
+            record: dict[str, Any] = {"iteration": it, "loss": outcome,
+                                      "learning_rate": cfg.learning_rate_at(it - 1)}
+            last = it == cfg.iterations
+            val = None
+            if cfg.validate_every and (it % cfg.validate_every == 0 or last):
+                val = validation = self.validate()
+                if val is not None:
+                    record["validation"] = val.as_dict()
+            self.history.append(record)
+            if callback:
+                callback(Progress(it, cfg.iterations, outcome, record["learning_rate"],
+                                  time.perf_counter() - start,
+                                  _peak_memory_mb(self.device), val))
+            stop = bool(should_stop and should_stop())
+            if self.out_dir and (stop or last or (cfg.checkpoint_every
+                                                  and it % cfg.checkpoint_every == 0)):
+                self.save()
+            if stop:
+                return self._result("stopped", f"stopped by request after {it} iterations",
+                                    validation)
+        return self._result("finished", f"finished {self.iteration} iterations", validation)
+
+    def _diverged(self, what: str, validation: Metrics | None) -> TrainResult:
+        self._restore_last_good()
+        message = (
+            f"training stopped at iteration {self.iteration + 1}: {what}. The last good weights "
+            f"(after iteration {self._last_good_iteration}) are kept. Lower the learning rate (now "
+            f"{self.config.learning_rate:g}) or h (now {self.design.h:g}), or check the data "
+            "for NaN/inf values"
+        )
+        if self.out_dir:
+            self.save()
+        return self._result("diverged", message, validation)
+
+    def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
+        checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
+        return TrainResult(self.model, status, message, self.iteration, self.history,
+                           validation, checkpoint)
+
+    # --- checkpoints ----------------------------------------------------------------
+    def save(self) -> Path:
+        if self.out_dir is None:
+            raise FhnError("no output folder was given, so there is nowhere to save")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        state = {"iteration": self.iteration, "config": asdict(self.config),
+                 "history": self.history}
+        return save_checkpoint(self.out_dir / "checkpoint", self.model, self.optimiser,
+                               self.generator, state)
+
+    @classmethod
+    def resume(
+        cls, out_dir: str | Path, task: SegmentationTask, config: TrainConfig | None = None
+    ) -> Trainer:
+        """Continue from ``out_dir/checkpoint`` (same task; ``config`` may extend iterations)."""
+        model, tensors, state = load_checkpoint(Path(out_dir) / "checkpoint")
+        saved = TrainConfig.from_dict(state["config"])
+        trainer = cls(task, model.design, config or saved, out_dir=out_dir,
+                      class_colours=model.info.class_colours)
+        trainer.model.net.load_state_dict(model.net.state_dict())
+        restore_optimiser(trainer.optimiser, tensors, state["param_groups"])
+        trainer.generator.set_state(tensors["rng.sampler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        trainer.model.info = model.info
+        trainer.iteration, trainer.history = state["iteration"], list(state["history"])
+        return trainer
