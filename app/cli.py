@@ -1,0 +1,670 @@
+"""The ``fhn`` command line: estimate, train, predict, evaluate, demo.
+
+Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
+``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
+diverged (the last good weights are saved); 130 training stopped by Ctrl-C (a checkpoint
+is saved; ``fhn train CONFIG --resume`` continues it).
+
+``fhn train`` reads a TOML run description::
+
+    output = "runs/f3"                 # checkpoints and the model go here
+
+    [data]
+    path = "f3.sgy"                    # or a list: two ENVI cubes (dates), several GeoTIFFs
+    kind = "segy"                      # optional; else by extension
+    options = { iline = 189 }          # optional reader options
+
+    [labels]
+    path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
+    radius = 1.5                       #   boreholes/points CSV, points GeoJSON
+    classes = ["sand", "shale"]        # optional class names (order = ids)
+    # masks = ["change.bmp", "unchanged.bmp"]   # instead of path: two-mask reference
+    # validation = "val.npz"                    # optional held-back labels
+
+    [design]                           # preset = "seismic-3d", or file = "design.toml",
+    spatial_dims = 3                   #   or the design keys inline; omitted: a small
+    in_channels = 4                    #   default design for the data
+    segments = [[0, 2, 8], [1, 2, 16], [0, 2, 8]]
+
+    [training]                         # any fhn_core.training.TrainConfig field
+    iterations = 200
+    learning_rate = 0.005
+
+Relative paths are relative to the TOML file. ``--set section.key=value`` overrides any
+key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
+``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fhn_core.errors import FhnError
+from io_adapters.errors import DataError
+
+if TYPE_CHECKING:  # torch-heavy modules are imported inside the commands
+    from fhn_core.training import Trainer
+
+PROG = "fhn"
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+CONFIG_SECTIONS = ("data", "labels", "design", "training", "output")
+
+
+class UserError(Exception):
+    """A problem with what the user gave; shown as one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _err(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _available_memory(device: str) -> tuple[str, float | None]:
+    """(device description, free bytes) for 'cpu', 'cuda' or 'auto'."""
+    import torch
+
+    from fhn_core.prediction import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(dev)
+        return f"cuda ({torch.cuda.get_device_name(dev)})", float(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return "cpu", float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return "cpu", None
+
+
+def _load_design_arg(text: str, in_channels: int | None = None):
+    """A design from a TOML path or a preset name (presets take ``in_channels``)."""
+    from fhn_core.design import PRESETS, NetworkDesign
+
+    if text in PRESETS:
+        return PRESETS[text]() if in_channels is None else PRESETS[text](in_channels=in_channels)
+    path = Path(text)
+    if path.suffix.lower() == ".toml" or path.exists():
+        if not path.is_file():
+            raise UserError(f"design file {path} not found; check the path")
+        return NetworkDesign.load(path)
+    raise UserError(
+        f"{text!r} is neither a design TOML file nor a preset; presets: {', '.join(PRESETS)}"
+    )
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value: TOML (numbers, booleans, arrays, quoted strings), else plain text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_set(config: dict[str, Any], assignment: str) -> None:
+    key, sep, value = assignment.partition("=")
+    parts = [p.strip() for p in key.strip().split(".")]
+    if not sep or not all(parts):
+        raise UserError(f"--set {assignment!r} is not of the form section.key=value")
+    if parts[0] not in CONFIG_SECTIONS:
+        raise UserError(
+            f"--set {assignment!r}: unknown section {parts[0]!r}; use one of "
+            f"{', '.join(CONFIG_SECTIONS)}"
+        )
+    node = config
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {assignment!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = _parse_value(value.strip())
+
+
+def load_run_config(path: Path, sets: Sequence[str] = ()) -> dict[str, Any]:
+    """The TOML run description with ``--set`` overrides applied."""
+    if not path.is_file():
+        raise UserError(f"config file {path} not found; check the path")
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"config file {path} is not valid TOML: {err}") from err
+    for assignment in sets:
+        _apply_set(config, assignment)
+    unknown = sorted(set(config) - set(CONFIG_SECTIONS))
+    if unknown:
+        raise UserError(
+            f"{path}: unknown key(s) {unknown}; a run config has {', '.join(CONFIG_SECTIONS)}"
+        )
+    for section in ("data", "labels", "design", "training"):
+        if not isinstance(config.get(section, {}), dict):
+            raise UserError(f"{path}: [{section}] must be a table of settings")
+    return config
+
+
+def _paths(value: Any, base: Path, what: str) -> list[Path]:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise UserError(f"{what} must be a path or a list of paths, got {value!r}")
+    return [p if p.is_absolute() else base / p for p in (Path(v).expanduser() for v in items)]
+
+
+# --------------------------------------------------------------------------- labels
+def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
+    """A LabelSet from the [labels] section (or its validation entry)."""
+    from io_adapters import labels as lab
+
+    known = {"path", "kind", "radius", "classes", "masks", "validation"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise UserError(f"[labels]: unknown key(s) {unknown}; known: {sorted(known)}")
+    names = class_names or spec.get("classes")
+    radius = float(spec.get("radius", 1.5))
+    if "masks" in spec:
+        masks = _paths(spec["masks"], base, "[labels] masks")
+        if len(masks) != 2:
+            raise UserError("[labels] masks needs two images: [member, non-member]")
+        from app.workflow import grid_of
+
+        kwargs = {"names": tuple(names)} if names else {}
+        return lab.import_mask_pair(masks[0], masks[1], grid_of(da)[1], **kwargs)
+    if "path" not in spec:
+        raise UserError("[labels] needs path = \"...\" (or masks = [...]); see fhn train --help")
+    path = _paths(spec["path"], base, "[labels] path")[0]
+    if not path.is_file():
+        raise UserError(f"label file {path} not found; check the path")
+    kind = spec.get("kind") or _label_kind(path)
+    if kind == "labelset":
+        labelset = lab.load_labels(path)
+        return labelset.with_classes(names) if names else labelset
+    if kind == "boreholes":
+        return lab.import_boreholes(path, da, radius, class_names=names)[0]
+    if kind == "points":
+        return lab.import_points(path, da, names, radius=radius)
+    if kind == "raster":
+        return lab.import_label_raster(path, da, class_names=names)
+    raise UserError(
+        f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
+    )
+
+
+def _label_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return "labelset"
+    if suffix in (".geojson", ".json"):
+        return "points"
+    if suffix == ".csv":
+        header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        columns = {c.strip().lower() for c in (header[0].split(",") if header else [])}
+        return "boreholes" if {"well", "top", "base"} <= columns else "points"
+    return "raster"
+
+
+# --------------------------------------------------------------------------- design
+def _design_from_section(spec: dict[str, Any], base: Path, layout, n_classes: int):
+    from app.workflow import default_design
+    from fhn_core.design import NetworkDesign
+
+    if not spec:
+        return default_design(layout, n_classes)
+    if "preset" in spec:
+        extra = sorted(set(spec) - {"preset", "in_channels"})
+        if extra:
+            raise UserError(f"[design] preset= takes only in_channels besides; got {extra}")
+        design = default_design(layout, n_classes, preset=str(spec["preset"]))
+        if "in_channels" in spec:
+            design = replace(design, in_channels=int(spec["in_channels"]))
+        return design
+    if "file" in spec:
+        if set(spec) != {"file"}:
+            raise UserError("[design] file= stands alone; put the design's keys in that file")
+        path = _paths(spec["file"], base, "[design] file")[0]
+        return NetworkDesign.load(path)
+    return NetworkDesign.from_dict(spec, source="[design]")
+
+
+def _design_dims(spec: dict[str, Any], base: Path) -> int | None:
+    """The spatial dims the [design] asks for (picks the data layout), None = natural."""
+    from fhn_core.design import PRESETS, NetworkDesign
+
+    if "preset" in spec:
+        if spec["preset"] not in PRESETS:
+            raise UserError(
+                f"unknown design preset {spec['preset']!r}; presets: {', '.join(PRESETS)}"
+            )
+        return PRESETS[spec["preset"]]().spatial_dims
+    if "file" in spec:
+        return NetworkDesign.load(_paths(spec["file"], base, "[design] file")[0]).spatial_dims
+    dims = spec.get("spatial_dims")
+    return int(dims) if isinstance(dims, int) else None
+
+
+# --------------------------------------------------------------------------- training
+class _StopFlag:
+    """Ctrl-C sets the flag (training ends after the iteration, with a checkpoint);
+    a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self._previous: Any = None
+
+    def __call__(self) -> bool:
+        return self.stop
+
+    def _handle(self, signum, frame) -> None:
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        print(f"\n{PROG}: stopping after this iteration (Ctrl-C again to abort)",
+              file=sys.stderr)
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (e.g. embedded): no handler, no stop
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, Any]:
+    """Train with a tqdm bar; save the model; print the validation summary."""
+    from tqdm import tqdm
+
+    cfg = trainer.config
+    postfix: dict[str, str] = {}
+    with tqdm(total=cfg.iterations, initial=trainer.iteration, desc="training", unit="it",
+              dynamic_ncols=True) as bar, _StopFlag() as flag:
+
+        def progress(p) -> None:
+            postfix["loss"] = f"{p.loss:.4f}"
+            if p.validation is not None:
+                postfix["val mIoU"] = f"{p.validation.mean_iou:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(1)
+
+        result = trainer.run(progress, flag)
+    model_dir = result.model.save(out / "model")
+    print(result.message)
+    if result.validation is not None:
+        print("\nvalidation (held-back labels):")
+        print(result.validation.table(names))
+    else:
+        print("no validation labels, so no validation metrics")
+    print(f"\ncheckpoint: {out / 'checkpoint'}\nmodel:      {model_dir}")
+    if result.status == "diverged":
+        _err(result.message)
+        return EXIT_DIVERGED, result
+    if result.status == "stopped":
+        print(f"resume with: {PROG} train CONFIG --resume", file=sys.stderr)
+        return EXIT_STOPPED, result
+    return EXIT_OK, result
+
+
+def _check_memory(design, task, config, device: str, ignore: bool) -> None:
+    """Refuse (before allocating) a design whose estimated training peak exceeds memory."""
+    from fhn_core.memory import GB, estimate_memory
+
+    sizes = task.spatial_shape
+    patch = config.patch or (None,) * len(sizes)
+    window = [s if p is None else min(int(p), s) for s, p in zip(sizes, patch, strict=False)]
+    estimate = estimate_memory(design, (1, design.in_channels, *window))
+    where, free = _available_memory(device)
+    if free is not None and not estimate.fits(free) and not ignore:
+        raise UserError(
+            f"the design does not fit: the estimated training peak is "
+            f"{estimate.training_peak / GB:.2f} GB but {where} has {free / GB:.2f} GB free; "
+            "use a smaller patch, fewer channels or a smaller design, or --ignore-memory "
+            "to try anyway"
+        )
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from fhn_core.memory import GB, estimate_memory
+
+    shape = tuple(args.input_shape)
+    if len(shape) < 4:
+        raise UserError("--input-shape needs N C and 2 or 3 spatial sizes, e.g. 1 12 248 248 248")
+    design = _load_design_arg(args.design, in_channels=shape[1])
+    estimate = estimate_memory(design, shape)
+    title = design.name or args.design
+    print(f"design: {title}, {design.n_layers} layers; input {shape}")
+    print(estimate.table())
+    where, free = _available_memory(args.device)
+    peak = estimate.training_peak / GB
+    if free is None:
+        print(f"device {where}: available memory unknown; training needs about {peak:.3f} GB")
+    elif estimate.fits(free):
+        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: fits")
+    else:
+        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: "
+              "DOES NOT FIT (use a smaller input, fewer channels or a smaller design)")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from app import workflow
+    from fhn_core.training import TrainConfig, Trainer
+
+    config_path = Path(args.config)
+    base = config_path.resolve().parent
+    sets = list(args.set or [])
+    for flag, key in (("iterations", "training.iterations"), ("device", "training.device"),
+                      ("learning_rate", "training.learning_rate"), ("seed", "training.seed")):
+        if getattr(args, flag) is not None:
+            value = getattr(args, flag)
+            sets.append(f"{key}={json.dumps(value)}")
+    config = load_run_config(config_path, sets)
+    data = dict(config.get("data", {}))
+    unknown = sorted(set(data) - {"path", "kind", "options"})
+    if unknown or "path" not in data:
+        raise UserError(
+            "[data] needs path = \"...\" (and optionally kind, options)"
+            + (f"; unknown key(s) {unknown}" if unknown else "")
+        )
+    if args.out is not None:
+        out = Path(args.out)
+    elif "output" in config:
+        out = _paths(config["output"], base, "output")[0]
+    else:
+        out = base / "runs" / config_path.stem
+    da = workflow.load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
+                            **dict(data.get("options", {})))
+    design_spec = dict(config.get("design", {}))
+    layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base))
+    label_spec = dict(config.get("labels", {}))
+    if not label_spec:
+        raise UserError("the config has no [labels]; add [labels] path = \"...\"")
+    labelset = _read_labels(label_spec, da, base)
+    val = None
+    if "validation" in label_spec:
+        val = _read_labels({"path": label_spec["validation"], "radius": label_spec.get(
+            "radius", 1.5)}, da, base, class_names=labelset.class_names)
+        if val.class_names != labelset.class_names:
+            raise UserError(
+                f"validation classes {val.class_names} differ from the training classes "
+                f"{labelset.class_names}; use one class table"
+            )
+    task = workflow.build_task(da, labelset, val_labels=val, layout=layout)
+    design = _design_from_section(design_spec, base, layout, task.n_classes)
+    train_config = TrainConfig.from_dict(dict(config.get("training", {})))
+    _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
+    colours = [c.colour for c in labelset.classes]
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        trainer = Trainer.resume(out, task, train_config)
+        print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
+    else:
+        trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
+    print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
+          f"{int((task.labels >= 0).sum())} labelled cells; design "
+          f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
+    code, _ = _run_training(trainer, out, list(task.class_names))
+    return code
+
+
+def _model_folder(path: Path) -> Path:
+    for candidate in (path, path / "model", path / "checkpoint"):
+        if (candidate / "model.json").is_file():
+            return candidate
+    if not path.exists():
+        raise UserError(f"model folder {path} not found; check the path")
+    return path  # TrainedModel.load names what is missing
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app import workflow
+    from fhn_core.checkpoint import TrainedModel
+    from fhn_core.prediction import predict
+
+    model = TrainedModel.load(_model_folder(Path(args.model)))
+    paths = [Path(p) for p in args.data]
+    da = workflow.load_data(paths if len(paths) > 1 else paths[0], kind=args.kind)
+    layout = workflow.to_channels_first(da, spatial_dims=model.design.spatial_dims)
+    if layout.slice_axis != model.info.slice_axis:
+        raise UserError(
+            f"the model embeds labels at spatial axis {model.info.slice_axis} but this data's "
+            f"layout has {layout.slice_axis}; apply the model to the kind of data it was "
+            "trained on"
+        )
+    info = model.info
+    table = list(zip(info.class_names or [f"class {i}" for i in range(info.n_classes)],
+                     info.class_colours or [""] * info.n_classes, strict=False))
+    class_index = None
+    if args.class_ is not None:
+        names = [n for n, _ in table]
+        if args.class_ in names:
+            class_index = names.index(args.class_)
+        elif args.class_.isdigit():
+            class_index = int(args.class_)
+        else:
+            raise UserError(f"--class {args.class_!r} is not a class; classes are {names}")
+    if args.block is not None and args.block < 1:
+        raise UserError(f"--block {args.block} must be a positive number of cells")
+    overlap = args.overlap if args.overlap is not None else min(16, (args.block or 0) // 4)
+    if args.block is not None and not 0 <= overlap < args.block:
+        # fhn_core steps blocks by (block - overlap), at least 1: one block per cell otherwise
+        raise UserError(f"--overlap {overlap} must be at least 0 and less than --block")
+    with tqdm(total=100, desc="predicting", unit="%", dynamic_ncols=True) as bar:
+
+        def progress(fraction: float) -> None:
+            bar.update(round(fraction * 100) - bar.n)
+
+        prediction = predict(model, layout.data, block=args.block, overlap=overlap,
+                             device=args.device, progress=progress)
+    written = workflow.export_prediction(prediction, da, Path(args.out), what=args.what,
+                                         class_table=table, class_index=class_index)
+    print(f"{args.what} written to {written}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from app import workflow
+    from fhn_core.metrics import error_map, evaluate
+
+    pred = workflow.load_class_map(args.prediction)
+    ref = workflow.load_class_map(args.reference)
+    if pred.shape != ref.shape:
+        raise UserError(
+            f"the prediction {args.prediction} has shape {pred.shape} but the reference "
+            f"{args.reference} has {ref.shape}; compare maps on the same grid"
+        )
+    known = ref >= 0
+    if args.classes is not None:
+        n_classes = int(args.classes)
+    else:
+        n_classes = int(max(pred[known].max(initial=0), ref.max(initial=0))) + 1
+    if known.any() and pred[known].min() < 0:
+        raise UserError(f"{args.prediction} has no class at cells the reference labels")
+    metrics = evaluate(pred, ref, n_classes)
+    print(f"{int(known.sum())} reference cells, {n_classes} classes")
+    print(metrics.table())
+    if args.error_map is not None:
+        _write_error_map(Path(args.error_map), np.asarray(error_map(pred, ref)))
+        print(f"error map written to {args.error_map}")
+    return EXIT_OK
+
+
+def _write_error_map(path: Path, errors) -> None:
+    """PNG of right (green) / wrong (red) / unlabelled (grey); 3D: the middle inline."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+
+    from io_adapters.atomic import atomic_output
+
+    title = "error map"
+    if errors.ndim == 3:
+        middle = errors.shape[0] // 2
+        errors = errors[middle].T  # (samples, xline): time down the page
+        title = f"error map, middle inline (index {middle})"
+    fig = Figure(figsize=(6, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cmap = ListedColormap(["#bbbbbb", "#2ca02c", "#d62728"])
+    ax.imshow(errors.astype(np.int8) + 1, cmap=cmap, vmin=0, vmax=2, interpolation="nearest",
+              aspect="auto")
+    wrong = int((errors == 1).sum())
+    scored = int((errors >= 0).sum())
+    ax.set_title(f"{title}: {wrong} of {scored} scored cells wrong (red)")
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app import workflow
+    from fhn_core.metrics import evaluate
+    from fhn_core.prediction import predict
+    from fhn_core.training import Trainer
+
+    design, config, radius = workflow.demo_recipe(args.recipe)
+    shape = tuple(args.shape) if args.shape else None
+    print("building the demo survey (once) ...")
+    task, units, files = workflow.demo_task(shape, folder=args.demo_dir, radius=radius)
+    classes = workflow.read_class_table(files.classes)
+    changes: dict[str, Any] = {}
+    if args.iterations is not None:
+        changes["iterations"] = args.iterations  # validation runs at the last one anyway
+    if args.device is not None:
+        changes["device"] = args.device
+    config = replace(config, **changes)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(task, design, config, out_dir=out, class_colours=[c.colour for c in classes])
+    print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
+          f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
+          f"iterations on {trainer.device}")
+    names = [c.name for c in classes]
+    code, result = _run_training(trainer, out, names)
+    prediction = predict(result.model, task.data, device=trainer.device)
+    full = evaluate(prediction.classes, units, task.n_classes)
+    print("\nagainst the full ground truth (every cell of the survey):")
+    print(full.table(names))
+    return code
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Segment seismic volumes, maps and hyperspectral cubes from sparse labels "
+                    "with a fully invertible hyperbolic network.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    device_help = "cpu, cuda or auto (default: auto = CUDA when available)"
+
+    p = sub.add_parser("estimate", help="memory a design needs (Table 1) and whether it fits",
+                       description="Print the memory estimate of a design (paper Table 1) and "
+                                   "whether training fits the device's free memory.")
+    p.add_argument("design", metavar="DESIGN", help="design TOML file or preset name")
+    p.add_argument("--input-shape", type=int, nargs="+", required=True,
+                   metavar="N", help="N C and the spatial sizes, e.g. 1 12 248 248 248")
+    p.add_argument("--device", default="auto", help=device_help)
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("train", help="train on data + labels described by a TOML file",
+                       description=__doc__.split("\n\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", metavar="CONFIG", help="run description (TOML)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. training.learning_rate=0.005 (repeatable)")
+    p.add_argument("--iterations", type=int, help="training iterations")
+    p.add_argument("--learning-rate", type=float, dest="learning_rate", help="learning rate")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--device", help=device_help)
+    p.add_argument("--out", help="output folder (checkpoint/ and model/ go there)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in the output folder")
+    p.add_argument("--ignore-memory", action="store_true",
+                   help="train even when the memory estimate says it does not fit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="apply a trained model and export the result",
+                       description="Apply a trained model to data and write the prediction on "
+                                   "the data's grid (.sgy with the source's headers, .tif with "
+                                   "its georeferencing, .npy, .nc).")
+    p.add_argument("model", metavar="MODEL", help="model folder (or a training output folder)")
+    p.add_argument("data", metavar="DATA", nargs="+",
+                   help="data file(s) of the kind the model was trained on")
+    p.add_argument("--out", required=True, help="output file: .sgy, .segy, .tif, .npy or .nc")
+    p.add_argument("--what", choices=("classes", "probabilities", "entropy"), default="classes",
+                   help="what to write (default: classes)")
+    p.add_argument("--class", dest="class_", metavar="CLASS",
+                   help="with --what probabilities and SEG-Y: the class whose probability to "
+                        "write (default: the probability of the predicted class)")
+    p.add_argument("--block", type=int, help="predict in overlapping blocks of this size")
+    p.add_argument("--overlap", type=int,
+                   help="cells blocks overlap by (default: a quarter of --block, at most 16)")
+    p.add_argument("--kind", help="data kind when the extension does not tell")
+    p.add_argument("--device", default="auto", help=device_help)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score a prediction against a reference",
+                       description="Per-class IoU and accuracy, mean IoU, overall accuracy and "
+                                   "Cohen's kappa. Both maps hold class ids 0..K-1 (-1 or "
+                                   "nodata = unlabelled): .npy, .npz label file, .nc, SEG-Y "
+                                   "or one-band GeoTIFF.")
+    p.add_argument("prediction", metavar="PREDICTION")
+    p.add_argument("reference", metavar="REFERENCE")
+    p.add_argument("--classes", type=int, metavar="K",
+                   help="number of classes (default: largest id + 1)")
+    p.add_argument("--error-map", metavar="PNG", help="write an error-map image")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="train on the built-in synthetic survey",
+                       description="Build the synthetic demo survey if missing, train on its "
+                                   "borehole labels with assets/demo_recipe.toml and score "
+                                   "the result against the full ground truth.")
+    p.add_argument("--iterations", type=int, help="training iterations (default: the recipe's)")
+    p.add_argument("--out", default="fhn-demo", help="output folder (default: ./fhn-demo)")
+    p.add_argument("--shape", type=int, nargs=3, metavar=("N_ILINE", "N_XLINE", "N_SAMPLES"),
+                   help="survey size (default 128 128 128)")
+    p.add_argument("--demo-dir", help="where the demo survey is built (default: a cache "
+                                      "folder under assets/generated)")
+    p.add_argument("--recipe", help="a recipe TOML instead of assets/demo_recipe.toml")
+    p.add_argument("--device", help=device_help)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fhn`` command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) and usage errors (2)
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except (UserError, DataError, FhnError) as err:
+        _err(str(err))
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        what = f"{err.strerror}: {err.filename}" if err.filename else str(err)
+        _err(f"{what}; check the path")
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_STOPPED
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
