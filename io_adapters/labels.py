@@ -21,7 +21,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -48,6 +48,9 @@ __all__ = [
     "import_label_raster",
     "import_points",
     "import_boreholes",
+    "boreholes_from_rows",
+    "save_boreholes",
+    "load_boreholes",
     "import_mask_pair",
 ]
 
@@ -539,7 +542,9 @@ def _vertical_index(grid: xr.DataArray, z: np.ndarray) -> tuple[np.ndarray, np.n
 class _ClassMapper:
     """Turns class values from a file (names or 1-based integers) into class ids."""
 
-    def __init__(self, values: Sequence[str], class_names: Sequence[str] | None, path: Path):
+    def __init__(
+        self, values: Sequence[str], class_names: Sequence[str] | None, path: Path | str
+    ):
         self.path = path
         vals = [v.strip() for v in values]
         if class_names is not None:
@@ -593,7 +598,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, rows
 
 
-def _number(row: dict[str, str], col: str, path: Path, line: int) -> float:
+def _number(row: dict[str, str], col: str, path: Path | str, line: int) -> float:
     try:
         return float(row[col])
     except (ValueError, KeyError):
@@ -833,6 +838,40 @@ def import_boreholes(
     """
     p = Path(path)
     header, rows = _read_csv(p)
+    return _boreholes(header, rows, grid, radius, class_names, p)
+
+
+def boreholes_from_rows(
+    rows: Sequence[Mapping[str, object]],
+    grid: xr.DataArray,
+    radius: float = 1.5,
+    *,
+    class_names: Sequence[str] | None = None,
+    origin: str = "the well table",
+) -> tuple[LabelSet, list[Borehole]]:
+    """:func:`import_boreholes` for interval rows typed in (e.g. a well added in the app).
+
+    ``rows`` are mappings with the CSV's column names (``well``, a position pair, ``top``,
+    ``base``, ``class``; any case) and string or number values. ``origin`` names the table
+    in error messages, in place of the CSV's path.
+    """
+    header = list(dict.fromkeys(str(k).strip().lower() for row in rows for k in row))
+    text_rows = [
+        {str(k).strip().lower(): "" if v is None else str(v).strip() for k, v in row.items()}
+        for row in rows
+    ]
+    return _boreholes(header, text_rows, grid, radius, class_names, origin)
+
+
+def _boreholes(
+    header: Sequence[str],
+    rows: list[dict[str, str]],
+    grid: xr.DataArray,
+    radius: float,
+    class_names: Sequence[str] | None,
+    p: Path | str,
+) -> tuple[LabelSet, list[Borehole]]:
+    """The body of :func:`import_boreholes`; ``p`` names the table in messages."""
     vertical = _vertical_dim(grid) is not None
     kind = _position_columns(header, grid)
     pos_cols = {"xy": ["x", "y"], "ilxl": ["iline", "xline"], "rowcol": ["row", "col"]}.get(
@@ -900,6 +939,59 @@ def import_boreholes(
         paint_cells(ls.labels, index, cid, source=ls.source, provenance=Provenance.BOREHOLE)
         well.intervals.append((top, base, cid))
     return ls, list(wells.values())
+
+
+BOREHOLE_FORMAT = "fhn-boreholes"
+
+
+def save_boreholes(path: PathLike, wells: Sequence[Borehole]) -> Path:
+    """Write a well table (name, grid position, map position, intervals) as JSON, atomically.
+
+    Interval class ids refer to the class table of the labels saved beside it.
+    """
+    target = Path(path)
+    doc = {
+        "format": BOREHOLE_FORMAT,
+        "version": FILE_VERSION,
+        "wells": [
+            {
+                "name": w.name,
+                "position": [int(w.position[0]), int(w.position[1])],
+                "xy": None if w.xy is None else [float(w.xy[0]), float(w.xy[1])],
+                "intervals": [[float(t), float(b), int(c)] for t, b, c in w.intervals],
+            }
+            for w in wells
+        ],
+    }
+    with atomic_output(target) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return target
+
+
+def load_boreholes(path: PathLike) -> list[Borehole]:
+    """Read a well table written by :func:`save_boreholes`."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"well table {p} not found; import boreholes first or check the path")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        if doc.get("format") != BOREHOLE_FORMAT:
+            raise ValueError(f"format is {doc.get('format')!r}")
+        wells = [
+            Borehole(
+                str(w["name"]),
+                (int(w["position"][0]), int(w["position"][1])),
+                None if w.get("xy") is None else (float(w["xy"][0]), float(w["xy"][1])),
+                [(float(t), float(b), int(c)) for t, b, c in w.get("intervals", [])],
+            )
+            for w in doc["wells"]
+        ]
+    except Exception as err:  # JSON, key and type errors all mean a damaged or foreign file
+        raise DataError(
+            f"{p} is not a readable fhn well table ({type(err).__name__}: {err}); "
+            "import the borehole CSV again"
+        ) from err
+    return wells
 
 
 def import_mask_pair(

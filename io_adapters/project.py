@@ -30,9 +30,9 @@ import xarray as xr
 from .atomic import atomic_output
 from .errors import DataError
 from .gridmatch import spatial_dims, spatial_shape
-from .labels import LabelSet, load_labels, save_labels
+from .labels import Borehole, LabelSet, load_boreholes, load_labels, save_boreholes, save_labels
 
-__all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE"]
+__all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind"]
 
 PathLike = str | os.PathLike[str]
 
@@ -40,6 +40,8 @@ PROJECT_FILE = "project.toml"
 FORMAT_VERSION = 1
 SUBFOLDERS = ("labels", "models", "predictions", "exports")
 DEFAULT_LABEL_FILE = "labels/labels.npz"
+BOREHOLE_FILE = "labels/boreholes.json"
+DATA_FOLDER = "data"  # where files handed in through the app (uploads) are kept
 
 # The options each kind of source accepts (passed on to its reader).
 SOURCE_KINDS: dict[str, tuple[str, ...]] = {
@@ -49,6 +51,31 @@ SOURCE_KINDS: dict[str, tuple[str, ...]] = {
 }
 _MAT_SUFFIXES = (".mat",)
 _NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".h5", ".hdf5", ".he5")
+
+
+_SEGY_SUFFIXES = (".sgy", ".segy")
+_TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff")
+_ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
+
+
+def guess_kind(path: PathLike) -> str:
+    """The source kind a file name suggests: "segy", "geotiff" or "hyperspectral".
+
+    .sgy/.segy -> segy; .tif/.tiff -> geotiff; .hdr, ENVI data (.img, .dat, .raw, .bsq,
+    .bil, .bip or no suffix), .mat and NetCDF/HDF5 -> hyperspectral. Anything else is a
+    :class:`DataError` that asks for the kind.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in _SEGY_SUFFIXES:
+        return "segy"
+    if suffix in _TIFF_SUFFIXES:
+        return "geotiff"
+    if suffix in (".hdr", *_ENVI_DATA_SUFFIXES, *_MAT_SUFFIXES, *_NETCDF_SUFFIXES):
+        return "hyperspectral"
+    raise DataError(
+        f"cannot tell the kind of {Path(path).name} from its suffix '{suffix}'; choose the "
+        f"kind (one of {list(SOURCE_KINDS)}) or rename the file"
+    )
 
 
 def _now() -> str:
@@ -208,6 +235,16 @@ class Project:
         return self.folder / "labels"
 
     @property
+    def boreholes_path(self) -> Path:
+        """Where the project's well table is saved (beside the labels)."""
+        return self.folder / BOREHOLE_FILE
+
+    @property
+    def data_dir(self) -> Path:
+        """The data/ folder holding files stored with :meth:`store_file` (uploads)."""
+        return self.folder / DATA_FOLDER
+
+    @property
     def models_dir(self) -> Path:
         """The models/ folder (trained networks)."""
         return self.folder / "models"
@@ -267,6 +304,27 @@ class Project:
         self.save()
         return source
 
+    def store_file(self, name: str, content: bytes) -> str:
+        """Keep ``content`` as data/<name> in the project folder (atomically); returns that path.
+
+        For files handed in by upload: the returned relative path is what :meth:`add_source`
+        takes. ``name`` must be a plain file name; an existing file of that name is replaced.
+        """
+        clean = Path(str(name)).name.strip()
+        if not clean or clean in (".", "..") or clean != str(name).strip():
+            raise DataError(
+                f"{name!r} is not a plain file name; give a name without folders, e.g. 'cube.hdr'"
+            )
+        try:
+            self.data_dir.mkdir(exist_ok=True)
+        except OSError as err:
+            raise DataError(
+                f"cannot create {self.data_dir}: {err.strerror}; check the project folder"
+            ) from err
+        with atomic_output(self.data_dir / clean) as tmp:
+            tmp.write_bytes(content)
+        return f"{DATA_FOLDER}/{clean}"
+
     def remove_source(self, index: int) -> DataSource:
         """Remove source number ``index`` (0-based) and save project.toml."""
         if not 0 <= index < len(self.sources):
@@ -323,6 +381,17 @@ class Project:
     def has_labels(self) -> bool:
         """True once labels were saved."""
         return self.labels_path.is_file()
+
+    def save_boreholes(self, wells: list[Borehole]) -> Path:
+        """Save the well table (positions and intervals) atomically to :attr:`boreholes_path`."""
+        self.boreholes_path.parent.mkdir(parents=True, exist_ok=True)
+        return save_boreholes(self.boreholes_path, wells)
+
+    def load_boreholes(self) -> list[Borehole]:
+        """The saved well table; an empty list when none was saved yet."""
+        if not self.boreholes_path.is_file():
+            return []
+        return load_boreholes(self.boreholes_path)
 
     def load_labels(self, grid: xr.DataArray | None = None) -> LabelSet:
         """The saved labels, or an empty LabelSet on the data grid when none are saved yet.

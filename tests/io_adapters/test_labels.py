@@ -11,15 +11,19 @@ import xarray as xr
 
 from io_adapters.errors import DataError
 from io_adapters.labels import (
+    Borehole,
     LabelClass,
     LabelSet,
     Provenance,
+    boreholes_from_rows,
     import_boreholes,
     import_label_raster,
     import_mask_pair,
     import_points,
+    load_boreholes,
     load_labels,
     map_to_cells,
+    save_boreholes,
     save_labels,
     split_by_region,
     split_random,
@@ -367,3 +371,31 @@ def test_import_boreholes_map(tmp_path: Path) -> None:
     ls, wells = import_boreholes(tmp_path / "w.csv", map_grid(), radius=1)
     assert wells[0].position == (2, 3) and wells[0].xy == (1035.0, 1975.0)
     assert ls.counts() == {0: 5}
+
+
+# ------------------------------------------------------------------ typed wells, well table
+def test_boreholes_from_rows_matches_csv_import(tmp_path: Path, f3: xr.DataArray) -> None:
+    (tmp_path / "w.csv").write_text(
+        "well,iline,xline,top,base,class\nA-1,120,880,100,140,sand\nA-1,120,880,200,220,shale\n"
+    )
+    from_csv, wells_csv = import_boreholes(tmp_path / "w.csv", f3, radius=1.5)
+    rows = [{"Well": "A-1", "iline": 120, "xline": 880, "top": 100.0, "base": 140, "class": "sand"},
+            {"Well": "A-1", "iline": 120, "xline": 880, "top": 200, "base": 220, "class": "shale"}]
+    typed, wells = boreholes_from_rows(rows, f3, 1.5)
+    assert typed == from_csv and wells == wells_csv
+    with pytest.raises(DataError, match=r"^my table: missing column\(s\) base"):
+        boreholes_from_rows([{"well": "A", "iline": 120, "xline": 880, "top": 1, "class": 1}],
+                            f3, origin="my table")
+
+
+def test_save_load_boreholes(tmp_path: Path) -> None:
+    wells = [Borehole("W-1", (3, 4), (605000.5, 6073000.25), [(0.0, 110.0, 0), (110.0, 508.0, 4)]),
+             Borehole("W-2", (0, 0))]
+    path = save_boreholes(tmp_path / "wells.json", wells)
+    assert load_boreholes(path) == wells
+    assert not list(tmp_path.glob(".*.part"))  # atomic write left nothing behind
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    with pytest.raises(DataError, match="not a readable fhn well table"):
+        load_boreholes(tmp_path / "bad.json")
+    with pytest.raises(DataError, match="not found"):
+        load_boreholes(tmp_path / "missing.json")

@@ -152,3 +152,38 @@ def test_geotiff_and_mat_sources(tmp_path: Path, shared_data: Path) -> None:
     assert hyper.sources[0].options == {"variable": "refl"}  # None options left out
     loaded = Project.open(tmp_path / "hyper").load_data()
     np.testing.assert_array_equal(loaded.values, cube.astype(np.float32))
+
+
+def test_store_file_keeps_uploads_in_data_folder(tmp_path: Path) -> None:
+    project = Project.create(tmp_path / "p", "uploads")
+    rel = project.store_file("cube.hdr", b"ENVI\n")
+    assert rel == "data/cube.hdr"
+    assert (tmp_path / "p" / "data" / "cube.hdr").read_bytes() == b"ENVI\n"
+    assert project.store_file("cube.hdr", b"ENVI 2\n") == rel  # replaced
+    assert project.resolve(rel).read_bytes() == b"ENVI 2\n"
+    for bad in ("../escape.sgy", "sub/dir.tif", "", ".."):
+        with pytest.raises(DataError, match="plain file name"):
+            project.store_file(bad, b"x")
+    assert not (tmp_path / "escape.sgy").exists()
+
+
+def test_guess_kind_from_suffix() -> None:
+    from io_adapters.project import guess_kind
+
+    assert guess_kind("a/b/survey.SGY") == "segy" and guess_kind("x.segy") == "segy"
+    assert guess_kind("dem.tif") == "geotiff" and guess_kind("DEM.TIFF") == "geotiff"
+    for name in ("2000TM.HDR", "2000TM", "cube.img", "pavia.mat", "scene.nc", "scene.h5"):
+        assert guess_kind(name) == "hyperspectral", name
+    with pytest.raises(DataError, match="cannot tell the kind of notes.docx"):
+        guess_kind("notes.docx")
+
+
+def test_boreholes_saved_beside_labels(tmp_path: Path) -> None:
+    from io_adapters.labels import Borehole
+
+    project = Project.create(tmp_path / "p", "wells")
+    assert project.load_boreholes() == []
+    wells = [Borehole("W-1", (2, 3), None, [(0.0, 10.0, 1)])]
+    path = project.save_boreholes(wells)
+    assert path == tmp_path / "p" / "labels" / "boreholes.json"
+    assert Project.open(tmp_path / "p").load_boreholes() == wells
