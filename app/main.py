@@ -1,0 +1,39 @@
+"""The fhn app: ``streamlit run app/main.py`` (``make run`` / ``python -m app.launch``).
+
+A multipage app: :data:`PAGES` lists the pages by section; every page shares the
+project panel in the sidebar (:func:`app.ui.sidebar`). To add a page, put its script in
+``app/pages/`` and add an ``st.Page`` to a section here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# streamlit runs this file as a script: make the repository importable as a package root
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from app import ui  # noqa: E402
+
+st.set_page_config(page_title="fhn", page_icon=":material/layers:", layout="wide")
+
+PAGES: dict[str, list[st.Page]] = {
+    "Project": [
+        st.Page("pages/data.py", title="Project & data", icon=":material/folder_open:",
+                url_path="data"),
+    ],
+    "Interpret": [
+        st.Page("pages/label.py", title="View & label", icon=":material/brush:",
+                url_path="label", default=True),
+        st.Page("pages/wells.py", title="Wells & validation", icon=":material/straighten:",
+                url_path="wells"),
+    ],
+}
+
+page = st.navigation(PAGES)
+ui.sidebar(ui.current_project())
+page.run()

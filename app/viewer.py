@@ -1,0 +1,166 @@
+"""The slice viewer's widgets, shared by every page that shows the data (streamlit).
+
+:func:`view_controls` picks the section (inline / crossline / time slice, or the map)
+with a slider and a number input; :func:`display_controls` holds the colour map,
+clipping, overlay opacity and band choices in a popover; :func:`clip_ranges` computes
+the volume-wide clip range once per setting. Drawing the image is
+:func:`app.views.render_section` (pure numpy, tested on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import streamlit as st
+import xarray as xr
+
+from io_adapters.gridmatch import spatial_dims
+
+from . import ui
+from .views import (
+    COLOUR_MAPS,
+    DisplaySettings,
+    View,
+    band_values,
+    clip_range,
+    default_settings,
+    make_view,
+    view_kinds,
+)
+
+__all__ = ["view_controls", "display_controls", "clip_ranges", "section_positions"]
+
+
+def _index_key(key: str, kind: str) -> str:
+    return f"{key}-{kind}"
+
+
+def view_controls(
+    grid: xr.DataArray, key: str = "view", defaults: dict[str, int] | None = None
+) -> View:
+    """Section picker: the kind of section and its index (slider + number input)."""
+    kinds = view_kinds(grid)
+    if len(kinds) == 1:
+        return make_view(grid, kinds[0].name)
+    titles = {k.name: k.title for k in kinds}
+    kind_key = f"{key}-kind"
+    if st.session_state.get(kind_key) not in titles:
+        st.session_state[kind_key] = kinds[0].name
+    left, right = st.columns([2.2, 4], vertical_alignment="bottom")
+    with left:
+        kind = st.segmented_control(
+            "Section", [k.name for k in kinds], format_func=titles.get, key=kind_key,
+            required=True,
+        ) or kinds[0].name
+    k = next(v for v in kinds if v.name == kind)
+    dim = spatial_dims(grid)[k.axis]
+    n = int(grid.sizes[dim])
+    coords = grid.coords[dim].values if dim in grid.coords else np.arange(n)
+    default = (defaults or {}).get(kind, n // 2)
+    with right:
+        index = ui.synced_index(f"{k.title} (index)", n, _index_key(key, kind), default)
+    value = coords[index]
+    unit = f" {grid.attrs.get('vertical_unit', '')}" if dim == "samples" else ""
+    view = make_view(grid, kind, index)
+    st.caption(f"{k.title} **{value:g}{unit}** (index {index} of {n - 1})"
+               if isinstance(value, float | np.floating)
+               else f"{k.title} **{value}{unit}** (index {index} of {n - 1})")
+    return view
+
+
+def section_positions(grid: xr.DataArray, key: str = "view",
+                      defaults: dict[str, int] | None = None) -> dict[int, int]:
+    """Axis -> index of every section kind (for the lines showing where they cut)."""
+    out = {}
+    for k in view_kinds(grid):
+        if k.axis is None:
+            continue
+        n = int(grid.sizes[spatial_dims(grid)[k.axis]])
+        value = st.session_state.get(f"{_index_key(key, k.name)}__value")
+        out[k.axis] = int(value) if value is not None else (defaults or {}).get(k.name, n // 2)
+    return out
+
+
+def _band_names(grid: xr.DataArray) -> list[str]:
+    if "band" not in grid.dims:
+        return []
+    n = grid.sizes["band"]
+    if "wavelength" in grid.coords:
+        wl = np.asarray(grid.coords["wavelength"].values)
+        unit = str(grid.coords["wavelength"].attrs.get("units", ""))
+        return [f"{i + 1}: {float(w):g} {unit}".strip() for i, w in enumerate(wl)]
+    if "band" in grid.coords:
+        return [f"{i + 1}: {v}" for i, v in enumerate(np.asarray(grid.coords["band"].values))]
+    return [str(i + 1) for i in range(n)]
+
+
+def display_controls(grid: xr.DataArray, key: str = "display") -> DisplaySettings:
+    """Colour map, clipping, overlay opacity, band/date and size, in a popover."""
+    base = default_settings(grid)
+    names = _band_names(grid)
+    s = DisplaySettings(**vars(base))
+    if names and len(names) >= 3:
+        composite = st.toggle("RGB composite", key=f"{key}-rgb-on", value=False,
+                              help="Show three bands as red, green and blue")
+    else:
+        composite = False
+    if names:
+        if composite:
+            cols = st.columns(3)
+            picks = []
+            for i, (col, colour) in enumerate(zip(cols, ("Red", "Green", "Blue"), strict=True)):
+                picks.append(col.selectbox(colour, range(len(names)), index=i,
+                                           format_func=names.__getitem__, key=f"{key}-rgb{i}"))
+            s.rgb = (picks[0], picks[1], picks[2])
+        else:
+            s.band = st.selectbox("Band", range(len(names)), format_func=names.__getitem__,
+                                  key=f"{key}-band")
+    if "time" in grid.dims:
+        dates = ([str(t) for t in np.asarray(grid.coords["time"].values)]
+                 if "time" in grid.coords else [str(i) for i in range(grid.sizes["time"])])
+        s.time = st.segmented_control("Date", range(len(dates)), format_func=dates.__getitem__,
+                                      key=f"{key}-time", default=0) or 0
+    with st.popover("Display", icon=":material/tune:"):
+        if not composite:
+            maps = list(COLOUR_MAPS)
+            s.cmap = st.selectbox("Colour map", maps, index=maps.index(base.cmap),
+                                  key=f"{key}-cmap")
+            s.symmetric = st.toggle("Symmetric about zero", value=base.symmetric,
+                                    key=f"{key}-sym",
+                                    help="Clip at -c..c (seismic amplitudes); off: clip both "
+                                    "tails separately (maps, reflectance)")
+        s.percentile = st.slider("Clip at percentile", 90.0, 100.0, base.percentile, 0.5,
+                                 key=f"{key}-pct",
+                                 help="Values beyond this percentile of the whole volume "
+                                 "saturate the colour map")
+        s.opacity = st.slider("Label opacity", 0.0, 1.0, base.opacity, 0.05, key=f"{key}-alpha")
+        if len(spatial_dims(grid)) == 3:
+            s.vertical_stretch = st.slider("Vertical exaggeration", 0.25, 4.0, 1.0, 0.25,
+                                           key=f"{key}-stretch")
+        s.max_width = st.slider("Image width (px)", 400, 1400, base.max_width, 20,
+                                key=f"{key}-width")
+        s.max_height = st.slider("Image height (px)", 300, 1200, base.max_height, 20,
+                                 key=f"{key}-height")
+        s.smooth = st.toggle("Interpolate data", value=base.smooth, key=f"{key}-smooth",
+                             help="Bilinear display of the data when enlarged; labels keep "
+                             "their cell edges")
+        s.show_wells = st.toggle("Show wells", value=True, key=f"{key}-wells")
+        s.show_sections = st.toggle("Show section lines", value=True, key=f"{key}-lines")
+    return s
+
+
+def clip_ranges(grid: xr.DataArray, settings: DisplaySettings,
+                signature: Sequence = ()) -> list[tuple[float, float]]:
+    """Volume-wide clip range per shown band, cached in the session per setting."""
+    cache = st.session_state.setdefault("fhn_clip_cache", {})
+    bands = list(settings.rgb) if settings.rgb is not None else [settings.band]
+    symmetric = settings.symmetric if settings.rgb is None else False
+    out = []
+    for b in bands:
+        k = (tuple(signature), b, settings.time, settings.percentile, symmetric)
+        if k not in cache:
+            cache[k] = clip_range(band_values(grid, b, settings.time), settings.percentile,
+                                  symmetric=symmetric)
+        out.append(cache[k])
+    return out
