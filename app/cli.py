@@ -444,6 +444,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             "trained on"
         )
     info = model.info
+    if layout.data.shape[0] != info.data_channels:
+        raise UserError(
+            f"{', '.join(map(str, paths))} give(s) {layout.data.shape[0]} channel(s) but the "
+            f"model was trained on {info.data_channels}; apply it to the kind of data it was "
+            "trained on"
+        )
     table = list(zip(info.class_names or [f"class {i}" for i in range(info.n_classes)],
                      info.class_colours or [""] * info.n_classes, strict=False))
     class_index = None
@@ -512,11 +518,12 @@ def _write_error_map(path: Path, errors) -> None:
 
     from io_adapters.atomic import atomic_output
 
-    title = "error map"
+    title, xlabel, ylabel = "error map", "column", "row"
     if errors.ndim == 3:
         middle = errors.shape[0] // 2
         errors = errors[middle].T  # (samples, xline): time down the page
         title = f"error map, middle inline (index {middle})"
+        xlabel, ylabel = "crossline index", "sample index"
     fig = Figure(figsize=(6, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -525,7 +532,10 @@ def _write_error_map(path: Path, errors) -> None:
               aspect="auto")
     wrong = int((errors == 1).sum())
     scored = int((errors >= 0).sum())
-    ax.set_title(f"{title}: {wrong} of {scored} scored cells wrong (red)")
+    ax.set_title(f"{title}\n{wrong} of {scored} scored cells wrong (red), right (green), "
+                 "unlabelled (grey)", fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
 
@@ -582,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("train", help="train on data + labels described by a TOML file",
-                       description=__doc__.split("\n\n", 2)[2],
+                       description=__doc__.split("\n\n", 2)[2].replace("``", ""),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", metavar="CONFIG", help="run description (TOML)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -160,6 +160,8 @@ def test_export_geotiff_keeps_georeferencing_and_colours(rgb, tmp_path):
         written = dst.read(1)
     valid = np.isfinite(rgb.values).any(axis=0)
     np.testing.assert_array_equal(written[valid], pred.classes[valid])
+    back = load_class_map(out)  # nodata (outside the scene) reads back as unlabelled
+    np.testing.assert_array_equal(back, np.where(valid, pred.classes, -1))
     probs = export_prediction(pred, rgb, tmp_path / "p.tif", what="probabilities",
                               class_table=table)
     with rasterio.open(probs) as dst:
