@@ -1,0 +1,205 @@
+"""A real browser against a real server: paint a stroke, see it saved, reload, still there.
+
+Starts ``streamlit run app/main.py`` on a free port with a small copy of the demo
+project, drives Debian's Chromium (installed with apt when missing; skipped with the
+reason when that is impossible) through Playwright, and stops the server by its process
+id. Screenshots go to ``test-artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assets.demo_project import ensure_demo_project
+from io_adapters.project import Project
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHAPE = (32, 32, 48)
+FIRST_CLASS_COLOUR = (0xF2, 0xC1, 0x4E)  # Overburden, the class selected on opening
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, installed with apt-get when missing (skip if that cannot be done)."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} is missing and apt-get cannot install it here (needs root)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        done = subprocess.run(
+            "apt-get update -q && apt-get install -y -q --no-install-recommends chromium",
+            shell=True, env=env, capture_output=True, text=True, timeout=900,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip("installing chromium with apt-get took more than 15 minutes")
+    if done.returncode != 0 or not CHROMIUM.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        pytest.skip(f"apt-get could not install chromium: {' | '.join(tail)}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def sync_playwright():
+    """Playwright's sync API (from the dev extra); its own browser download is never used."""
+    api = pytest.importorskip("playwright.sync_api",
+                              reason="playwright is not installed (pip install -e '.[dev]')")
+    return api.sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture()
+def server(tmp_path: Path, chromium: Path) -> Iterator[tuple[str, Path]]:
+    """A streamlit server on a free port serving a fresh small demo project."""
+    folder = ensure_demo_project(tmp_path / "demo", shape=SHAPE)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "streamlit.log"
+    env = dict(os.environ, FHN_PROJECT=str(folder))
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+             "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(url, proc, log)
+        yield url, folder
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _labelled(page) -> int:
+    value = page.locator('[data-testid="stMetricValue"]').first
+    value.wait_for(timeout=30_000)
+    return int(value.inner_text().replace(",", "").strip())
+
+
+def _canvas(page):
+    """The drawable canvas's top (event) layer, in the page or inside a component frame."""
+    for scope in [page, *page.frames]:
+        layer = scope.locator("canvas.upper-canvas")
+        if layer.count():
+            layer.first.wait_for(state="visible", timeout=30_000)
+            return layer.first
+    page.locator("canvas").first.wait_for(timeout=30_000)
+    return page.locator("canvas").last
+
+
+def _pixel(png: bytes, xy: tuple[float, float]) -> tuple[int, int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        return img.convert("RGB").getpixel((int(xy[0]), int(xy[1])))
+
+
+def _distance(a, b) -> float:
+    return sum((int(x) - int(y)) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5
+
+
+def test_paint_stroke_is_saved_and_survives_reload(server, sync_playwright) -> None:
+    url, folder = server
+    labels_file = Project.open(folder).labels_path
+    digest_before = _digest(labels_file)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url)
+            before = _labelled(page)
+            canvas = _canvas(page)
+            time.sleep(1.0)  # let the background image settle before the reference shot
+            box = canvas.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 100
+            shot_before = canvas.screenshot()
+            # a stroke across the upper-left part of the section, away from the wells
+            start = (box["width"] * 0.12, box["height"] * 0.10)
+            end = (box["width"] * 0.40, box["height"] * 0.22)
+            page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+            page.mouse.down()
+            for k in range(1, 21):
+                t = k / 20
+                page.mouse.move(box["x"] + start[0] + t * (end[0] - start[0]),
+                                box["y"] + start[1] + t * (end[1] - start[1]))
+            page.mouse.up()
+
+            deadline = time.monotonic() + 30
+            after = before
+            while after == before and time.monotonic() < deadline:
+                time.sleep(0.5)
+                after = _labelled(page)
+            page.screenshot(path=str(ARTIFACTS / "browser-painted.png"))
+            assert after > before, "the label count did not grow after painting"
+            assert _digest(labels_file) != digest_before, "the label file was not rewritten"
+            from io_adapters.labels import load_labels
+
+            on_disk = load_labels(labels_file)
+            assert int((on_disk.labels >= 0).sum()) == after
+
+            page.reload()
+            assert _labelled(page) == after
+            canvas = _canvas(page)
+            time.sleep(1.0)
+            shot_after = canvas.screenshot()
+            page.screenshot(path=str(ARTIFACTS / "browser-reloaded.png"))
+            # the stroke is drawn in the class colour on the section after the reload (where
+            # it did not cross labels that were there already)
+            along = [(start[0] + t / 19 * (end[0] - start[0]),
+                      start[1] + t / 19 * (end[1] - start[1])) for t in range(20)]
+            closer = sum(
+                _distance(_pixel(shot_after, xy), FIRST_CLASS_COLOUR) + 10
+                < _distance(_pixel(shot_before, xy), FIRST_CLASS_COLOUR)
+                for xy in along
+            )
+            assert closer >= 5, f"only {closer} of 20 points along the stroke show its colour"
+        finally:
+            browser.close()
