@@ -43,9 +43,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def _block_starts(size: int, block: int, overlap: int) -> list[int]:
+    """Block origins along one axis; overlaps are capped at half a block so blocks advance."""
     if block >= size:
         return [0]
-    step = max(1, block - overlap)
+    step = block - min(overlap, block // 2)
     starts = list(range(0, size - block, step))
     return starts + [size - block]
 

@@ -137,3 +137,11 @@ def test_model_folder_with_wrong_files_is_refused(tmp_path):
     (tmp_path / "model.json").write_text("{}")
     with pytest.raises(FhnError):
         TrainedModel.load(tmp_path)
+
+
+def test_block_origins_cover_the_axis_and_advance():
+    from fhn_core.prediction import _block_starts
+
+    assert _block_starts(100, 32, 8) == [0, 24, 48, 68]
+    assert _block_starts(100, 16, 16) == [0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 84]
+    assert _block_starts(10, 32, 8) == [0]
