@@ -407,20 +407,10 @@ def _check_colormap(colormap: dict[int, tuple[int, int, int]]) -> dict[int, tupl
 
 @contextmanager
 def _writing(path: str | Path) -> Iterator[Path]:
-    """atomic_output, with OS and GDAL write failures turned into a DataError naming the file."""
-    target = Path(path)
-    if target.is_dir():
-        raise DataError(
-            f"cannot write {target}: it is a folder; give a file name inside it instead"
-        )
+    """atomic_output, with GDAL write failures also turned into a DataError naming the file."""
     try:
-        with atomic_output(target) as tmp:
+        with atomic_output(path) as tmp:
             yield tmp
-    except DataError:
-        raise
-    except (OSError, RasterioError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-        raise DataError(
-            f"cannot write {target}: {reason}; choose a folder you can write to"
-        ) from err
+    except RasterioError as err:
+        raise DataError(f"cannot write {path}: {err}; choose a folder you can write to") from err
 

@@ -319,7 +319,7 @@ def _cached_cube(
             f"cannot create the cache folder {cache_dir}: {err.strerror}; choose another "
             f"cache_dir or none"
         ) from err
-    with _writing(cache_file) as tmp:
+    with atomic_output(cache_file) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         _fill_cube(f, geom, out, report)
         out.flush()
@@ -381,23 +381,6 @@ def _text_header(f: segyio.SegyFile) -> str:
 # ----------------------------------------------------------------------------- writing
 
 
-@contextmanager
-def _writing(path: str | Path) -> Iterator[Path]:
-    """atomic_output, with every OS-level failure turned into a DataError naming the file."""
-    target = Path(path)
-    if target.is_dir():
-        raise DataError(
-            f"cannot write {target}: it is a folder; give a file name inside it instead"
-        )
-    try:
-        with atomic_output(target) as tmp:
-            yield tmp
-    except DataError:
-        raise
-    except OSError as err:
-        raise DataError(
-            f"cannot write {target}: {err.strerror or err}; choose a folder you can write to"
-        ) from err
 
 
 def _check_write_format(sample_format: int) -> int:
@@ -444,7 +427,7 @@ def write_segy_like(
         spec.ext_headers = f.ext_headers
         spec.endian = layout.endian
         spec.iline, spec.xline = iline, xline
-        with _writing(path) as tmp:
+        with atomic_output(path) as tmp:
             with segyio.create(str(tmp), spec) as dst:
                 for i in range(1 + f.ext_headers):
                     dst.text[i] = f.text[i]
@@ -554,7 +537,7 @@ def create_segy(
     spec.samples = delay + np.arange(ns) * interval_us / 1000.0
     spec.tracecount = n_il * n_xl
     spec.iline, spec.xline = 189, 193
-    with _writing(path) as tmp, segyio.create(str(tmp), spec) as dst:
+    with atomic_output(path) as tmp, segyio.create(str(tmp), spec) as dst:
         dst.text[0] = text
         bf = segyio.BinField
         dst.bin.update({
