@@ -2,7 +2,8 @@
 
 Makes sure the demo project exists (unless ``FHN_PROJECT`` names another project), then
 runs ``streamlit run app/main.py`` headless on 127.0.0.1, port 8501 or ``FHN_PORT``, with
-the project folder handed over in ``FHN_PROJECT``. Prints the address to open.
+the project folder handed over in ``FHN_PROJECT``. Prints the address to open. On POSIX
+the launcher replaces itself with the server process, so its process id is the server's.
 """
 
 from __future__ import annotations
@@ -68,8 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"fhn: project {project}", flush=True)
     print(f"fhn: open http://127.0.0.1:{port} in your browser (Ctrl+C stops the server)",
           flush=True)
+    command = streamlit_command(port)
+    if os.name == "posix":
+        # become the server: Ctrl+C and kill <pid> reach streamlit itself, no orphan is left
+        os.chdir(ROOT)
+        os.execve(command[0], command, env)
     try:
-        return subprocess.call(streamlit_command(port), cwd=ROOT, env=env)
+        return subprocess.call(command, cwd=ROOT, env=env)
     except KeyboardInterrupt:
         return 0
 

@@ -234,7 +234,8 @@ def sidebar(project: Project | None) -> None:
             kinds = {s.kind for s in project.sources}
             kind = next(iter(kinds))
             names = ", ".join(Path(s.path).name for s in project.sources)
-            st.caption(f"{kind.upper() if kind == 'segy' else kind.capitalize()}: {names}")
+            title = {"segy": "SEG-Y", "geotiff": "GeoTIFF", "hyperspectral": "Cube"}.get(kind, kind)
+            st.caption(f"{title}: {names}")
             grid = load_grid(project, quiet=True)
             if grid is not None:
                 dims = " x ".join(str(grid.sizes[d]) for d in grid.dims)

@@ -24,12 +24,14 @@ from .views import (
     View,
     band_values,
     clip_range,
+    default_rgb,
     default_settings,
     make_view,
     view_kinds,
 )
 
-__all__ = ["view_controls", "display_controls", "clip_ranges", "section_positions"]
+__all__ = ["view_controls", "layer_controls", "display_popover", "display_controls",
+           "clip_ranges", "section_positions"]
 
 
 def _index_key(key: str, kind: str) -> str:
@@ -95,34 +97,46 @@ def _band_names(grid: xr.DataArray) -> list[str]:
     return [str(i + 1) for i in range(n)]
 
 
-def display_controls(grid: xr.DataArray, key: str = "display") -> DisplaySettings:
-    """Colour map, clipping, overlay opacity, band/date and size, in a popover."""
-    base = default_settings(grid)
+def layer_controls(grid: xr.DataArray, settings: DisplaySettings, key: str = "display") -> None:
+    """Band (or RGB composite) and date pickers, side by side; nothing for one-band data."""
     names = _band_names(grid)
-    s = DisplaySettings(**vars(base))
-    if names and len(names) >= 3:
-        composite = st.toggle("RGB composite", key=f"{key}-rgb-on", value=False,
-                              help="Show three bands as red, green and blue")
-    else:
-        composite = False
+    has_time = "time" in grid.dims
+    if len(names) <= 1 and not has_time:
+        return
+    cols = st.columns([1.2, 4, 2] if has_time else [1.2, 5], vertical_alignment="bottom")
+    composite = False
+    if len(names) >= 3:
+        composite = cols[0].toggle("RGB", key=f"{key}-rgb-on", value=False,
+                                   help="Show three bands as red, green and blue")
     if names:
-        if composite:
-            cols = st.columns(3)
-            picks = []
-            for i, (col, colour) in enumerate(zip(cols, ("Red", "Green", "Blue"), strict=True)):
-                picks.append(col.selectbox(colour, range(len(names)), index=i,
-                                           format_func=names.__getitem__, key=f"{key}-rgb{i}"))
-            s.rgb = (picks[0], picks[1], picks[2])
-        else:
-            s.band = st.selectbox("Band", range(len(names)), format_func=names.__getitem__,
-                                  key=f"{key}-band")
-    if "time" in grid.dims:
+        with cols[1]:
+            if composite:
+                natural = default_rgb(grid)
+                picks = []
+                for i, (col, colour) in enumerate(zip(st.columns(3), ("Red", "Green", "Blue"),
+                                                      strict=True)):
+                    picks.append(col.selectbox(colour, range(len(names)), index=natural[i],
+                                               format_func=names.__getitem__,
+                                               key=f"{key}-rgb{i}"))
+                settings.rgb = (picks[0], picks[1], picks[2])
+            else:
+                settings.band = st.selectbox("Band", range(len(names)),
+                                             format_func=names.__getitem__, key=f"{key}-band")
+    if has_time:
         dates = ([str(t) for t in np.asarray(grid.coords["time"].values)]
                  if "time" in grid.coords else [str(i) for i in range(grid.sizes["time"])])
-        s.time = st.segmented_control("Date", range(len(dates)), format_func=dates.__getitem__,
-                                      key=f"{key}-time", default=0) or 0
+        with cols[-1]:
+            settings.time = st.segmented_control(
+                "Date", range(len(dates)), format_func=dates.__getitem__, key=f"{key}-time",
+                default=0) or 0
+
+
+def display_popover(grid: xr.DataArray, settings: DisplaySettings, key: str = "display") -> None:
+    """Colour map, clipping, opacity, exaggeration, size and marker toggles, in a popover."""
+    base = default_settings(grid)
+    s = settings
     with st.popover("Display", icon=":material/tune:"):
-        if not composite:
+        if s.rgb is None:
             maps = list(COLOUR_MAPS)
             s.cmap = st.selectbox("Colour map", maps, index=maps.index(base.cmap),
                                   key=f"{key}-cmap")
@@ -147,7 +161,14 @@ def display_controls(grid: xr.DataArray, key: str = "display") -> DisplaySetting
                              "their cell edges")
         s.show_wells = st.toggle("Show wells", value=True, key=f"{key}-wells")
         s.show_sections = st.toggle("Show section lines", value=True, key=f"{key}-lines")
-    return s
+
+
+def display_controls(grid: xr.DataArray, key: str = "display") -> DisplaySettings:
+    """:func:`layer_controls` and :func:`display_popover` in one place (simple pages)."""
+    settings = default_settings(grid)
+    layer_controls(grid, settings, key)
+    display_popover(grid, settings, key)
+    return settings
 
 
 def clip_ranges(grid: xr.DataArray, settings: DisplaySettings,

@@ -52,10 +52,12 @@ __all__ = [
     "well_markers",
     "section_lines",
     "cell_readout",
+    "cursor_marker",
     "COLOUR_MAPS",
     "DisplaySettings",
     "default_settings",
     "band_values",
+    "default_rgb",
     "section_rgb",
     "render_section",
 ]
@@ -324,8 +326,8 @@ class Marker:
     """Something drawn on the display image, in display pixel coordinates.
 
     ``kind`` "well" (a circle with a name at ``points[0]``), "line" (a polyline through
-    ``points``), or "column" (a well on a section: ``segments`` of (y0, y1, colour)
-    drawn at x = ``points[0][0]``).
+    ``points``), "cursor" (a crosshair at ``points[0]``) or "column" (a well on a
+    section: ``segments`` of (y0, y1, colour) drawn at x = ``points[0][0]``).
     """
 
     kind: str
@@ -376,6 +378,13 @@ def draw_markers(image: np.ndarray, markers: Sequence[Marker]) -> np.ndarray:
             if m.label:
                 draw.text((x + r + 3, y - r - 9), m.label, fill="#111111", font=font,
                           stroke_width=2, stroke_fill="#ffffff")
+        elif m.kind == "cursor" and m.points:
+            x, y = m.points[0]
+            for colour, width in (("#ffffff", 4), ("#111111", 2)):
+                draw.line([(x - 9, y), (x - 3, y)], fill=colour, width=width)
+                draw.line([(x + 3, y), (x + 9, y)], fill=colour, width=width)
+                draw.line([(x, y - 9), (x, y - 3)], fill=colour, width=width)
+                draw.line([(x, y + 3), (x, y + 9)], fill=colour, width=width)
         elif m.kind == "column" and m.points:
             x = m.points[0][0]
             for y0, y1, colour in m.segments:
@@ -458,6 +467,25 @@ def section_lines(
     return markers
 
 
+def cursor_marker(
+    cell: Sequence[int], view: View, display_size: tuple[int, int], label_shape: Sequence[int]
+) -> Marker | None:
+    """A crosshair at a label-grid cell, if the cell lies on the section shown."""
+    c = [int(v) for v in cell]
+    if len(c) != len(label_shape):
+        return None
+    if view.axis is None:
+        rc = (c[0], c[1])
+    else:
+        if c[view.axis] != view.index:
+            return None
+        rest = [v for a, v in enumerate(c) if a != view.axis]
+        rc = (rest[1], rest[0]) if view.transpose else (rest[0], rest[1])
+    xy = grid_to_display(np.array([rc], dtype=np.float64), display_size,
+                         section_shape(label_shape, view))[0]
+    return Marker("cursor", [(float(xy[0]), float(xy[1]))])
+
+
 # --------------------------------------------------------------------------- readout
 def cell_readout(
     grid: xr.DataArray, cell: Sequence[int], labels: np.ndarray | None = None,
@@ -534,6 +562,20 @@ def default_settings(grid: xr.DataArray) -> DisplaySettings:
     return DisplaySettings(cmap="grey", percentile=98.0, symmetric=False)
 
 
+def default_rgb(grid: xr.DataArray) -> tuple[int, int, int]:
+    """Band indices for a natural-colour composite: the bands nearest 640, 550 and 470 nm
+    when the data has wavelengths (micrometres or nanometres), else bands 1, 2, 3."""
+    n = int(grid.sizes.get("band", 0))
+    if n < 3 or "wavelength" not in grid.coords:
+        return (0, 1, 2)
+    wl = np.asarray(grid.coords["wavelength"].values, dtype=np.float64)
+    if not np.all(np.isfinite(wl)):
+        return (0, 1, 2)
+    nm = wl * 1000.0 if np.nanmax(wl) < 100 else wl
+    picks = tuple(int(np.abs(nm - target).argmin()) for target in (640.0, 550.0, 470.0))
+    return picks if len(set(picks)) == 3 else (0, 1, 2)
+
+
 def band_values(grid: xr.DataArray, band: int, time: int = 0) -> np.ndarray:
     """All values of one band (and date) of the data, for the clip range."""
     picks = {}
@@ -559,9 +601,11 @@ def section_rgb(
     channels = []
     for b, (lo, hi) in zip(settings.rgb, clips, strict=True):
         v = data_section(grid, view, band=b, time=settings.time).astype(np.float64)
-        scaled = np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1) * 255
-        channels.append(np.where(np.isfinite(scaled), scaled, 236).round().astype(np.uint8))
-    return np.stack(channels, axis=-1)
+        channels.append(np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1) * 255)
+    rgb = np.stack(channels, axis=-1)
+    nodata = ~np.all(np.isfinite(rgb), axis=-1)  # a gap in any band is a gap in the image
+    rgb[nodata] = 236
+    return rgb.round().astype(np.uint8)
 
 
 def render_section(
@@ -576,13 +620,15 @@ def render_section(
     wells: Sequence = (),
     positions: dict[int, int] | None = None,
     extra_overlays: Sequence[np.ndarray] = (),
+    cursor: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """The display image of a section: data, label overlay, markers; and its (w, h).
 
     ``labels``/``split`` are full label-grid arrays (cut here); ``extra_overlays`` are
     RGBA images of the section at grid resolution in display orientation (predictions),
     blended under the labels. ``positions`` (axis -> index) draw where the other
-    sections cut this one.
+    sections cut this one; ``cursor`` (a label-grid cell) draws a crosshair when it lies
+    on this section.
     """
     shape = tuple(int(grid.sizes[d]) for d in spatial_dims(grid))
     disp_shape = section_shape(shape, view)
@@ -606,6 +652,9 @@ def render_section(
         markers += section_lines(view, positions, shape, size)
     if settings.show_wells and wells:
         markers += well_markers(grid, view, wells, colours, size)
+    marker = cursor_marker(cursor, view, size, shape) if cursor is not None else None
+    if marker is not None:
+        markers.append(marker)
     if markers:
         image = draw_markers(image, markers)
     return image, size

@@ -40,11 +40,13 @@ defaults = {}
 if editor.wells and views.is_volume(grid):
     defaults = {"inline": editor.wells[0].position[0], "crossline": editor.wells[0].position[1]}
 
+settings = views.default_settings(grid)
 head, display_col = st.columns([8, 1], vertical_alignment="bottom")
 with head:
     view = viewer.view_controls(grid, defaults=defaults)
+    viewer.layer_controls(grid, settings)
 with display_col:
-    settings = viewer.display_controls(grid)
+    viewer.display_popover(grid, settings)
 
 canvas_col, side = st.columns([3, 1.35], gap="medium")
 
@@ -68,10 +70,17 @@ with side:
 
 positions = viewer.section_positions(grid, defaults=defaults)
 clips = viewer.clip_ranges(grid, settings, ui.data_signature(project))
-image, size = views.render_section(
-    grid, view, settings, clips, labels=editor.labels.labels, colours=editor.colours,
-    split=editor.labels.split, wells=editor.wells, positions=positions,
-)
+
+
+def render() -> tuple:
+    return views.render_section(
+        grid, view, settings, clips, labels=editor.labels.labels, colours=editor.colours,
+        split=editor.labels.split, wells=editor.wells, positions=positions,
+        cursor=(st.session_state.get(INSPECT_KEY) or None) if tool.name == "inspect" else None,
+    )
+
+
+image, size = render()
 
 
 def apply_drawing(json_data: dict | None, tool=tool, class_id=class_id, radius=radius,
@@ -94,17 +103,15 @@ def apply_drawing(json_data: dict | None, tool=tool, class_id=class_id, radius=r
         st.session_state[FLASH_KEY] = ("error", str(err))
         return
     what = "Erased" if tool.erases else f"Painted {editor.labels.class_names[class_id]} on"
-    st.session_state[FLASH_KEY] = ("ok", f"{what} {n:,} cells of {view.title.lower()} "
-                                   f"{view.index} — saved" if n else "Nothing changed")
+    where = "the map" if view.axis is None else f"{view.title.lower()} {view.index}"
+    st.session_state[FLASH_KEY] = ("ok", f"{what} {n:,} cells of {where} — saved" if n
+                                   else "Nothing changed (those cells had that label already)")
 
 
 injected = st.session_state.pop(INJECT_KEY, None)
 if injected is not None:
     apply_drawing(injected)
-    image, size = views.render_section(
-        grid, view, settings, clips, labels=editor.labels.labels, colours=editor.colours,
-        split=editor.labels.split, wells=editor.wells, positions=positions,
-    )
+    image, size = render()
 
 with canvas_col:
     nonce = st.session_state.get(NONCE_KEY, 0)
@@ -161,7 +168,8 @@ with side:
     st.markdown(ui.class_legend_html(editor.counts_table()), unsafe_allow_html=True)
 
     cell = st.session_state.get(INSPECT_KEY)
-    if cell is not None and len(cell) == len(editor.shape):
+    if cell is not None and len(cell) == len(editor.shape) and all(
+            0 <= c < n for c, n in zip(cell, editor.shape, strict=True)):
         st.markdown("**Under the cursor**")
         readout = views.cell_readout(grid, cell, editor.labels.labels,
                                      editor.labels.class_names, band=settings.band,
@@ -170,5 +178,6 @@ with side:
     elif tool.name == "inspect":
         st.caption("Click on the section to read the value and coordinates there.")
 
-    with st.expander("Class table", icon=":material/palette:"):
+    with st.expander("Class table", icon=":material/palette:", expanded=not names,
+                     key="fhn-class-table"):
         ui.class_table(editor)

@@ -234,3 +234,36 @@ def test_render_section_layers() -> None:
     image, _ = render_section(grid, other, settings, [(-1.0, 1.0)], labels=labels,
                               colours=["#ff0000"])
     assert not np.any(np.all(image == (255, 0, 0), axis=-1))
+
+
+def test_default_rgb_picks_natural_colour_bands() -> None:
+    from app.views import default_rgb
+
+    tm = xr.DataArray(np.zeros((2, 2, 6)), dims=("y", "x", "band"),
+                      coords={"wavelength": ("band", [0.485, 0.56, 0.66, 0.83, 1.65, 2.2])})
+    assert default_rgb(tm) == (2, 1, 0)  # red 0.66 um, green 0.56, blue 0.485
+    nm = tm.assign_coords(wavelength=("band", [450.0, 500, 550, 600, 650, 700]))
+    assert default_rgb(nm) == (4, 2, 0)
+    assert default_rgb(raster().isel(band=[0, 1, 0])) == (0, 1, 2)  # no wavelengths
+
+
+def test_cursor_marker_only_on_its_section() -> None:
+    from app.views import cursor_marker
+
+    grid = seismic()
+    inline = make_view(grid, "inline", 2)
+    mark = cursor_marker((2, 3, 4), inline, (70, 90), SHAPE)
+    assert mark is not None and mark.points[0] == pytest.approx((35.0, 45.0))
+    assert cursor_marker((1, 3, 4), inline, (70, 90), SHAPE) is None
+    assert cursor_marker((1, 3), inline, (70, 90), SHAPE) is None
+
+
+def test_rgb_composite_greys_out_gaps_in_any_band() -> None:
+    from app.views import section_rgb
+
+    grid = raster().isel(band=[0, 1, 0]).copy()
+    grid.values[1, 2, 3] = np.nan
+    settings = DisplaySettings(rgb=(0, 1, 2))
+    rgb = section_rgb(grid, make_view(grid, "map"), settings, [(0.0, 80.0)] * 3)
+    assert tuple(rgb[2, 3]) == (236, 236, 236)
+    assert rgb[0, 0, 0] == 0 and rgb[4, 7, 1] == round(float(grid.values[1, 4, 7]) / 80 * 255)
