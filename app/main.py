@@ -36,4 +36,7 @@ PAGES: dict[str, list[st.Page]] = {
 
 page = st.navigation(PAGES)
 ui.sidebar(ui.current_project())
-page.run()
+try:
+    page.run()
+except ui.user_errors() as err:  # a bad file or value the page did not catch itself
+    ui.show_error(err)
