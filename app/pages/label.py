@@ -155,6 +155,9 @@ with canvas_col:
     flash = st.session_state.get(FLASH_KEY)
     if flash:
         (st.error if flash[0] == "error" else st.caption)(flash[1])
+    if editor.labels.split is not None:
+        st.caption("Validation labels (held back from training) are drawn fainter; set the "
+                   "split on **Wells & validation**.")
 
 with side:
     undo_col, total_col = st.columns(2, vertical_alignment="center")
