@@ -1,0 +1,321 @@
+"""One training job at a time per server, in a background thread that never calls streamlit.
+
+The Train page starts a job with :func:`registry` ``().start(JobSpec(...))`` and polls
+:meth:`TrainingJob.snapshot` to draw the progress. The registry is a module-level object
+of the server process, not session state, so a page reload (or another browser tab)
+re-attaches to the running job.
+
+The worker, in order: loads the project's data and labels (or takes the data the page
+already loaded), builds the task with :mod:`app.workflow`, trains with
+:class:`fhn_core.training.Trainer` into ``models/NAME`` (checkpoints there, resumable),
+saves the model (``models/NAME/model``), predicts the whole data and writes the
+prediction, the label split and the metrics into ``predictions/NAME`` (see
+:mod:`app.runs`). Stop asks the trainer to end after the current iteration; the
+checkpoint and model are saved and the prediction made as for a finished run. A bad
+input (DataError, FhnError) or any other failure ends the job with a readable message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from fhn_core.design import NetworkDesign
+from fhn_core.errors import FhnError
+from fhn_core.training import Progress, TrainConfig
+from io_adapters.errors import DataError
+
+from . import runs
+
+__all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
+           "ACTIVE", "DONE"]
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("preparing", "training", "predicting")
+DONE = ("finished", "stopped", "diverged", "failed")
+
+
+class JobBusy(FhnError):
+    """A training job is running already; the server runs one at a time."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to train: a project, a design, the settings.
+
+    ``resume`` names a run of the project to continue from its checkpoint (``config``
+    may raise its iterations); ``data`` is the project's data when the caller has it
+    loaded already (else the worker loads it); ``name`` the run name (default: new).
+    """
+
+    project: Path
+    design: NetworkDesign
+    config: TrainConfig
+    name: str | None = None
+    resume: str | None = None
+    data: xr.DataArray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's state for a page to draw (no locks needed)."""
+
+    name: str
+    project: Path
+    status: str
+    message: str
+    error: str
+    iteration: int
+    iterations: int
+    loss: float | None
+    val_miou: float | None
+    elapsed: float
+    peak_memory_mb: float
+    history: tuple[dict[str, Any], ...]
+    device: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.iteration / self.iterations) if self.iterations else 0.0
+
+
+class TrainingJob:
+    """One training run in a daemon thread; its state is read with :meth:`snapshot`."""
+
+    def __init__(self, spec: JobSpec, name: str) -> None:
+        self.spec, self.name = spec, name
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._state: dict[str, Any] = {
+            "status": "preparing", "message": "Loading the data and labels", "error": "",
+            "iteration": 0, "iterations": spec.config.iterations, "loss": None,
+            "val_miou": None, "elapsed": 0.0, "peak_memory_mb": 0.0, "device": "",
+        }
+        self._history: list[dict[str, Any]] = []
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name=f"fhn-train-{name}", daemon=True)
+
+    # --- control ---------------------------------------------------------------------
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the trainer to stop after the current iteration (checkpoint kept)."""
+        self._stop.set()
+        with self._lock:
+            if self._state["status"] in ACTIVE:
+                self._state["message"] = "Stopping after this iteration..."
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is done (True) or ``timeout`` seconds passed (False)."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            s = dict(self._state)
+            history = tuple(dict(h) for h in self._history)
+        if s["status"] in ACTIVE:
+            s["elapsed"] = time.perf_counter() - self._started
+        return JobSnapshot(self.name, self.spec.project, s["status"], s["message"], s["error"],
+                           s["iteration"], s["iterations"], s["loss"], s["val_miou"],
+                           s["elapsed"], s["peak_memory_mb"], history, s["device"])
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._state.update(changes)
+
+    # --- the worker ------------------------------------------------------------------
+    def _progress(self, p: Progress) -> None:
+        record: dict[str, Any] = {"iteration": p.iteration, "loss": float(p.loss),
+                                  "learning_rate": float(p.learning_rate), "val_miou": None}
+        changes: dict[str, Any] = {"iteration": p.iteration, "iterations": p.iterations,
+                                   "loss": float(p.loss), "peak_memory_mb": p.peak_memory_mb}
+        if p.validation is not None:
+            record["val_miou"] = changes["val_miou"] = float(p.validation.mean_iou)
+        with self._lock:
+            self._history.append(record)
+            self._state.update(changes)
+            if not self._stop.is_set():
+                self._state["message"] = f"Training: iteration {p.iteration} of {p.iterations}"
+
+    def _run(self) -> None:
+        from io_adapters.project import Project
+
+        spec = self.spec
+        info = runs.RunInfo(self.name, status="preparing",
+                            created=datetime.now().isoformat(timespec="seconds"),
+                            iterations=spec.config.iterations, design=spec.design.to_dict(),
+                            config=asdict(spec.config))
+        paths = None
+        try:
+            project = Project.open(spec.project)
+            paths = runs.RunPaths.of(project, self.name)
+            if spec.resume:
+                old = runs.read_run(project, self.name)
+                info.created = old.created or info.created
+            runs.write_run(paths, info)
+            self._train(project, paths, info)
+        except (DataError, FhnError) as err:
+            self._fail(info, str(err))
+        except MemoryError as err:
+            self._fail(info, f"out of memory ({err}); choose a smaller design or patch")
+        except Exception as err:  # noqa: BLE001 - the page must show why, never hang
+            if type(err).__name__ == "OutOfMemoryError":
+                self._fail(info, "the GPU ran out of memory; choose a smaller design or patch, "
+                                 "or train on the CPU")
+            else:
+                log.exception("training job %s failed", self.name)
+                self._fail(info, f"training failed unexpectedly: {type(err).__name__}: {err}")
+        finally:
+            info.finished = datetime.now().isoformat(timespec="seconds")
+            if paths is not None:
+                try:
+                    runs.write_run(paths, info)
+                except (DataError, OSError):
+                    log.exception("could not write %s", paths.run_file)
+            self._done.set()
+
+    def _fail(self, info: runs.RunInfo, message: str) -> None:
+        info.status, info.error, info.message = "failed", message, message
+        self._set(status="failed", error=message, message=message)
+
+    def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
+        from fhn_core.metrics import evaluate
+        from fhn_core.prediction import predict
+        from fhn_core.training import Trainer
+
+        from . import workflow
+
+        spec = self.spec
+        da = spec.data if spec.data is not None else project.load_data()
+        labelset = project.load_labels(da)
+        if not labelset.classes:
+            raise DataError("the project has no classes yet; add classes and paint labels on "
+                            "View & label first")
+        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims)
+        task = workflow.build_task(da, labelset, layout=layout)
+        colours = [c.colour for c in labelset.classes]
+        info.class_names, info.class_colours = list(labelset.class_names), colours
+        info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
+        if spec.resume:
+            self._set(message=f"Resuming from {paths.checkpoint_dir}")
+            trainer = Trainer.resume(paths.run_dir, task, spec.config)
+        else:
+            trainer = Trainer(task, spec.design, spec.config, out_dir=paths.run_dir,
+                              class_colours=colours)
+        info.device = str(trainer.device)
+        with self._lock:
+            self._history = [_history_record(h) for h in trainer.history]
+            self._state.update(status="training", device=info.device,
+                               iteration=trainer.iteration, iterations=spec.config.iterations,
+                               message=f"Training on {trainer.device}")
+        info.status = "training"
+        runs.write_run(paths, info)
+
+        result = trainer.run(self._progress, self._stop.is_set)
+        result.model.save(paths.model_dir)
+        info.status, info.message, info.iteration = result.status, result.message, result.iteration
+        info.history = [_history_record(h) for h in result.history]
+
+        self._set(status="predicting", message="Predicting the whole data with the trained model")
+        prediction = predict(result.model, layout.data, device=trainer.device)
+        val = trainer.val_labels
+        train = task.valid_labels(task.labels)
+        if val is not None:
+            train = np.where(val >= 0, -1, train)
+        k = task.n_classes
+        metrics = {
+            "validation": evaluate(prediction.classes, val, k) if val is not None else None,
+            "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
+        }
+        runs.save_prediction(paths, prediction, train, val, metrics)
+        final = metrics["validation"]
+        self._set(status=result.status, message=result.message,
+                  val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+
+def _history_record(h: dict[str, Any]) -> dict[str, Any]:
+    """A trainer history entry as the job keeps it (validation reduced to its mean IoU)."""
+    val = h.get("validation")
+    return {"iteration": int(h["iteration"]), "loss": float(h["loss"]),
+            "learning_rate": float(h.get("learning_rate", 0.0)),
+            "val_miou": float(val["mean_iou"]) if isinstance(val, dict) else None}
+
+
+class JobRegistry:
+    """The server's training jobs: at most one running; the last one kept for display."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: TrainingJob | None = None
+
+    def start(self, spec: JobSpec) -> TrainingJob:
+        """Start a job (JobBusy while another one runs); returns it, already running."""
+        from io_adapters.project import Project
+
+        with self._lock:
+            running = self._current
+            if running is not None and not running.done:
+                raise JobBusy(
+                    f"training run {running.name} is still running; stop it or wait for it "
+                    "to finish (one training run at a time per server)"
+                )
+            project = Project.open(spec.project)
+            if spec.resume:
+                name = spec.resume
+                if not runs.read_run(project, name).has_checkpoint:
+                    raise DataError(f"run {name} has no checkpoint to continue from")
+            else:
+                name = spec.name or runs.new_run_name(project)
+            job = TrainingJob(spec, name)
+            self._current = job
+            return job.start()
+
+    def current(self) -> TrainingJob | None:
+        """The running job, or the last one started (finished) in this server."""
+        with self._lock:
+            return self._current
+
+    def active(self) -> TrainingJob | None:
+        """The running job, if any."""
+        job = self.current()
+        return job if job is not None and not job.done else None
+
+    def stop(self) -> bool:
+        """Ask the running job to stop; False when none runs."""
+        job = self.active()
+        if job is None:
+            return False
+        job.stop()
+        return True
+
+
+_REGISTRY = JobRegistry()
+
+
+def registry() -> JobRegistry:
+    """The process-wide job registry (one per server)."""
+    return _REGISTRY
