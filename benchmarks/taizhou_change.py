@@ -1,0 +1,115 @@
+"""Taizhou change detection: the invertible network against a pixel-wise random forest.
+
+The measured target of issue 4. Two Landsat dates (6 bands each, 400 x 400) of the real
+Taizhou pair in ../shared/data; sparse reference labels (changed / unchanged masks).
+
+Split: 50 labelled points per class drawn (seeded) from the western half (x < 200) of the
+reference labels for training; every reference label of the eastern half for evaluation.
+Network: a 2D design over (y, x) with the 6 bands x 2 dates (+ the 6 differences t2 - t1)
+as 18 input channels, trained on the whole scene in one chunk. Forest: scikit-learn,
+200 trees, the same 18 features (t1, t2, t2 - t1) per pixel, trained on the same points.
+
+    python -m benchmarks.taizhou_change [--seeds 0 1 2] [--iterations 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fhn_core.design import NetworkDesign, Segment
+from fhn_core.metrics import evaluate
+from fhn_core.prediction import predict
+from fhn_core.task import SegmentationTask
+from fhn_core.training import TrainConfig, Trainer
+from io_adapters.hyperspectral import read_envi, stack_dates
+from io_adapters.labels import import_mask_pair
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "changedetection" / "taizhou"
+POINTS_PER_CLASS = 50
+
+DESIGN = NetworkDesign(
+    in_channels=18,
+    spatial_dims=2,
+    segments=[Segment(0, 2, 16), Segment(1, 3, 32), Segment(2, 4, 32), Segment(1, 3, 32),
+              Segment(0, 2, 16)],
+    name="taizhou change (2D, bands x dates)",
+)
+
+
+def load_scene() -> tuple[np.ndarray, np.ndarray]:
+    """Features (18, y, x): t1, t2, t2 - t1; reference labels (y, x): 0 changed, 1 unchanged."""
+    cube = stack_dates([read_envi(DATA / "2000TM"), read_envi(DATA / "2003TM")]).values
+    t1, t2 = cube[..., 0], cube[..., 1]                  # (y, x, band)
+    features = np.concatenate([t1, t2, t2 - t1], axis=-1).transpose(2, 0, 1)
+    ref = import_mask_pair(DATA / "change.bmp", DATA / "unchanged.bmp", cube.shape[:2]).labels
+    return features.astype(np.float32), ref.astype(np.int64)
+
+
+def split(ref: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """50 training points per class from the west; all reference labels of the east."""
+    rng = np.random.default_rng(seed)
+    half = ref.shape[1] // 2
+    train = np.full_like(ref, -1)
+    for k in (0, 1):
+        rows, cols = np.nonzero(ref[:, :half] == k)
+        pick = rng.choice(rows.size, POINTS_PER_CLASS, replace=False)
+        train[rows[pick], cols[pick]] = k
+    test = np.full_like(ref, -1)
+    test[:, half:] = ref[:, half:]
+    return train, test
+
+
+def forest(features: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x = features.reshape(features.shape[0], -1).T
+    known = train.ravel() >= 0
+    rf = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=2)
+    rf.fit(x[known], train.ravel()[known])
+    return rf.predict(x).reshape(train.shape)
+
+
+def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int) -> np.ndarray:
+    task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"])
+    config = TrainConfig(iterations=iterations, learning_rate=3e-3, validation_fraction=0.0,
+                         validate_every=0, seed=seed)
+    result = Trainer(task, DESIGN, config).run()
+    return predict(result.model, features).classes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=300)
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
+        return 1
+    features, ref = load_scene()
+    rows = []
+    for seed in args.seeds:
+        train, test = split(ref, seed)
+        runs = (
+            ("random forest (200 trees, 18 features)", forest, (features, train, seed)),
+            ("fhn 2D invertible network", network, (features, train, seed, args.iterations)),
+        )
+        for name, method, method_args in runs:
+            start = time.perf_counter()
+            m = evaluate(method(*method_args), test, 2)
+            rows.append((seed, name, m.overall_accuracy, m.kappa, time.perf_counter() - start))
+            print(f"seed {seed}  {name:<42} OA {m.overall_accuracy:.4f}  kappa {m.kappa:.4f}  "
+                  f"({rows[-1][4]:.0f} s)", flush=True)
+    print("\nmean over seeds")
+    for name in dict.fromkeys(r[1] for r in rows):
+        sel = [r for r in rows if r[1] == name]
+        print(f"{name:<42} OA {np.mean([r[2] for r in sel]):.4f}  "
+              f"kappa {np.mean([r[3] for r in sel]):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
