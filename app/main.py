@@ -32,6 +32,16 @@ PAGES: dict[str, list[st.Page]] = {
         st.Page("pages/wells.py", title="Wells & validation", icon=":material/straighten:",
                 url_path="wells"),
     ],
+    "Model": [
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:",
+                url_path="train"),
+        st.Page("pages/results.py", title="Results", icon=":material/insights:",
+                url_path="results"),
+        st.Page("pages/view3d.py", title="3D view", icon=":material/view_in_ar:",
+                url_path="view3d"),
+        st.Page("pages/export.py", title="Export", icon=":material/ios_share:",
+                url_path="export"),
+    ],
 }
 
 page = st.navigation(PAGES)

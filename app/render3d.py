@@ -374,14 +374,46 @@ def render_png(plotter: pv.Plotter, *, close: bool = True) -> bytes:
 
 
 def interactive_html(plotter: pv.Plotter) -> str:
-    """The scene as a self-contained HTML page (vtk.js via trame): rotate, zoom, pan.
+    """The scene as a self-contained HTML page (vtk.js, trame's offline viewer).
 
-    Exported in this process (stpyvista's own trame export forks the server, which is
-    unsafe beside a training thread). vtk.js adds favicon links to kitware.github.io;
-    they are removed so the page fetches nothing from the internet.
+    The same page trame's ``export_html`` writes (and stpyvista's trame backend embeds),
+    serialised here without starting trame's web server: that server cannot start
+    outside the main thread (streamlit runs scripts in threads) and, with trame-vtklocal
+    installed, downloads VTK.wasm from kitware.com. The viewer's favicon links to
+    kitware.github.io are removed too, so the page fetches nothing from the internet.
     """
+    import json
+    import zipfile
+
+    from trame_vtk.modules.vtk.serializers import (
+        SynchronizationContext,
+        extract_array_hash,
+        initialize_serializers,
+        reference_id,
+        serialize,
+    )
+    from trame_vtk.tools.vtksz2html import write_html
+
     with _RENDER_LOCK:
-        component = getattr(plotter, "trame", None)
-        exporter = component.export_html if component is not None else plotter.export_html
-        text = exporter(None).read()
-    return text.replace("https://kitware.github.io/vtk-js/icon/favicon-", "data:,")
+        plotter.render()  # brings every mapper's input up to date
+        window = plotter.render_window
+        camera = plotter.renderer.GetActiveCamera()
+        initialize_serializers()
+        context = SynchronizationContext()
+        context.set_ignore_last_dependencies(True)
+        scene = serialize(None, window, reference_id(window), context, 1)
+        if not scene:
+            raise RuntimeError("the 3D scene could not be serialised for the browser")
+        scene["extra"] = {"vtkRefId": reference_id(window),
+                          "centerOfRotation": list(camera.GetFocalPoint()),
+                          "camera": reference_id(camera)}
+        hashes = {}
+        for entry in extract_array_hash(scene):
+            key = entry["hash"]
+            hashes[key] = {**entry, "content": context.get_cached_data_array(key, False)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("index.json", json.dumps({"hashes": hashes, "scene": scene}))
+    page = io.StringIO()
+    write_html(buffer.getvalue(), page)
+    return page.getvalue().replace("https://kitware.github.io/vtk-js/icon/favicon-", "data:,")

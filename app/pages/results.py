@@ -1,0 +1,122 @@
+"""Results: the prediction over the data, error maps, uncertainty and scores of a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import overlays, run_ui, runs, ui, viewer, views, workflow
+from fhn_core.metrics import error_map
+
+st.subheader("Results")
+
+project = ui.current_project()
+if project is None:
+    st.stop()
+grid = ui.load_grid(project)
+if grid is None:
+    st.stop()
+
+pick_col, ref_col = st.columns([5, 1], vertical_alignment="bottom")
+with pick_col:
+    info = run_ui.run_picker(project)
+if info is None:
+    st.stop()
+prediction = ui.run_action(lambda: runs.load_prediction(project, info.name))
+split = ui.run_action(lambda: runs.load_split_labels(project, info.name))
+scores = ui.run_action(lambda: runs.load_metrics(project, info.name))
+if prediction is None or split is None or scores is None:
+    st.stop()
+classes = np.asarray(prediction.classes)
+grid_shape = workflow.grid_of(grid)[1]
+if classes.shape != grid_shape:
+    st.error(f"Run {info.name} predicted a grid of {classes.shape} but the project's data is "
+             f"{grid_shape}; the data changed since. Train again on this data.")
+    st.stop()
+names = list(info.class_names or [])
+colours = list(info.class_colours or [])
+k = int(prediction.probabilities.shape[0])
+training, validation = split
+with ref_col:
+    reference, reference_path = run_ui.reference_picker(project, classes.shape)
+ref_errors, ref_metrics, problem = run_ui.errors_of(classes, reference, k)
+if problem:
+    st.error(problem)
+val_errors = error_map(classes, validation) if validation is not None else None
+
+# ----------------------------------------------------------------------------- sections
+settings = views.default_settings(grid)
+head, display_col = st.columns([8, 1], vertical_alignment="bottom")
+with head:
+    view = viewer.view_controls(grid, key="view")  # the viewer's key: the same sections
+    viewer.layer_controls(grid, settings, key="results-display")
+with display_col:
+    viewer.display_popover(grid, settings, key="results-display")
+clips = viewer.clip_ranges(grid, settings, ui.data_signature(project))
+positions = viewer.section_positions(grid, key="view")
+settings.max_width = min(settings.max_width, 640)
+
+options = {"uncertainty": "Uncertainty (entropy)"}
+if val_errors is not None:
+    options = {"validation": "Errors on validation labels", **options}
+if ref_errors is not None:
+    options = {"reference": "Errors against the reference", **options}
+right_key = "fhn-results-right"
+if st.session_state.get(right_key) not in options:
+    st.session_state[right_key] = next(iter(options))
+
+left, right = st.columns(2, gap="medium")
+with left:
+    st.markdown("**Prediction**")
+    image, _ = views.render_section(
+        grid, view, settings, clips, positions=positions,
+        extra_overlays=[overlays.class_overlay(classes, view, colours, settings.opacity)])
+    st.image(image)
+    st.markdown(ui.class_legend_html([
+        {"class": n, "colour": c, "labelled": int((overlays.section_of(classes, view) == i
+                                                    ).sum()),
+         "training": 0, "validation": 0} for i, (n, c) in enumerate(zip(names, colours,
+                                                                        strict=False))]),
+        unsafe_allow_html=True)
+    st.caption("cells of each class on this section")
+with right:
+    choice = st.segmented_control("Show", list(options), format_func=options.get,
+                                  key=right_key, required=True) or next(iter(options))
+    if choice == "uncertainty":
+        over = overlays.entropy_overlay(prediction.entropy, view)
+        caption = ("Normalised entropy of the class probabilities: dark = certain, bright = "
+                   "uncertain (1 = all classes equally likely).")
+    else:
+        errors = ref_errors if choice == "reference" else val_errors
+        over = overlays.error_overlay(errors, view)
+        right_cells, wrong_cells = overlays.error_counts(overlays.section_of(errors, view))
+        what = "the reference" if choice == "reference" else "validation labels"
+        caption = (f"Green right, red wrong against {what}: {right_cells:,} right and "
+                   f"{wrong_cells:,} wrong cells on this section.")
+    image, _ = views.render_section(grid, view, settings, clips, positions=positions,
+                                    extra_overlays=[over])
+    st.image(image)
+    st.caption(caption)
+
+# ----------------------------------------------------------------------------- scores
+st.markdown("#### Scores")
+tabs = []
+if scores.get("validation") is not None or validation is not None:
+    tabs.append(("validation", "Validation labels (held back)", scores.get("validation")))
+if reference is not None:
+    tabs.append(("reference", f"Reference ({reference_path})", ref_metrics))
+tabs.append(("training", "Training labels", scores.get("training")))
+for (what, _title, metrics), tab in zip(tabs, st.tabs([t[1] for t in tabs]), strict=True):
+    with tab:
+        run_ui.metrics_block(metrics, names, {"validation": "validation labels",
+                                              "reference": "reference",
+                                              "training": "training labels"}[what])
+
+with st.expander("Training curves", icon=":material/show_chart:"):
+    history = [{"iteration": h["iteration"], "loss": h["loss"],
+                "val_miou": h.get("val_miou")} for h in info.history or []]
+    run_ui.history_charts(history)
+    st.caption(info.message)
+
+ui.link("pages/view3d.py", "Look at it in 3D", ":material/view_in_ar:")
+ui.link("pages/export.py", "Export the prediction", ":material/ios_share:")

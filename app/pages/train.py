@@ -1,0 +1,255 @@
+"""Train: design the network, check it fits in memory, train in the background, watch it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import jobs, run_ui, runs, ui
+from fhn_core.memory import GB
+from fhn_core.training import TrainConfig
+
+DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
+VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset is chosen
+PRESET_KEY = "fhn-train-preset"
+
+st.subheader("Train")
+
+project = ui.current_project()
+if project is None:
+    st.stop()
+grid = ui.load_grid(project)
+if grid is None:
+    st.stop()
+editor = ui.label_editor(project, grid)
+if editor is None:
+    st.stop()
+
+snapshot = run_ui.job_panel(project)
+busy = jobs.registry().active() is not None
+
+n_classes = len(editor.labels.classes)
+labelled = editor.total()
+if n_classes == 0 or labelled == 0:
+    st.warning("There are no labels to train on yet: paint some on **View & label** or import "
+               "wells on **Wells & validation**.", icon=":material/brush:")
+    ui.link("pages/label.py", "View and label the data", ":material/brush:")
+    st.stop()
+
+shapes = ui.run_action(lambda: runs.layout_shapes(grid))
+choices = ui.run_action(lambda: runs.design_choices(grid, n_classes))
+if not shapes or not choices:
+    st.stop()
+
+
+def choose_preset() -> None:
+    key = st.session_state.get(PRESET_KEY, "default")
+    design, config = choices.get(key, choices["default"])
+    st.session_state[DESIGN_KEY] = (key, design, config)
+    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+
+
+if DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices:
+    first = "demo" if "demo" in choices and runs.find_reference(project) else "default"
+    st.session_state[PRESET_KEY] = first
+    choose_preset()
+preset_key, base, suggested = st.session_state[DESIGN_KEY]
+version = st.session_state.get(VERSION_KEY, 0)
+layout = shapes[base.spatial_dims]
+base_config = suggested or TrainConfig()
+
+design_col, settings_col = st.columns([1.15, 1], gap="large")
+
+# ----------------------------------------------------------------------------- design
+with design_col:
+    st.markdown("#### Network design")
+    st.selectbox("Start from", list(choices), key=PRESET_KEY, on_change=choose_preset,
+                 format_func=lambda k: runs.DESIGN_CHOICES.get(k, k),
+                 help="Designs after the paper's examples, the demo's tuned recipe, or a "
+                      "small network sized for this data")
+    st.caption("Segments of consecutive layers: the Haar **level** (0 = full resolution; "
+               "levels change by one between segments and must end at 0), the number of "
+               "**layers** and the **block rank** of their kernels (eq. 3.17).")
+    rows = st.data_editor(
+        pd.DataFrame(runs.segment_rows(base)), num_rows="dynamic", hide_index=True,
+        key=f"fhn-train-segments-{version}", width="stretch",
+        column_config={
+            "level": st.column_config.NumberColumn("level", min_value=0, max_value=6, step=1,
+                                                   required=True),
+            "layers": st.column_config.NumberColumn("layers", min_value=1, max_value=64,
+                                                    step=1, required=True),
+            "rank": st.column_config.NumberColumn("block rank", min_value=1, max_value=512,
+                                                  step=1, required=True),
+        },
+    )
+    c1, c2, c3 = st.columns(3)
+    min_channels = max(layout.channels, n_classes)
+    in_channels = c1.number_input(
+        "Input channels", min_value=min_channels, max_value=4096,
+        value=max(base.in_channels, min_channels), key=f"fhn-train-channels-{version}",
+        help=f"The data has {layout.channels} channel(s) and there are {n_classes} classes; "
+             "the input is replicated up to this many channels (section 3.4)")
+    kernel = c2.selectbox("Kernel size", [1, 3, 5, 7], index=[1, 3, 5, 7].index(
+        base.kernel_size) if base.kernel_size in (1, 3, 5, 7) else 1,
+        key=f"fhn-train-kernel-{version}")
+    h = c3.number_input("h (step)", min_value=0.01, max_value=2.0, value=float(base.h),
+                        step=0.05, format="%.3f", key=f"fhn-train-h-{version}",
+                        help="Time step of eq. 2.6; the paper uses 0.2 (h² = 0.04)")
+    design = ui.run_action(lambda: runs.design_from_rows(
+        rows.to_dict("records"), in_channels=int(in_channels),
+        spatial_dims=base.spatial_dims, kernel_size=int(kernel), h=float(h),
+        name=base.name))
+    if design is not None:
+        st.caption(f"{design.spatial_dims}D network, {design.n_layers} layers, "
+                   f"{design.max_level} Haar level(s); data laid out as "
+                   f"{(layout.channels, *layout.spatial_shape)} ({', '.join(layout.axis_names)})")
+
+# ----------------------------------------------------------------------------- settings
+with settings_col:
+    st.markdown("#### Training")
+    device_list = runs.devices()
+    labels = {d.key: d.label for d in device_list}
+    device = st.selectbox("Device", list(labels), format_func=labels.get, key="fhn-train-device",
+                          help="CUDA when a GPU is present, else the CPU")
+    c1, c2 = st.columns(2)
+    optimiser = c1.radio("Optimiser", ["adam", "sgd"], horizontal=True,
+                         index=["adam", "sgd"].index(base_config.optimiser),
+                         format_func={"adam": "Adam", "sgd": "SGD + momentum"}.get,
+                         key=f"fhn-train-opt-{version}")
+    lr = c2.number_input("Learning rate", min_value=1e-6, max_value=1.0,
+                         value=float(base_config.learning_rate), step=1e-3, format="%.4f",
+                         key=f"fhn-train-lr-{version}")
+    c1, c2 = st.columns(2)
+    iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
+                                 value=int(base_config.iterations), step=10,
+                                 key=f"fhn-train-iters-{version}")
+    validate_every = c2.number_input(
+        "Validate every", min_value=1, max_value=100_000,
+        value=int(min(base_config.validate_every or 25, max(1, base_config.iterations))),
+        key=f"fhn-train-val-{version}",
+        help="Predict the whole data and score it on the held-back labels this often (and "
+             "at the end)")
+    st.caption("Sub-volume per step (0 = the whole axis)")
+    defaults = list(base_config.patch or [])
+    patch = []
+    for a, (col, name, size) in enumerate(zip(st.columns(len(layout.axis_names)),
+                                              layout.axis_names, layout.spatial_shape,
+                                              strict=True)):
+        if a < len(defaults):
+            value = int(defaults[a] or 0)
+        else:
+            value = 0 if a == layout.slice_axis or name == "samples" else min(64, int(size))
+        patch.append(col.number_input(name, min_value=0, max_value=int(size),
+                                      value=min(value, int(size)),
+                                      key=f"fhn-train-patch-{a}-{version}"))
+    with st.expander("More settings"):
+        m1, m2 = st.columns(2)
+        schedule = m1.selectbox("Learning-rate schedule", ["cosine", "step", "constant"],
+                                index=["cosine", "step", "constant"].index(base_config.schedule),
+                                key=f"fhn-train-sched-{version}")
+        weights = m2.selectbox("Class weights", ["balanced", "none"],
+                               index=["balanced", "none"].index(base_config.class_weights),
+                               key=f"fhn-train-weights-{version}")
+        seed = m1.number_input("Seed", 0, 2**31 - 1, int(base_config.seed),
+                               key=f"fhn-train-seed-{version}")
+        checkpoint_every = m2.number_input("Checkpoint every", 0, 100_000,
+                                           int(base_config.checkpoint_every),
+                                           key=f"fhn-train-ckpt-{version}")
+        fraction = m1.slider("Random validation fraction", 0.0, 0.5,
+                             float(base_config.validation_fraction), 0.05,
+                             key=f"fhn-train-vfrac-{version}",
+                             help="Used when no train/validation split was set on Wells & "
+                                  "validation")
+        augment = m2.toggle("Flip and transpose (horizontal axes)", value=base_config.augment,
+                            key=f"fhn-train-aug-{version}")
+
+config = ui.run_action(lambda: TrainConfig(
+    iterations=int(iterations), optimiser=optimiser, learning_rate=float(lr),
+    schedule=schedule, patch=tuple(int(p) or None for p in patch),
+    validate_every=int(validate_every), checkpoint_every=int(checkpoint_every),
+    class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
+    augment=bool(augment), device=device))
+
+# ----------------------------------------------------------------------------- memory
+st.markdown("#### Memory")
+free, total = runs.free_memory(device)
+mem_cols = st.columns([1, 1, 1, 1.3], vertical_alignment="bottom")
+free_gb = (free or 0) / GB
+budget_key = f"fhn-train-budget-{device}"
+if budget_key not in st.session_state:  # set once: the free memory drifts between reruns
+    st.session_state[budget_key] = round(free_gb, 2)
+budget = mem_cols[3].number_input(
+    "Use at most (GB)", min_value=0.0, step=0.5, format="%.3f", key=budget_key,
+    help="Memory this run may use on the device; the free memory by default. Lower it to "
+         "leave room for other work.")
+available = min(float(budget) * GB, free) if free is not None else float(budget) * GB
+check = None
+if design is not None and config is not None:
+    check = ui.run_action(lambda: runs.check_memory(design, layout.spatial_shape, config.patch,
+                                                    available))
+if check is not None:
+    mem_cols[0].metric("Training step needs", f"{check.training.training_peak / GB:.3f} GB")
+    mem_cols[1].metric("Whole-data prediction", f"{check.prediction_bytes / GB:.3f} GB")
+    mem_cols[2].metric("Free on device", f"{free_gb:.2f} GB" if free is not None else "unknown",
+                       help=f"of {total / GB:.1f} GB" if total else None)
+    table = check.training.table()
+    if not check.fits:
+        st.error(f"**This design does not fit.** {check.summary()} Use a smaller sub-volume, "
+                 "fewer input channels, lower ranks or fewer levels.", icon=":material/memory:")
+        st.code(f"training step on {check.training.input_shape}:\n{table}\n\n"
+                f"whole-data prediction on {check.prediction.input_shape}: "
+                f"{check.prediction_bytes / GB:.3f} GB", language=None)
+    else:
+        with st.expander(f"Memory estimate (paper, Table 1): {check.summary()}"):
+            st.code(f"training step on {check.training.input_shape}:\n{table}", language=None)
+
+# ----------------------------------------------------------------------------- start
+split = "held-back labels from Wells & validation" if editor.labels.split is not None else (
+    f"a random {config.validation_fraction:.0%} of the labels" if config else "")
+st.caption(f"{labelled:,} labelled cells in {n_classes} classes; validation on {split}.")
+ready = design is not None and config is not None and check is not None and check.fits
+start_col, note_col = st.columns([1, 4], vertical_alignment="center")
+if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
+                    disabled=busy or not ready, key="fhn-train-start", width="stretch"):
+    started = ui.run_action(lambda: jobs.registry().start(
+        jobs.JobSpec(project.folder, design, config, data=grid)))
+    if started is not None:
+        st.session_state[run_ui.RUN_KEY] = started.name
+        st.rerun()
+if busy:
+    note_col.caption("A run is in progress; one run at a time. Stop it above to start another.")
+
+# ----------------------------------------------------------------------------- past runs
+past = runs.list_runs(project)
+if past:
+    st.markdown("#### Runs of this project")
+    active = jobs.registry().active()
+    table = pd.DataFrame([{
+        "run": r.name,
+        "status": ("running" if active is not None and active.name == r.name
+                   else "interrupted" if r.status in runs.ACTIVE else r.status),
+        "iterations": f"{r.iteration} / {r.iterations}" if r.iterations else "",
+        "validation IoU": runs.last_validation(r.history or []),
+        "model": r.has_model, "prediction": r.has_prediction,
+    } for r in past])
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "validation IoU": st.column_config.NumberColumn(format="%.3f")})
+    resumable = [r.name for r in past if r.has_checkpoint]
+    if resumable and not busy:
+        with st.expander("Continue a run from its checkpoint"):
+            r1, r2, r3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+            again = r1.selectbox("Run", resumable, key="fhn-train-resume-run")
+            done = next(r for r in past if r.name == again)
+            more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
+                                   value=done.iteration + max(10, done.iterations // 2),
+                                   key="fhn-train-resume-iters")
+            if r3.button("Continue", icon=":material/resume:", key="fhn-train-resume"):
+                saved = TrainConfig.from_dict(
+                    {k: (tuple(v) if k == "patch" and v is not None else v)
+                     for k, v in (done.config or {}).items()})
+                resumed = ui.run_action(lambda: jobs.registry().start(jobs.JobSpec(
+                    project.folder, design, TrainConfig(**{**saved.__dict__,
+                                                           "iterations": int(more)}),
+                    resume=again, data=grid)))
+                if resumed is not None:
+                    st.rerun()
