@@ -176,6 +176,7 @@ class TrainingJob:
             if spec.resume:
                 old = runs.read_run(project, self.name)
                 info.created = old.created or info.created
+                info.design = old.design or info.design  # the checkpoint's design trains on
             runs.write_run(paths, info)
             self._train(project, paths, info)
         except (DataError, FhnError) as err:

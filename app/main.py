@@ -19,7 +19,20 @@ if _ROOT not in sys.path:
 
 from app import ui  # noqa: E402
 
-st.set_page_config(page_title="fhn", page_icon=":material/layers:", layout="wide")
+
+def _icon():
+    """Three strata in the demo's class colours, drawn here: a :material: page icon is
+    fetched from fonts.gstatic.com by the browser, and the app must work offline."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    for i, colour in enumerate(("#f2c14e", "#e4632d", "#4c78a8")):
+        draw.rounded_rectangle((2, 3 + 9 * i, 29, 10 + 9 * i), radius=2, fill=colour)
+    return img
+
+
+st.set_page_config(page_title="fhn", page_icon=_icon(), layout="wide")
 
 PAGES: dict[str, list[st.Page]] = {
     "Project": [
