@@ -13,6 +13,7 @@ is saved; ``fhn train CONFIG --resume`` continues it).
     path = "f3.sgy"                    # or a list: two ENVI cubes (dates), several GeoTIFFs
     kind = "segy"                      # optional; else by extension
     options = { iline = 189 }          # optional reader options
+    vertical_channel = true            # seismic: add sample time/depth as a channel
 
     [labels]
     path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
@@ -370,10 +371,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={json.dumps(value)}")
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
-    unknown = sorted(set(data) - {"path", "kind", "options"})
+    unknown = sorted(set(data) - {"path", "kind", "options", "vertical_channel"})
     if unknown or "path" not in data:
         raise UserError(
-            "[data] needs path = \"...\" (and optionally kind, options)"
+            "[data] needs path = \"...\" (and optionally kind, options, vertical_channel)"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     if args.out is not None:
@@ -385,7 +386,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     da = workflow.load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
                             **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
-    layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base))
+    layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
+                                        vertical_channel=bool(data.get("vertical_channel")))
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")
@@ -436,7 +438,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = TrainedModel.load(_model_folder(Path(args.model)))
     paths = [Path(p) for p in args.data]
     da = workflow.load_data(paths if len(paths) > 1 else paths[0], kind=args.kind)
-    layout = workflow.to_channels_first(da, spatial_dims=model.design.spatial_dims)
+    layout = workflow.layout_for_model(da, model)
     if layout.slice_axis != model.info.slice_axis:
         raise UserError(
             f"the model embeds labels at spatial axis {model.info.slice_axis} but this data's "

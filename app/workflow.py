@@ -246,12 +246,22 @@ def grid_of(da: xr.DataArray) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return dims, tuple(int(da.sizes[d]) for d in dims)
 
 
-def to_channels_first(da: xr.DataArray, *, spatial_dims: int | None = None) -> DataLayout:
+VERTICAL_CHANNEL = "vertical coordinate"
+
+
+def to_channels_first(
+    da: xr.DataArray, *, spatial_dims: int | None = None, vertical_channel: bool = False
+) -> DataLayout:
     """Lay ``da`` out as (C, *S) float32 for a 2D or 3D design (see the module's table).
 
     ``spatial_dims`` None picks the natural layout: 3 for seismic, 2 for everything else.
     3 on hyperspectral data treats the band axis as a spatial axis and embeds the labels
     at its middle slice (eq. 3.20). A layout the data cannot take is a DataError.
+
+    ``vertical_channel`` adds the sample time or depth of seismic data as a second input
+    channel, the usual "two-way time" attribute: units are stacked in depth, and with
+    labels from a few wells only, the network generalises far better when it knows where
+    in the section it is (a convolution alone cannot tell depth).
     """
     kind = _kind_of_data(da)
     natural = 3 if kind == "seismic" else 2
@@ -263,11 +273,18 @@ def to_channels_first(da: xr.DataArray, *, spatial_dims: int | None = None) -> D
             f"{name} is {kind} data {dict(da.sizes)}, which a {d}D design cannot take; use a "
             f"{' or '.join(f'{p}D' for p in possible)} design"
         )
+    if vertical_channel and kind != "seismic":
+        raise DataError(f"{name} is {kind} data: the vertical-coordinate channel is for seismic")
     if kind == "seismic":
         cube = _float32(da.transpose("iline", "xline", "samples"))
         dims = ("iline", "xline", "samples")
+        channels, names = [cube], ["amplitude"]
+        if vertical_channel:
+            samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
+            channels.append(np.broadcast_to(samples, cube.shape))
+            names.append(f"{VERTICAL_CHANNEL} ({da.attrs.get('vertical_unit', 'ms')})")
         # The vertical (time/depth) axis is never flipped: geology has an up and a down.
-        return DataLayout(cube[np.newaxis], (2,), dims, dims, kind, channel_names=["amplitude"])
+        return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names)
     if kind == "map":
         return DataLayout(_float32(da.transpose("y", "x"))[np.newaxis], (), ("y", "x"),
                           ("y", "x"), kind, channel_names=[str(da.name or "value")])
@@ -290,6 +307,13 @@ def to_channels_first(da: xr.DataArray, *, spatial_dims: int | None = None) -> D
                           cube.shape[0] // 2, channel_names=["spectrum"])
     return DataLayout(cube, (), ("y", "x"), ("y", "x"), kind,
                       channel_names=[f"band {b}" for b in bands])
+
+
+def layout_for_model(da: xr.DataArray, model: Any) -> DataLayout:
+    """The layout a trained model expects: its design's dims and the channels it saw."""
+    uses_vertical = any(n.startswith(VERTICAL_CHANNEL) for n in model.info.channel_names)
+    return to_channels_first(da, spatial_dims=model.design.spatial_dims,
+                             vertical_channel=uses_vertical)
 
 
 def _float32(da: xr.DataArray) -> np.ndarray:
@@ -346,6 +370,7 @@ def build_task(
         data=layout.data, labels=labels, n_classes=len(labelset.classes), val_labels=val,
         fixed_axes=layout.fixed_axes, slice_axis=layout.slice_axis,
         slice_index=layout.slice_index, class_names=list(labelset.class_names),
+        channel_names=list(layout.channel_names),
     )
 
 
@@ -670,8 +695,10 @@ def demo_task(
     labelset = LabelSet(labelset.labels, classes, labelset.source, labelset.split,
                         labelset.dims)
     units = np.load(files.units, allow_pickle=False)
+    recipe = tomllib.loads((RECIPE_PATH).read_text(encoding="utf-8"))
+    vertical = bool(recipe.get("data", {}).get("vertical_channel", False))
     try:
-        task = build_task(da, labelset)
+        task = build_task(da, labelset, layout=to_channels_first(da, vertical_channel=vertical))
     except FhnError as err:  # e.g. wells outside a very small custom survey
         raise DataError(f"the demo survey in {target} gives no usable task: {err}") from err
     return task, units, files

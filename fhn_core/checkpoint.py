@@ -37,6 +37,7 @@ class ModelInfo:
     normalisation: Normalisation
     class_names: list[str] = field(default_factory=list)
     class_colours: list[str] = field(default_factory=list)
+    channel_names: list[str] = field(default_factory=list)
     fixed_axes: tuple[int, ...] = ()
     slice_axis: int | None = None
     slice_index: int | None = None

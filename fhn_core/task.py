@@ -67,6 +67,7 @@ class SegmentationTask:
     slice_axis: int | None = None     # spatial axis index of the embedding slice (eq. 3.20)
     slice_index: int | None = None
     class_names: list[str] = field(default_factory=list)
+    channel_names: list[str] = field(default_factory=list)  # kept with the model
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)

@@ -156,7 +156,8 @@ class Trainer:
         info = ModelInfo(
             n_classes=task.n_classes, data_channels=task.data.shape[0],
             normalisation=Normalisation.of(task.data), class_names=list(task.class_names),
-            class_colours=list(class_colours or []), fixed_axes=tuple(task.fixed_axes),
+            class_colours=list(class_colours or []), channel_names=list(task.channel_names),
+            fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
         )
         self.model = TrainedModel(net.to(self.device), info)

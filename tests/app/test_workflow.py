@@ -217,9 +217,22 @@ def test_demo_recipe_follows_the_toml():
 def test_demo_task_labels_the_wells_of_a_small_survey(tmp_path):
     task, units, files = demo_task((32, 32, 48), folder=tmp_path / "demo", radius=1.0)
     assert files.segy.is_file() and files.folder == tmp_path / "demo"
-    assert task.data.shape == (1, 32, 32, 48) and units.shape == (32, 32, 48)
+    assert task.data.shape == (2, 32, 32, 48) and units.shape == (32, 32, 48)  # amplitude + time
+    assert task.channel_names[1].startswith("vertical coordinate")
     assert task.n_classes == 5 and task.class_names[-1] == "Salt"
     labelled = task.labels >= 0
     assert 0 < labelled.sum() < 0.2 * labelled.size  # sparse: only around the wells
     # labels come from the wells, which sample the true geology
     assert (task.labels[labelled] == units[labelled]).mean() > 0.9
+
+
+def test_vertical_channel_carries_the_sample_times(shared_data):
+    from app.workflow import to_channels_first
+    from io_adapters.segy import read_segy
+
+    da = read_segy(shared_data / "segy" / "f3.sgy")
+    layout = to_channels_first(da, vertical_channel=True)
+    assert layout.data.shape == (2, 23, 18, 75)
+    assert np.array_equal(layout.data[0], da.values)
+    assert np.array_equal(layout.data[1, 5, 7], da.coords["samples"].values.astype(np.float32))
+    assert layout.channel_names[1].startswith("vertical coordinate")
