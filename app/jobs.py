@@ -192,6 +192,7 @@ class TrainingJob:
                 self._fail(info, f"training failed unexpectedly: {type(err).__name__}: {err}")
         finally:
             info.finished = datetime.now().isoformat(timespec="seconds")
+            self._set(elapsed=time.perf_counter() - self._started)
             if paths is not None:
                 try:
                     runs.write_run(paths, info)

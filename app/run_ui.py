@@ -52,8 +52,12 @@ def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
         st.caption("Validation mean IoU (held-back labels)")
         val = frame.dropna(subset=["val_miou"]) if "val_miou" in frame else frame.iloc[0:0]
         if len(val):
-            st.line_chart(val.set_index("iteration")[["val_miou"]], height=220,
-                          x_label="iteration", y_label="mean IoU")
+            import altair as alt
+
+            chart = alt.Chart(val[["iteration", "val_miou"]]).mark_line(point=True).encode(
+                x=alt.X("iteration:Q", scale=alt.Scale(domain=[1, int(frame.iteration.max())])),
+                y=alt.Y("val_miou:Q", title="mean IoU", scale=alt.Scale(domain=[0, 1])))
+            st.altair_chart(chart.properties(height=220), width="stretch")
         else:
             st.caption("Not measured yet (every *validate every* iterations and at the end).")
 
@@ -167,11 +171,18 @@ def reference_picker(project: Project, grid_shape: tuple[int, ...]) -> tuple[np.
     suggestion = runs.find_reference(project)
     if REFERENCE_KEY not in st.session_state:
         st.session_state[REFERENCE_KEY] = str(suggestion) if suggestion else ""
+    # the widget's own key is dropped when another page shows; the choice is kept apart
+    widget_key = "fhn-reference-input"
+    st.session_state[widget_key] = st.session_state[REFERENCE_KEY]
+
+    def keep() -> None:
+        st.session_state[REFERENCE_KEY] = st.session_state[widget_key]
+
     with st.popover("Reference", icon=":material/fact_check:"):
         st.caption("A full reference class map on the data's grid (a .npy of class ids, a "
                    "class-map GeoTIFF or SEG-Y, or a NetCDF written by an export) to score "
                    "the prediction on every cell. Leave empty for none.")
-        st.text_input("Reference file", key=REFERENCE_KEY,
+        st.text_input("Reference file", key=widget_key, on_change=keep,
                       placeholder="/data/reference_classes.npy")
         if suggestion:
             st.caption(f"The demo's ground truth is `{suggestion}`.")

@@ -351,6 +351,7 @@ def layout_shapes(da: xr.DataArray) -> dict[int, LayoutShape]:
 # --------------------------------------------------------------------------- designs
 DESIGN_CHOICES: dict[str, str] = {
     "default": "Small default for this data",
+    "quick": "Quick check (3 layers: runs in seconds, learns little)",
     "demo": "Demo recipe (assets/demo_recipe.toml)",
     "seismic-3d": "Seismic 3D (paper, Table 3)",
     "hyperspectral-timelapse": "Hyperspectral time-lapse (paper)",
@@ -376,6 +377,9 @@ def design_choices(
         base.axis_names, (), base.kind, base.slice_axis)
     out["default"] = (workflow.default_design(shaped, n_classes), None)
     channels = {d: max(s.channels, int(n_classes), 1) for d, s in shapes.items()}
+    quick = (Segment(0, 1, 4), Segment(1, 1, 4), Segment(0, 1, 4))
+    out["quick"] = (NetworkDesign(channels[natural], natural, quick, name="quick check"),
+                    TrainConfig(iterations=10, learning_rate=0.01, validate_every=5))
     try:
         recipe, config, _ = workflow.demo_recipe()
     except DataError:
