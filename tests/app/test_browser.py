@@ -1,4 +1,5 @@
-"""A real browser against a real server: paint a stroke, see it saved, reload, still there.
+"""A real browser against a real server: paint a stroke, see it saved, reload, still there;
+train from the demo's labels, look at the results and the 3D view, export a SEG-Y.
 
 Starts ``streamlit run app/main.py`` on a free port with a small copy of the demo
 project, drives Debian's Chromium (installed with apt when missing; skipped with the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -203,3 +205,108 @@ def test_paint_stroke_is_saved_and_survives_reload(server, sync_playwright) -> N
             assert closer >= 5, f"only {closer} of 20 points along the stroke show its colour"
         finally:
             browser.close()
+
+
+LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:")
+
+
+def _settle(page, label: str, value: str, timeout: float = 30.0):
+    """The one input called ``label`` once streamlit's rerun shows ``value`` in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        boxes = page.get_by_label(label, exact=True)
+        try:  # during a rerun the old and the new widget are both there for a moment
+            if boxes.count() == 1 and boxes.input_value(timeout=1_000) == value:
+                return boxes
+        except Exception:  # noqa: BLE001 - detached while we looked: look again
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the input {label!r} did not show {value!r} within {timeout:.0f} s")
+
+
+def _class_pixels(png: bytes, colours: list[str], tol: int = 20) -> int:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as img:
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    total = 0
+    for colour in colours:
+        c = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        total += int((np.abs(rgb - c).max(axis=-1) <= tol).sum())
+    return total
+
+
+def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
+    """From the demo with its well labels: a short training run, the results, the 3D view
+    and a SEG-Y export that segyio reopens with the source's geometry; nothing is fetched
+    from the internet on the way."""
+    import numpy as np
+    import segyio
+    from playwright.sync_api import expect
+
+    url, folder = server
+    project = Project.open(folder)
+    colours = [c.colour for c in project.load_labels().classes]
+    ARTIFACTS.mkdir(exist_ok=True)
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("request", lambda r: None if r.url.startswith(LOCAL)
+                    else external.append(r.url))
+            page.goto(url)
+            _labelled(page)
+            page.get_by_role("link", name="Train").click()
+            preset = page.get_by_role("combobox", name="Start from")
+            expect(preset).to_have_value(re.compile("Demo recipe"), timeout=60_000)
+            preset.click()
+            page.get_by_role("option", name=re.compile("Quick check")).click()
+            expect(preset).to_have_value(re.compile("Quick check"), timeout=30_000)
+            _settle(page, "Iterations", "10")
+            for label, value in (("Iterations", "4"), ("iline", "16"), ("xline", "16")):
+                box = page.get_by_label(label, exact=True)
+                box.fill(value)
+                box.press("Tab")
+                _settle(page, label, value)
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text("See the results").wait_for(timeout=180_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-trained.png"), full_page=True)
+            (run,) = [p.name for p in project.models_dir.iterdir()]
+
+            page.get_by_text("See the results").click()
+            page.get_by_text("Mean IoU").first.wait_for(timeout=60_000)
+            page.get_by_text("Errors against the reference").wait_for(timeout=30_000)
+            time.sleep(1.0)
+            page.screenshot(path=str(ARTIFACTS / "browser-results.png"), full_page=True)
+
+            page.get_by_role("link", name="3D view").click()
+            frame = page.frame_locator("iframe").first
+            frame.locator("canvas").first.wait_for(timeout=60_000)
+            time.sleep(3.0)  # vtk.js draws after the scene is decoded
+            shot = page.locator("iframe").first.screenshot()
+            (ARTIFACTS / "browser-3d.png").write_bytes(shot)
+            page.screenshot(path=str(ARTIFACTS / "browser-3d-page.png"), full_page=True)
+            assert _class_pixels(shot, colours) > 2_000, "the 3D view shows no class colours"
+
+            page.get_by_role("link", name="Export").click()
+            page.get_by_role("button", name="Export").click()
+            page.get_by_text("Wrote").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-exported.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not external, f"the app fetched from the internet: {external}"
+
+    exported = project.exports_dir / run / f"{run}-classes.sgy"
+    source = project.resolve(project.sources[0].path)
+    classes = np.load(project.predictions_dir / run / "classes.npy")
+    with segyio.open(source) as src, segyio.open(exported) as out:
+        assert list(out.ilines) == list(src.ilines)
+        assert list(out.xlines) == list(src.xlines)
+        assert np.array_equal(out.samples, src.samples)
+        assert out.tracecount == src.tracecount
+        assert bytes(out.text[0]) == bytes(src.text[0])
+        for i in (0, src.tracecount // 2, src.tracecount - 1):
+            assert dict(out.header[i]) == dict(src.header[i])
+        np.testing.assert_array_equal(segyio.tools.cube(out), classes.astype(np.float32))
