@@ -52,12 +52,17 @@ def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
         st.caption("Validation mean IoU (held-back labels)")
         val = frame.dropna(subset=["val_miou"]) if "val_miou" in frame else frame.iloc[0:0]
         if len(val):
-            import altair as alt
-
-            chart = alt.Chart(val[["iteration", "val_miou"]]).mark_line(point=True).encode(
-                x=alt.X("iteration:Q", scale=alt.Scale(domain=[1, int(frame.iteration.max())])),
-                y=alt.Y("val_miou:Q", title="mean IoU", scale=alt.Scale(domain=[0, 1])))
-            st.altair_chart(chart.properties(height=220), width="stretch")
+            # a line with points: one validation is one point, which a plain line hides
+            st.vega_lite_chart(val[["iteration", "val_miou"]], {
+                "mark": {"type": "line", "point": True},
+                "height": 220,
+                "encoding": {
+                    "x": {"field": "iteration", "type": "quantitative",
+                          "scale": {"domain": [1, int(frame["iteration"].max())]}},
+                    "y": {"field": "val_miou", "type": "quantitative", "title": "mean IoU",
+                          "scale": {"domain": [0, 1]}},
+                },
+            }, width="stretch")
         else:
             st.caption("Not measured yet (every *validate every* iterations and at the end).")
 
@@ -79,15 +84,18 @@ def _job_status(snap: jobs.JobSnapshot) -> None:
 
 
 def job_panel(project: Project) -> jobs.JobSnapshot | None:
-    """The server's current (or last) training job, refreshed every second while it runs.
+    """The server's running training job (of any project: one runs at a time), or this
+    project's last one; refreshed every second while it runs.
 
-    Returns the snapshot drawn first (None when this server has not trained yet).
+    Returns the snapshot drawn first (None when there is nothing to show).
     """
     job = jobs.registry().current()
     if job is None:
         return None
     first = job.snapshot()
     same_project = Path(first.project).resolve() == Path(project.folder).resolve()
+    if not same_project and not first.active:
+        return None  # another project's finished run is none of this page's business
 
     @st.fragment(run_every=1.0 if first.active else None)
     def panel() -> None:
