@@ -284,8 +284,9 @@ def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tup
     else:
         layer = render3d.data_layer(da)
     geometry = render3d.geometry_of(da, exaggeration)
+    # surfaces on a coarser grid: smooth enough to read, small enough for the browser
     meshes = render3d.class_surfaces(geometry, classes, list(surfaces),
-                                     stride=max(1, int(np.ceil(max(classes.shape) / 160))))
+                                     stride=max(1, int(np.ceil(max(classes.shape) / 100))))
     return render3d.build_plotter(da, layer, positions=positions or None, surfaces=meshes,
                                   surface_colours=colours, geometry=geometry)
 

@@ -56,11 +56,11 @@ clips = viewer.clip_ranges(grid, settings, ui.data_signature(project))
 positions = viewer.section_positions(grid, key="view")
 settings.max_width = min(settings.max_width, 640)
 
-options = {"uncertainty": "Uncertainty (entropy)"}
+options = {"uncertainty": "Uncertainty"}
 if val_errors is not None:
-    options = {"validation": "Errors on validation labels", **options}
+    options = {"validation": "Errors vs validation labels", **options}
 if ref_errors is not None:
-    options = {"reference": "Errors against the reference", **options}
+    options = {"reference": "Errors vs reference", **options}
 right_key = "fhn-results-right"
 if st.session_state.get(right_key) not in options:
     st.session_state[right_key] = next(iter(options))

@@ -25,7 +25,7 @@ editor = ui.label_editor(project, grid)
 if editor is None:
     st.stop()
 
-snapshot = run_ui.job_panel(project)
+run_ui.job_panel(project)
 busy = jobs.registry().active() is not None
 
 n_classes = len(editor.labels.classes)
@@ -53,7 +53,7 @@ if DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in 
     first = "demo" if "demo" in choices and runs.find_reference(project) else "default"
     st.session_state[PRESET_KEY] = first
     choose_preset()
-preset_key, base, suggested = st.session_state[DESIGN_KEY]
+_, base, suggested = st.session_state[DESIGN_KEY]
 version = st.session_state.get(VERSION_KEY, 0)
 layout = shapes[base.spatial_dims]
 base_config = suggested or TrainConfig()
