@@ -43,6 +43,8 @@ from io_adapters.project import Project
 from . import workflow
 
 __all__ = [
+    "ACTIVE",
+    "FORMAT_TITLES",
     "RUN_FILE",
     "METRICS_FILE",
     "RunPaths",
@@ -58,6 +60,8 @@ __all__ = [
     "save_prediction",
     "load_prediction",
     "load_split_labels",
+    "load_metrics",
+    "last_validation",
     "metrics_from_json",
     "metrics_rows",
     "layout_shapes",

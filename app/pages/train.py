@@ -162,13 +162,16 @@ with settings_col:
                                   "validation")
         augment = m2.toggle("Flip and transpose (horizontal axes)", value=base_config.augment,
                             key=f"fhn-train-aug-{version}")
+        amp = m1.toggle("bfloat16 autocast", value=False, key="fhn-train-amp",
+                        disabled=not device.startswith("cuda"),
+                        help="CUDA only: faster convolutions; the states stay float32")
 
 config = ui.run_action(lambda: TrainConfig(
     iterations=int(iterations), optimiser=optimiser, learning_rate=float(lr),
     schedule=schedule, patch=tuple(int(p) or None for p in patch),
     validate_every=int(validate_every), checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
-    augment=bool(augment), device=device))
+    augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda")))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")
