@@ -106,12 +106,12 @@ def _run(opts: BenchOptions) -> BenchResult:
     by = {(r["levels"], r["blr"]): r for r in rows}
     top = all_levels[-1]
     explosion = ratio(by[top, "no"]["kernels_mb"], by[top, "yes"]["kernels_mb"])
-    notes.append(f"{top} levels: kernels without BLR are {explosion:.0f} x those with BLR")
+    notes.append(f"{top} coarsenings: kernels without BLR are {explosion:.0f} x those with BLR")
     notes.insert(0, (
         f"input {'x'.join(map(str, shape))}, mode {MODE}, {LAYERS_PER_SEGMENT} layers per "
         f"segment, BLR rank {RANK}; step peak includes the weights; estimated rows = 3 states "
-        "+ weights + their gradients (estimate_memory), not run because the kernels alone "
-        f"pass {limit / 1e9:g} GB"))
+        "+ weights + their gradients (estimate_memory), not run because weights and "
+        f"gradients alone pass {limit / 1e9:g} GB"))
     return BenchResult(NAME, "Memory vs coarsening, with and without BLR", COLUMNS, rows,
                        notes=notes)
 
