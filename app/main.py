@@ -2,7 +2,8 @@
 
 A multipage app: :data:`PAGES` lists the pages by section; every page shares the
 project panel in the sidebar (:func:`app.ui.sidebar`). To add a page, put its script in
-``app/pages/`` and add an ``st.Page`` to a section here.
+``app/screens/`` and add an ``st.Page`` to a section here. (Not ``app/pages/``: that
+folder name turns on Streamlit's legacy page discovery for deep links.)
 """
 
 from __future__ import annotations
@@ -36,23 +37,23 @@ st.set_page_config(page_title="fhn", page_icon=_icon(), layout="wide")
 
 PAGES: dict[str, list[st.Page]] = {
     "Project": [
-        st.Page("pages/data.py", title="Project & data", icon=":material/folder_open:",
+        st.Page("screens/data.py", title="Project & data", icon=":material/folder_open:",
                 url_path="data"),
     ],
     "Interpret": [
-        st.Page("pages/label.py", title="View & label", icon=":material/brush:",
+        st.Page("screens/label.py", title="View & label", icon=":material/brush:",
                 url_path="label", default=True),
-        st.Page("pages/wells.py", title="Wells & validation", icon=":material/straighten:",
+        st.Page("screens/wells.py", title="Wells & validation", icon=":material/straighten:",
                 url_path="wells"),
     ],
     "Model": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:",
+        st.Page("screens/train.py", title="Train", icon=":material/model_training:",
                 url_path="train"),
-        st.Page("pages/results.py", title="Results", icon=":material/insights:",
+        st.Page("screens/results.py", title="Results", icon=":material/insights:",
                 url_path="results"),
-        st.Page("pages/view3d.py", title="3D view", icon=":material/view_in_ar:",
+        st.Page("screens/view3d.py", title="3D view", icon=":material/view_in_ar:",
                 url_path="view3d"),
-        st.Page("pages/export.py", title="Export", icon=":material/ios_share:",
+        st.Page("screens/export.py", title="Export", icon=":material/ios_share:",
                 url_path="export"),
     ],
 }

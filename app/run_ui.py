@@ -120,7 +120,7 @@ def job_panel(project: Project) -> jobs.JobSnapshot | None:
                            f"are in the project folder (models/{snap.name}, "
                            f"predictions/{snap.name}).", icon=":material/check_circle:")
                 if same_project:
-                    ui.link("pages/results.py", "See the results", ":material/insights:")
+                    ui.link("screens/results.py", "See the results", ":material/insights:")
             else:
                 st.caption(snap.message)
             history_charts(snap.history)
@@ -146,7 +146,7 @@ def run_picker(project: Project, *, need: str = "prediction",
     if not found:
         st.info("No trained run with a prediction yet. Train one on the **Train** page.",
                 icon=":material/model_training:")
-        ui.link("pages/train.py", "Train a network", ":material/model_training:")
+        ui.link("screens/train.py", "Train a network", ":material/model_training:")
         return None
     names = [r.name for r in found]
     chosen = st.session_state.get(RUN_KEY)

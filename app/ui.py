@@ -386,3 +386,22 @@ def link(page: str, label: str, icon: str | None = None) -> None:
         st.page_link(page, label=label, icon=icon)
     except (StreamlitAPIException, KeyError):
         pass
+
+
+def open_project_and_grid() -> tuple[Project, xr.DataArray]:
+    """The page preamble: the current project and its data grid, or stop the page here
+    (the sidebar and the called functions have already said why)."""
+    project = current_project()
+    grid = None if project is None else load_grid(project)
+    if project is None or grid is None:
+        st.stop()
+    return project, grid
+
+
+def open_label_editor() -> tuple[Project, xr.DataArray, LabelEditor]:
+    """:func:`open_project_and_grid` plus the project's label editor, or stop the page."""
+    project, grid = open_project_and_grid()
+    editor = label_editor(project, grid)
+    if editor is None:
+        st.stop()
+    return project, grid, editor

@@ -22,7 +22,7 @@ from fhn_core.training import TrainConfig
 from io_adapters.project import Project
 from io_adapters.segy import read_segy
 
-PAGES = Path(__file__).resolve().parents[2] / "app" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "app" / "screens"
 TRAIN, RESULTS, VIEW3D, EXPORT = (str(PAGES / f"{p}.py") for p in
                                   ("train", "results", "view3d", "export"))
 SHAPE = (16, 16, 32)

@@ -21,9 +21,9 @@ from io_adapters.project import Project
 
 APP = Path(__file__).resolve().parents[2] / "app"
 MAIN = str(APP / "main.py")
-DATA_PAGE = str(APP / "pages" / "data.py")
-LABEL_PAGE = str(APP / "pages" / "label.py")
-WELLS_PAGE = str(APP / "pages" / "wells.py")
+DATA_PAGE = str(APP / "screens" / "data.py")
+LABEL_PAGE = str(APP / "screens" / "label.py")
+WELLS_PAGE = str(APP / "screens" / "wells.py")
 SHAPE = (20, 18, 40)
 TIMEOUT = 60
 

@@ -10,12 +10,7 @@ from fhn_core.metrics import error_map
 
 st.subheader("Results")
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
+project, grid = ui.open_project_and_grid()
 
 pick_col, ref_col = st.columns([5, 1], vertical_alignment="bottom")
 with pick_col:
@@ -118,5 +113,5 @@ with st.expander("Training curves", icon=":material/show_chart:"):
     run_ui.history_charts(history)
     st.caption(info.message)
 
-ui.link("pages/view3d.py", "Look at it in 3D", ":material/view_in_ar:")
-ui.link("pages/export.py", "Export the prediction", ":material/ios_share:")
+ui.link("screens/view3d.py", "Look at it in 3D", ":material/view_in_ar:")
+ui.link("screens/export.py", "Export the prediction", ":material/ios_share:")

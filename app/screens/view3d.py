@@ -8,12 +8,7 @@ from app import run_ui, runs, ui, viewer, views, workflow
 
 st.subheader("3D view")
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
+project, grid = ui.open_project_and_grid()
 
 pick_col, ref_col = st.columns([5, 1], vertical_alignment="bottom")
 with pick_col:

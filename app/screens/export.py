@@ -17,12 +17,7 @@ MIME = {".sgy": "application/octet-stream", ".tif": "image/tiff", ".npy":
 
 st.subheader("Export")
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
+project, grid = ui.open_project_and_grid()
 info = run_ui.run_picker(project)
 if info is None:
     st.stop()

@@ -25,15 +25,7 @@ TOOL_ICONS = {"brush": ":material/brush:", "line": ":material/timeline:",
               "point": ":material/adjust:", "eraser": ":material/ink_eraser:",
               "inspect": ":material/my_location:"}
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
-editor = ui.label_editor(project, grid)
-if editor is None:
-    st.stop()
+project, grid, editor = ui.open_label_editor()
 
 # the first well's position makes the first inline/crossline shown a telling one
 defaults = {}

@@ -15,15 +15,7 @@ PRESET_KEY = "fhn-train-preset"
 
 st.subheader("Train")
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
-editor = ui.label_editor(project, grid)
-if editor is None:
-    st.stop()
+project, grid, editor = ui.open_label_editor()
 
 run_ui.job_panel(project)
 busy = jobs.registry().active() is not None
@@ -33,7 +25,7 @@ labelled = editor.total()
 if n_classes == 0 or labelled == 0:
     st.warning("There are no labels to train on yet: paint some on **View & label** or import "
                "wells on **Wells & validation**.", icon=":material/brush:")
-    ui.link("pages/label.py", "View and label the data", ":material/brush:")
+    ui.link("screens/label.py", "View and label the data", ":material/brush:")
     st.stop()
 
 shapes = ui.run_action(lambda: runs.layout_shapes(grid))

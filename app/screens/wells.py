@@ -14,15 +14,7 @@ from io_adapters.gridmatch import spatial_dims
 
 st.subheader("Wells & validation")
 
-project = ui.current_project()
-if project is None:
-    st.stop()
-grid = ui.load_grid(project)
-if grid is None:
-    st.stop()
-editor = ui.label_editor(project, grid)
-if editor is None:
-    st.stop()
+project, grid, editor = ui.open_label_editor()
 
 seismic = views.is_volume(grid)
 unit = str(grid.attrs.get("vertical_unit", "ms"))
