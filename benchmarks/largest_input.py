@@ -55,6 +55,7 @@ COLUMNS = [
     Column("voxels_m", "voxels (M)", ".2f"),
     Column("peak_mb", "peak MB at that edge", ".0f"),
     Column("first_fail", "smallest failing edge"),
+    Column("bytes_per_voxel", "bytes/voxel (slope)", ".0f"),
     Column("probes", "probes"),
     Column("budget_gb", "budget GB", ".2f"),
 ]
@@ -92,6 +93,21 @@ def search_largest(
         history.append((mid, fits, peak))
         lo, hi = (mid, hi) if fits else (lo, mid)
     return lo, hi, history
+
+
+def bytes_per_voxel(points: list[tuple[int, float]]) -> float | None:
+    """Slope b of peak = a + b E^3 over the fitting probes (least squares), None if < 2.
+
+    The fixed part a (kernels, their gradients, allocator) favours whichever mode has the
+    smaller one at a small budget; the slope is what decides the edge at a large budget.
+    """
+    if len({e for e, _ in points}) < 2:
+        return None
+    xs = [float(e) ** 3 for e, _ in points]
+    ys = [p for _, p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
 
 
 def available_bytes() -> int | None:
@@ -154,12 +170,19 @@ def _run(opts: BenchOptions) -> BenchResult:
             "voxels_m": best**3 / 1e6,
             "peak_mb": None if peak is None else peak / MB,
             "first_fail": fail,
+            "bytes_per_voxel": bytes_per_voxel(
+                [(e, p) for e, p in peaks.items() if p is not None]),
             "probes": " ".join(f"{e}{'+' if ok else '-'}" for e, ok, _ in history),
             "budget_gb": budget / GB,
         })
     edge = {r["mode"]: r["largest_edge"] for r in rows}
     targets = [Target("largest edge invertible / autograd",
                       ratio(edge["invertible"], edge["autograd"]), ">=", 1.6)]
+    slope = {r["mode"]: r["bytes_per_voxel"] for r in rows}
+    limit = ratio(slope["autograd"], slope["invertible"])
+    if limit is not None and limit > 0:
+        notes.append(f"at a large budget the edge ratio invertible / autograd tends to "
+                     f"(slope ratio)^(1/3) = {limit ** (1 / 3):.2f} (voxels x {limit:.2f})")
     notes.insert(0, (
         f"design: {design.n_layers} layers, {LEVELS} coarsenings, BLR rank {RANK}, input "
         f"1 x {channels} x E^3, E a multiple of {UNIT}; probes: edge then + (fits) or - "

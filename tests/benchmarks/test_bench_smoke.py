@@ -20,7 +20,7 @@ from benchmarks.harness import (  # noqa: E402
     warmup_design,
     write_csv,
 )
-from benchmarks.largest_input import search_largest  # noqa: E402
+from benchmarks.largest_input import bytes_per_voxel, search_largest  # noqa: E402
 
 
 def test_u_design_spreads_depth_and_puts_the_remainder_at_the_coarsest_level():
@@ -92,3 +92,9 @@ def test_table_and_csv_hold_the_rows(tmp_path):
 def test_u_design_refuses_too_few_layers():
     with pytest.raises(ValueError):
         u_design(8, 3, 6, 8)  # three coarsenings need 7 segments
+
+
+def test_bytes_per_voxel_is_the_slope_of_peak_against_edge_cubed():
+    points = [(e, 1e6 + 40.0 * e**3) for e in (32, 40, 56)]
+    assert bytes_per_voxel(points) == pytest.approx(40.0)
+    assert bytes_per_voxel(points[:1]) is None
