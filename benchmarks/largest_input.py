@@ -42,9 +42,12 @@ IN_CHANNELS = 8
 UNIT = 2**LEVELS
 MAX_EDGE = 4096
 # Default CPU budget (GB). The issue asks for 6 GB; the default run uses less because on
-# 2 cores one 32-layer step at the cube that fills 6 GB (edge ~160) takes longer than the
-# whole benchmark may (a probe at edge 88 already takes minutes). --budget-gb 6 runs it.
-CPU_BUDGET_GB = 0.25
+# 2 cores one 32-layer step at the cube that fills 6 GB (edge ~190) takes longer than the
+# whole benchmark may. --budget-gb 6 runs it. Not less than 0.5 GB: below that, autograd's
+# largest cube (edge <= 48 for 8 channels) falls on PyTorch's im2col CPU convolution
+# (slow_conv3d, chosen for N = 1 when N * C * D * H <= 20480) with its 27-state column
+# buffer, while the invertible network's cube is on oneDNN: an unfair comparison.
+CPU_BUDGET_GB = 0.5
 QUICK_BUDGET_GB = 0.03
 QUICK_CHANNELS, QUICK_DEPTH = 2, 8
 # Keep this much of the machine's available memory free whatever the budget says.
@@ -96,12 +99,15 @@ def search_largest(
 
 
 def bytes_per_voxel(points: list[tuple[int, float]]) -> float | None:
-    """Slope b of peak = a + b E^3 over the fitting probes (least squares), None if < 2.
+    """Slope b of peak = a + b E^3 through the two largest fitting probes, None if < 2.
 
     The fixed part a (kernels, their gradients, allocator) favours whichever mode has the
     smaller one at a small budget; the slope is what decides the edge at a large budget.
+    Only the two largest probes are used: small cubes may run on a different CPU
+    convolution back end (see CPU_BUDGET_GB) with a different workspace per voxel.
     """
-    if len({e for e, _ in points}) < 2:
+    points = sorted(dict(points).items())[-2:]
+    if len(points) < 2:
         return None
     xs = [float(e) ** 3 for e, _ in points]
     ys = [p for _, p in points]
