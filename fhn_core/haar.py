@@ -39,10 +39,90 @@ def _spatial_dims(x: torch.Tensor) -> int:
     return d
 
 
-def _butterfly(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Apply the orthonormal 2-point Haar butterfly along a size-2 axis ``dim``."""
-    even, odd = x.unbind(dim)
-    return torch.stack((even + odd, even - odd), dim) * _INV_SQRT2
+def _paired(x: torch.Tensor) -> torch.Tensor:
+    """View (N, C, S1, .., Sd) as (N, C, S1/2, 2, .., Sd/2, 2): axes split in (coarse, pair)."""
+    n, c, *sizes = x.shape
+    split = [n, c]
+    for s in sizes:
+        split += [s // 2, 2]
+    return x.contiguous().view(split)
+
+
+def _banded(y: torch.Tensor, d: int) -> torch.Tensor:
+    """View (N, 2^d C, S1, .., Sd) with the index layout of :func:`_paired`'s result.
+
+    The sub-band channel s * C + c is split into d bits of s (first axis most significant)
+    and c, and each bit is moved next to its spatial axis: (N, C, S1, 2, .., Sd, 2).
+    """
+    n, cb, *sizes = y.shape
+    banded = y.contiguous().view(n, *([2] * d), cb // 2**d, *sizes)
+    order = [0, d + 1]
+    for i in range(d):
+        order += [d + 2 + i, 1 + i]
+    return banded.permute(order)
+
+
+def _butterflies(src: torch.Tensor, dst: torch.Tensor, d: int) -> None:
+    """dst = the orthonormal 2-point Haar butterfly of src along every pair axis.
+
+    ``src`` and ``dst`` are views of the same shape (N, C, S1, 2, .., Sd, 2) over different
+    memory. Neighbours (e, o) become ((e + o), (e - o)) / sqrt(2) on each axis. Memory: the
+    first axis writes straight into ``dst``, the others work in place in ``dst`` with one
+    half-size temporary, so a transform needs its output plus half of it, not the several
+    state-sized temporaries of stacking.
+    """
+    pair_axes = [3 + 2 * i for i in range(d)]
+    first, *rest = pair_axes
+    even, odd = src.select(first, 0), src.select(first, 1)
+    torch.add(even, odd, out=dst.select(first, 0))
+    torch.sub(even, odd, out=dst.select(first, 1))
+    for axis in rest:
+        even, odd = dst.select(axis, 0), dst.select(axis, 1)
+        diff = even - odd
+        even.add_(odd)
+        odd.copy_(diff)
+        del diff
+    dst.mul_(_INV_SQRT2**d)
+
+
+def _analysis(x: torch.Tensor) -> torch.Tensor:
+    d = x.dim() - 2
+    n, c, *sizes = x.shape
+    y = x.new_empty(n, (2**d) * c, *(s // 2 for s in sizes))
+    _butterflies(_paired(x), _banded(y, d), d)
+    return y
+
+
+def _synthesis(y: torch.Tensor) -> torch.Tensor:
+    d = y.dim() - 2
+    n, cb, *sizes = y.shape
+    x = y.new_empty(n, cb // 2**d, *(2 * s for s in sizes))
+    _butterflies(_banded(y, d), _paired(x), d)
+    return x
+
+
+class _Analysis(torch.autograd.Function):
+    """W with its gradient: W is orthonormal, so the adjoint W^T is the synthesis."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return _analysis(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _Synthesis.apply(grad)
+
+
+class _Synthesis(torch.autograd.Function):
+    """W^T with its gradient W (the adjoint of W^T)."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        return _synthesis(y)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _Analysis.apply(grad)
 
 
 def haar_analysis(x: torch.Tensor) -> torch.Tensor:
@@ -50,25 +130,14 @@ def haar_analysis(x: torch.Tensor) -> torch.Tensor:
 
     (N, C, *S) -> (N, 2^d C, *S/2). Every spatial size must be even.
     """
-    d = _spatial_dims(x)
-    n, c, *sizes = x.shape
+    _spatial_dims(x)
+    sizes = x.shape[2:]
     if any(s % 2 for s in sizes):
         raise FhnError(
             f"Haar analysis needs even spatial sizes, got {tuple(sizes)}; "
             "pad the input with pad_to_multiple() first"
         )
-    # (N, C, S1/2, 2, S2/2, 2, ...): each spatial axis split into (coarse, pair).
-    split = [n, c]
-    for s in sizes:
-        split += [s // 2, 2]
-    y = x.reshape(split)
-    pair_axes = [3 + 2 * i for i in range(d)]
-    for axis in pair_axes:
-        y = _butterfly(y, axis)
-    # Bring the pair axes in front of the channel axis: (N, 2, .., 2, C, S1/2, ..).
-    coarse_axes = [2 + 2 * i for i in range(d)]
-    y = y.permute(0, *pair_axes, 1, *coarse_axes)
-    return y.reshape(n, (2**d) * c, *(s // 2 for s in sizes))
+    return _Analysis.apply(x)
 
 
 def haar_synthesis(y: torch.Tensor) -> torch.Tensor:
@@ -77,22 +146,13 @@ def haar_synthesis(y: torch.Tensor) -> torch.Tensor:
     (N, 2^d C, *S) -> (N, C, *2S).
     """
     d = _spatial_dims(y)
-    n, cb, *sizes = y.shape
+    cb = y.shape[1]
     if cb % (2**d):
         raise FhnError(
             f"Haar synthesis needs a channel count divisible by {2**d}, got {cb}; "
             "refine only states that were coarsened"
         )
-    c = cb // (2**d)
-    x = y.reshape(n, *([2] * d), c, *sizes)
-    for axis in range(1, d + 1):
-        x = _butterfly(x, axis)
-    # (N, 2_1, .., 2_d, C, S1, .., Sd) -> (N, C, S1, 2_1, S2, 2_2, ..)
-    order = [0, d + 1]
-    for i in range(d):
-        order += [d + 2 + i, 1 + i]
-    x = x.permute(order)
-    return x.reshape(n, c, *(2 * s for s in sizes))
+    return _Synthesis.apply(y)
 
 
 def padding_for(sizes: tuple[int, ...], levels: int) -> tuple[int, ...]:

@@ -69,14 +69,51 @@ class HyperbolicLayer(nn.Module):
             self.bias.zero_()
 
     # --- the pieces of eq. 2.6 ----------------------------------------------------
+    @property
+    def padding(self) -> int:
+        """"Same" padding of the odd kernel: every convolution keeps the spatial size."""
+        return self.kernel_size // 2
+
+    def adjoint_weight(self) -> torch.Tensor:
+        """The kernel of K^T as a convolution: channel axes swapped, taps flipped."""
+        return self.weight.transpose(0, 1).flip(tuple(range(2, 2 + self.spatial_dims)))
+
+    def kernel(self, y: torch.Tensor, with_bias: bool = False) -> torch.Tensor:
+        """K Y (+ b): the C -> r convolution of eq. 3.17."""
+        bias = self.bias if with_bias else None
+        return _CONV[self.spatial_dims](y, self.weight, bias, padding=self.padding)
+
+    def adjoint(self, z: torch.Tensor) -> torch.Tensor:
+        """K^T Z: the exact adjoint of :meth:`kernel` (without bias), r -> C channels."""
+        return _CONV[self.spatial_dims](z, self.adjoint_weight(), padding=self.padding)
+
+    def activation(self, y: torch.Tensor) -> torch.Tensor:
+        """Z = relu(K Y + b). In place on the convolution's output, which nothing else needs."""
+        return torch.relu_(self.kernel(y, with_bias=True))
+
     def residual(self, y: torch.Tensor) -> torch.Tensor:
         """f(Y) = K^T relu(K Y + b): the only non-linear, parameter-dependent part."""
-        conv = _CONV[self.spatial_dims]
-        pad = self.kernel_size // 2
-        z = torch.relu(conv(y, self.weight, self.bias, padding=pad))
-        taps = tuple(range(2, 2 + self.spatial_dims))
-        adjoint = self.weight.transpose(0, 1).flip(taps)
-        return conv(z, adjoint, padding=pad)
+        return self.adjoint(self.activation(y))
+
+    def combine_(
+        self, f: torch.Tensor, y_curr: torch.Tensor, y_other: torch.Tensor
+    ) -> torch.Tensor:
+        """2 Y_curr - Y_other - h^2 f, written into f's memory (f is used up).
+
+        With Y_other = Y_prev this is Y_next (eq. 2.6); with Y_other = Y_next it is Y_prev
+        (eq. 2.9). Reusing f's buffer saves a state-sized tensor per step. Under autocast f
+        comes out of the convolution in low precision; the state it becomes must not.
+        """
+        if f.dtype != y_curr.dtype:
+            f = f.to(y_curr.dtype)
+        return f.mul_(-(self.h * self.h)).add_(y_curr, alpha=2.0).sub_(y_other)
+
+    def advance(self, y_other: torch.Tensor, y_curr: torch.Tensor) -> torch.Tensor:
+        """One leapfrog step at the layer's resolution: Y_next from (Y_prev, Y_curr), eq. 2.6.
+
+        The same formula steps backwards: ``advance(y_next, y_curr)`` is Y_prev (eq. 2.9).
+        """
+        return self.combine_(self.residual(y_curr), y_curr, y_other)
 
     def resample(self, y: torch.Tensor) -> torch.Tensor:
         """Apply the layer's change of resolution (W, W^T or identity) to one state."""
@@ -94,19 +131,15 @@ class HyperbolicLayer(nn.Module):
             return haar_analysis(y)
         return y
 
-    def leapfrog(self, y_prev: torch.Tensor, y_curr: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """Y_next = 2 Y_curr - Y_prev - h^2 f (eq. 2.6); also Y_prev from Y_next (eq. 2.9)."""
-        return 2.0 * y_curr - y_prev - (self.h * self.h) * f
-
     # --- the layer as a map on state pairs ----------------------------------------
     def forward(self, y_prev: torch.Tensor, y_curr: torch.Tensor) -> State:
         """(Y_prev, Y_curr) -> (Y_curr, Y_next), after the change of resolution."""
         y_prev, y_curr = self.resample(y_prev), self.resample(y_curr)
-        return y_curr, self.leapfrog(y_prev, y_curr, self.residual(y_curr))
+        return y_curr, self.advance(y_prev, y_curr)
 
     def inverse(self, y_curr: torch.Tensor, y_next: torch.Tensor) -> State:
         """(Y_curr, Y_next) -> (Y_prev, Y_curr): eq. 2.9, exact up to rounding."""
-        y_prev = self.leapfrog(y_next, y_curr, self.residual(y_curr))
+        y_prev = self.advance(y_next, y_curr)
         return self.unresample(y_prev), self.unresample(y_curr)
 
     def extra_repr(self) -> str:

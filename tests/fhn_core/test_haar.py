@@ -59,3 +59,27 @@ def test_pad_and_crop_round_trip():
 def test_odd_size_is_refused():
     with pytest.raises(FhnError, match="pad_to_multiple"):
         haar_analysis(torch.randn(1, 1, 5, 4))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=["2d", "3d"])
+def test_gradients_are_the_adjoint_transforms(shape):
+    """Autograd through W gives W^T of the incoming gradient, and through W^T gives W."""
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(haar_analysis(x).shape, dtype=torch.float64)
+    haar_analysis(x).backward(g)
+    assert torch.allclose(x.grad, haar_synthesis(g), atol=1e-14)
+    y = g.clone().requires_grad_(True)
+    h = torch.randn(shape, dtype=torch.float64)
+    haar_synthesis(y).backward(h)
+    assert torch.allclose(y.grad, haar_analysis(h), atol=1e-14)
+    assert torch.autograd.gradcheck(haar_analysis, (x.detach()[:1, :1].requires_grad_(),))
+
+
+def test_strided_input_and_fresh_output():
+    """A permuted (non-contiguous) input is transformed like its contiguous copy, untouched."""
+    x = torch.randn(2, 6, 4, 8, dtype=torch.float64).transpose(2, 3)
+    before = x.clone()
+    y = haar_analysis(x)
+    assert torch.equal(x, before)
+    assert torch.equal(y, haar_analysis(x.contiguous()))
+    assert y.data_ptr() != x.data_ptr()

@@ -53,13 +53,17 @@ _STEP = textwrap.dedent(
                 return int(line.split()[1])
 
     torch.set_num_threads(1)
-    depth, mode = int(sys.argv[1]), sys.argv[2]
-    x = torch.randn(1, 8, 40, 40, 40)
-    labels = torch.randint(0, 2, (1, 40, 40, 40))
+    mode = sys.argv[2]
+    depth, batch, edge, rank, coarsened = (int(a) for a in sys.argv[1:2] + sys.argv[3:])
+    x = torch.randn(batch, 8, edge, edge, edge)
+    labels = torch.randint(0, 2, (batch, edge, edge, edge))
     def step(n_layers):
-        net = HyperbolicNetwork(NetworkDesign(8, 3, [Segment(0, n_layers, 4)]), gradient_mode=mode)
+        segments = [Segment(0, n_layers, rank)]
+        if coarsened:  # one Haar coarsening after the first layer, a refinement before the last
+            segments = [Segment(0, 1, rank), Segment(1, n_layers - 2, rank), Segment(0, 1, rank)]
+        net = HyperbolicNetwork(NetworkDesign(8, 3, segments), gradient_mode=mode)
         partial_cross_entropy(class_scores(net(x), 2), labels).backward()
-    step(1)  # warm-up: allocator, kernels and one layer's workspace
+    step(3)  # warm-up: allocator, kernels and every layer shape's workspace
     # ru_maxrss survives exec (a child of a large pytest process inherits its peak);
     # VmHWM belongs to this process and "5" in clear_refs resets it to the current RSS.
     with open("/proc/self/clear_refs", "w") as f:
@@ -76,9 +80,13 @@ _STEP = textwrap.dedent(
 _MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
-def _peak_growth_mb(depth: int, mode: str) -> float:
+def _peak_growth_mb(
+    depth: int, mode: str, batch: int = 1, edge: int = 40, rank: int = 4, coarsened: bool = False
+) -> float:
+    """Peak memory growth (MiB) of one training step of 8-channel cubes, in a fresh child."""
+    args = [str(a) for a in (depth, mode, batch, edge, rank, int(coarsened))]
     out = subprocess.run(
-        [sys.executable, "-c", _STEP, str(depth), mode], capture_output=True, text=True,
+        [sys.executable, "-c", _STEP, *args], capture_output=True, text=True,
         check=True, env={**os.environ, **_MALLOC},
     )
     return float(out.stdout.strip())
@@ -97,3 +105,18 @@ def test_training_step_memory_is_flat_in_depth():
     plain_shallow, plain_deep = _peak_growth_mb(4, "autograd"), _peak_growth_mb(16, "autograd")
     assert inv_deep - inv_shallow <= 2 * state_mb, (inv_shallow, inv_deep)
     assert plain_deep - plain_shallow >= 12 * state_mb, (plain_shallow, plain_deep)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_invertible_step_peak_is_a_few_states():
+    """The invertible step's own peak: the pair, its gradients and one layer's workspace.
+
+    2 x 8 x 32^3 (oneDNN convolutions, rank = channels at level 0, so the relu output is a
+    whole state too) with a Haar coarsening and refinement. Measured about 8.4 states; the
+    earlier implementation, which kept autograd's graph of f and stacked Haar temporaries,
+    needed 18. The bound leaves room for allocator noise, not for another state-sized copy
+    per layer.
+    """
+    state_mb = 2 * 8 * 32**3 * 4 / 2**20
+    peak = _peak_growth_mb(8, "invertible", batch=2, edge=32, rank=8, coarsened=True)
+    assert peak <= 9.5 * state_mb, peak / state_mb

@@ -158,3 +158,78 @@ def test_kernel_transpose_is_the_exact_adjoint(dims):
     # and the layer's residual uses exactly this pair
     assert torch.allclose(layer.residual(y), conv(torch.relu(k_y), layer.weight.transpose(0, 1)
                           .flip(tuple(range(2, 2 + dims))), padding=2))
+
+
+@pytest.mark.parametrize("slot", ["output", "previous"])
+def test_gradients_when_the_loss_uses_one_state(slot):
+    """Only Y_n (the usual loss) or only Y_{n-1}: the other slot's gradient is None."""
+    net = _net(MULTI_2D, torch.float64)
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    grads = {}
+    for mode in ("invertible", "autograd"):
+        net.gradient_mode = mode
+        net.zero_grad()
+        xr = x.clone().requires_grad_(True)
+        y_prev, y = net.forward_pair(xr)
+        ((y if slot == "output" else y_prev) ** 2).sum().backward()
+        # Y_{n-1} does not depend on the last layer: autograd leaves its .grad None
+        grads[mode] = [xr.grad] + [
+            torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in net.parameters()
+        ]
+    for a, b in zip(grads["invertible"], grads["autograd"], strict=True):
+        assert (a - b).norm() <= 1e-10 * b.norm()
+
+
+def test_backward_leaves_outputs_and_incoming_gradients_unchanged():
+    """The backward works in buffers of its own, never in tensors the caller may hold."""
+    net = _net(DEEP_3D, torch.float64)
+    x = torch.randn(1, 2, 8, 8, 8, dtype=torch.float64)
+    y_prev, y = net.forward_pair(x)
+    g_prev, g = torch.randn_like(y_prev), torch.randn_like(y)
+    kept = [t.clone() for t in (y_prev, y, g_prev, g, x)]
+    torch.autograd.backward((y_prev, y), (g_prev, g))
+    for t, before in zip((y_prev, y, g_prev, g, x), kept, strict=True):
+        assert torch.equal(t, before)
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_input_gradient_is_skipped_when_not_needed():
+    """x without requires_grad: no gradient for it, the same parameter gradients."""
+    net = _net(COARSE_3D, torch.float64)
+    x = torch.randn(1, 1, 8, 8, 8, dtype=torch.float64)
+    weight = torch.randn(COARSE_3D.output_shape(tuple(x.shape)), dtype=torch.float64)
+    grads = {}
+    for mode in ("invertible", "autograd"):
+        net.gradient_mode = mode
+        net.zero_grad()
+        (net(x) * weight).sum().backward()
+        grads[mode] = [p.grad.clone() for p in net.parameters()]
+    assert x.grad is None
+    for a, b in zip(grads["invertible"], grads["autograd"], strict=True):
+        assert (a - b).norm() <= 1e-10 * b.norm()
+
+
+def test_float32_gradients_match_plain_autograd():
+    """float32 takes other convolution back ends (oneDNN on CPUs) than the float64 tests."""
+    net = _net(DEEP_3D, torch.float32)
+    x = torch.randn(2, 2, 16, 16, 16)
+    weight = torch.randn(DEEP_3D.output_shape(tuple(x.shape)))
+    ours = _gradients(net, x, weight, "invertible")
+    plain = _gradients(net, x, weight, "autograd")
+    for a, b in zip(ours, plain, strict=True):
+        assert (a - b).norm() <= 1e-4 * b.norm()
+
+
+def test_second_backward_and_modified_outputs_are_refused():
+    """States are rebuilt from the outputs and freed on the way: one backward, intact outputs."""
+    net = _net(MULTI_2D, torch.float64)
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    loss = net(x).square().sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="only once"):
+        loss.backward()
+    y = net(x)
+    loss = y.sum()  # saves nothing, so only the network can notice the change below
+    y.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
