@@ -548,10 +548,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from fhn_core.prediction import predict
     from fhn_core.training import Trainer
 
-    design, config, radius = workflow.demo_recipe(args.recipe)
+    recipe = workflow.demo_recipe(args.recipe)
+    design, config = recipe.design, recipe.config
     shape = tuple(args.shape) if args.shape else None
     print("building the demo survey (once) ...")
-    task, units, files = workflow.demo_task(shape, folder=args.demo_dir, radius=radius)
+    task, units, files = workflow.demo_task(shape, folder=args.demo_dir, recipe=recipe)
     classes = workflow.read_class_table(files.classes)
     changes: dict[str, Any] = {}
     if args.iterations is not None:

@@ -55,11 +55,14 @@ class JobSpec:
     ``resume`` names a run of the project to continue from its checkpoint (``config``
     may raise its iterations); ``data`` is the project's data when the caller has it
     loaded already (else the worker loads it); ``name`` the run name (default: new).
+    ``vertical_channel`` adds the sample time of seismic data as an input channel (see
+    :func:`app.workflow.to_channels_first`); a resumed run keeps the channels it had.
     """
 
     project: Path
     design: NetworkDesign
     config: TrainConfig
+    vertical_channel: bool = False
     name: str | None = None
     resume: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
@@ -177,6 +180,7 @@ class TrainingJob:
                 old = runs.read_run(project, self.name)
                 info.created = old.created or info.created
                 info.design = old.design or info.design  # the checkpoint's design trains on
+                info.channel_names = old.channel_names    # ... on the inputs it had
             runs.write_run(paths, info)
             self._train(project, paths, info)
         except (DataError, FhnError) as err:
@@ -217,10 +221,14 @@ class TrainingJob:
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
-        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims)
+        vertical = (workflow.uses_vertical_channel(info.channel_names) if spec.resume
+                    else spec.vertical_channel)
+        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims,
+                                            vertical_channel=vertical)
         task = workflow.build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
+        info.channel_names = list(layout.channel_names)
         info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")

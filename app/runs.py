@@ -136,6 +136,7 @@ class RunInfo:
     config: dict[str, Any] | None = None
     class_names: list[str] | None = None
     class_colours: list[str] | None = None
+    channel_names: list[str] | None = None
     grid_dims: list[str] | None = None
     grid_shape: list[int] | None = None
     history: list[dict[str, Any]] | None = None
@@ -385,11 +386,12 @@ def design_choices(
     out["quick"] = (NetworkDesign(channels[natural], natural, quick, name="quick check"),
                     TrainConfig(iterations=10, learning_rate=0.01, validate_every=5))
     try:
-        recipe, config, _ = workflow.demo_recipe()
+        demo = workflow.demo_recipe()
     except DataError:
-        recipe = None
-    if recipe is not None and recipe.spatial_dims in shapes:
-        out["demo"] = (replace(recipe, in_channels=channels[recipe.spatial_dims]), config)
+        demo = None
+    if demo is not None and demo.design.spatial_dims in shapes:
+        out["demo"] = (replace(demo.design, in_channels=channels[demo.design.spatial_dims]),
+                       demo.config)
     for key, make in PRESETS.items():
         design = make()
         if design.spatial_dims in shapes:

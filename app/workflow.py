@@ -55,6 +55,7 @@ from io_adapters.labels import LabelClass, LabelSet, default_colour, import_bore
 
 __all__ = [
     "DataLayout",
+    "DemoRecipe",
     "SUPPORTED_DATA",
     "build_task",
     "class_table_of",
@@ -309,11 +310,15 @@ def to_channels_first(
                       channel_names=[f"band {b}" for b in bands])
 
 
+def uses_vertical_channel(channel_names: Sequence[str] | None) -> bool:
+    """Whether a model trained on these input channels saw the vertical-coordinate channel."""
+    return any(str(n).startswith(VERTICAL_CHANNEL) for n in channel_names or ())
+
+
 def layout_for_model(da: xr.DataArray, model: Any) -> DataLayout:
     """The layout a trained model expects: its design's dims and the channels it saw."""
-    uses_vertical = any(n.startswith(VERTICAL_CHANNEL) for n in model.info.channel_names)
     return to_channels_first(da, spatial_dims=model.design.spatial_dims,
-                             vertical_channel=uses_vertical)
+                             vertical_channel=uses_vertical_channel(model.info.channel_names))
 
 
 def _float32(da: xr.DataArray) -> np.ndarray:
@@ -623,8 +628,18 @@ def _as_class_ids(values: np.ndarray, p: Path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- demo
-def demo_recipe(path: PathLike | None = None) -> tuple[NetworkDesign, TrainConfig, float]:
-    """(design, training settings, borehole radius) from assets/demo_recipe.toml.
+@dataclass(frozen=True)
+class DemoRecipe:
+    """The demo's tuned settings (assets/demo_recipe.toml): what `fhn demo` and the app use."""
+
+    design: NetworkDesign
+    config: TrainConfig
+    borehole_radius: float        # traces around each well that get the well's labels
+    vertical_channel: bool        # the sample time as a second input channel
+
+
+def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
+    """The recipe in ``path`` (default assets/demo_recipe.toml).
 
     ``patch`` entries of 0 mean "the whole axis" (None in TrainConfig).
     """
@@ -639,9 +654,12 @@ def demo_recipe(path: PathLike | None = None) -> tuple[NetworkDesign, TrainConfi
     training = dict(recipe.get("training", {}))
     if training.get("patch") is not None:
         training["patch"] = tuple(None if int(v) == 0 else int(v) for v in training["patch"])
-    config = TrainConfig.from_dict(training)
-    radius = float(recipe.get("labels", {}).get("borehole_radius", 1.5))
-    return design, config, radius
+    return DemoRecipe(
+        design=design,
+        config=TrainConfig.from_dict(training),
+        borehole_radius=float(recipe.get("labels", {}).get("borehole_radius", 1.5)),
+        vertical_channel=bool(recipe.get("data", {}).get("vertical_channel", False)),
+    )
 
 
 def read_class_table(path: PathLike) -> list[LabelClass]:
@@ -672,33 +690,34 @@ def demo_task(
     shape: Sequence[int] | None = None,
     *,
     folder: PathLike | None = None,
+    recipe: DemoRecipe | None = None,
     radius: float | None = None,
 ) -> tuple[SegmentationTask, np.ndarray, Any]:
     """The demo as a training task: (task, ground-truth units, DemoFiles).
 
     Builds the synthetic survey if it is missing (default 128^3 in assets/generated/demo;
     another ``shape`` in a cache folder beside it, or in ``folder``), reads the SEG-Y,
-    labels the traces around each well from the wells CSV (radius from the recipe unless
-    given) and returns the ground truth (iline, xline, samples) to score against.
+    labels the traces around each well from the wells CSV and returns the ground truth
+    (iline, xline, samples) to score against. The borehole radius and the vertical channel
+    come from ``recipe`` (default: assets/demo_recipe.toml); ``radius`` overrides the radius.
     """
     from assets.demo_survey import build_demo_survey
     from io_adapters.segy import read_segy
 
+    recipe = recipe or demo_recipe()
     target = Path(folder) if folder is not None else demo_folder(shape)
     files = build_demo_survey(target, shape=tuple(shape) if shape else (128, 128, 128))
-    if radius is None:
-        radius = demo_recipe()[2]
     classes = read_class_table(files.classes)
     da = read_segy(files.segy)
-    labelset, _wells = import_boreholes(files.wells, da, radius,
-                                        class_names=[c.name for c in classes])
+    labelset, _wells = import_boreholes(
+        files.wells, da, recipe.borehole_radius if radius is None else radius,
+        class_names=[c.name for c in classes])
     labelset = LabelSet(labelset.labels, classes, labelset.source, labelset.split,
                         labelset.dims)
     units = np.load(files.units, allow_pickle=False)
-    recipe = tomllib.loads((RECIPE_PATH).read_text(encoding="utf-8"))
-    vertical = bool(recipe.get("data", {}).get("vertical_channel", False))
+    layout = to_channels_first(da, vertical_channel=recipe.vertical_channel)
     try:
-        task = build_task(da, labelset, layout=to_channels_first(da, vertical_channel=vertical))
+        task = build_task(da, labelset, layout=layout)
     except FhnError as err:  # e.g. wells outside a very small custom survey
         raise DataError(f"the demo survey in {target} gives no usable task: {err}") from err
     return task, units, files

@@ -74,12 +74,18 @@ with design_col:
                                                   step=1, required=True),
         },
     )
+    vertical = layout.kind == "seismic" and st.toggle(
+        "Sample time as an input channel", value=True, key="fhn-train-vertical",
+        help="Adds each sample's two-way time (or depth) as a second input channel. With "
+             "labels from a few wells the network then knows where in the section it is, "
+             "and generalises between the wells far better.")
+    data_channels = layout.channels + int(vertical)
     c1, c2, c3 = st.columns(3)
-    min_channels = max(layout.channels, n_classes)
+    min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
         "Input channels", min_value=min_channels, max_value=4096,
         value=max(base.in_channels, min_channels), key=f"fhn-train-channels-{version}",
-        help=f"The data has {layout.channels} channel(s) and there are {n_classes} classes; "
+        help=f"The data has {data_channels} channel(s) and there are {n_classes} classes; "
              "the input is replicated up to this many channels (section 3.4)")
     kernel = c2.selectbox("Kernel size", [1, 3, 5, 7], index=[1, 3, 5, 7].index(
         base.kernel_size) if base.kernel_size in (1, 3, 5, 7) else 1,
@@ -94,7 +100,7 @@ with design_col:
     if design is not None:
         st.caption(f"{design.spatial_dims}D network, {design.n_layers} layers, "
                    f"{design.max_level} Haar level(s); data laid out as "
-                   f"{(layout.channels, *layout.spatial_shape)} ({', '.join(layout.axis_names)})")
+                   f"{(data_channels, *layout.spatial_shape)} ({', '.join(layout.axis_names)})")
 
 # ----------------------------------------------------------------------------- settings
 with settings_col:
@@ -207,7 +213,8 @@ start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
-        jobs.JobSpec(project.folder, design, config, data=grid)))
+        jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
+                     data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

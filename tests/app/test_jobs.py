@@ -111,6 +111,23 @@ def test_stop_ends_the_run_with_a_checkpoint_that_resumes(demo: Path) -> None:
     assert again.name == job.name
 
 
+def test_vertical_channel_reaches_the_model_and_survives_a_resume(demo: Path) -> None:
+    from app import workflow
+
+    job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), vertical_channel=True))
+    assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
+    project = Project.open(demo)
+    paths = runs.RunPaths.of(project, job.name)
+    names = TrainedModel.load(paths.model_dir).info.channel_names
+    assert names[0] == "amplitude" and workflow.uses_vertical_channel(names) and len(names) == 2
+    assert runs.read_run(project, job.name).channel_names == names
+    # the page's "continue" button sends no flag: the run keeps the inputs it was trained on
+    again = jobs.registry().start(jobs.JobSpec(demo, TINY, config(3), resume=job.name))
+    assert again.wait(WAIT) and again.snapshot().status == "finished", again.snapshot().error
+    assert TrainedModel.load(paths.model_dir).info.channel_names == names
+    assert runs.read_run(project, job.name).channel_names == names
+
+
 def test_one_job_at_a_time(demo: Path) -> None:
     first = jobs.registry().start(jobs.JobSpec(demo, TINY, config(10_000)))
     with pytest.raises(jobs.JobBusy, match=first.name):

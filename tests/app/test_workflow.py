@@ -204,14 +204,16 @@ def test_export_on_another_grid_or_format_is_refused(f3, rgb, tmp_path):
 # --------------------------------------------------------------------------- demo
 def test_demo_recipe_follows_the_toml():
     raw = tomllib.loads(workflow.RECIPE_PATH.read_text(encoding="utf-8"))
-    design, config, radius = demo_recipe()
+    recipe = demo_recipe()
+    design, config = recipe.design, recipe.config
     assert [[s.level, s.layers, s.rank] for s in design.segments] == raw["design"]["segments"]
     assert design.in_channels == raw["design"]["in_channels"]
     assert config.iterations == raw["training"]["iterations"]
     assert config.learning_rate == raw["training"]["learning_rate"]
     if "patch" in raw["training"]:
         assert config.patch == tuple(None if p == 0 else p for p in raw["training"]["patch"])
-    assert radius == raw["labels"]["borehole_radius"]
+    assert recipe.borehole_radius == raw["labels"]["borehole_radius"]
+    assert recipe.vertical_channel == raw.get("data", {}).get("vertical_channel", False)
 
 
 def test_demo_task_labels_the_wells_of_a_small_survey(tmp_path):
