@@ -1,5 +1,6 @@
 """The memory estimate (Table 1) and the measured memory of a training step vs depth."""
 
+import math
 import os
 import subprocess
 import sys
@@ -117,6 +118,10 @@ def test_invertible_step_peak_is_a_few_states():
     needed 18. The bound leaves room for allocator noise, not for another state-sized copy
     per layer.
     """
-    state_mb = 2 * 8 * 32**3 * 4 / 2**20
+    shape = (2, 8, 32, 32, 32)
+    state_mb = 4 * math.prod(shape) / 2**20
     peak = _peak_growth_mb(8, "invertible", batch=2, edge=32, rank=8, coarsened=True)
     assert peak <= 9.5 * state_mb, peak / state_mb
+    # and the estimate the app checks before training covers it, with the input itself
+    design = NetworkDesign(8, 3, [Segment(0, 1, 8), Segment(1, 6, 8), Segment(0, 1, 8)])
+    assert estimate_memory(design, shape).training_peak >= (peak + state_mb) * 2**20
