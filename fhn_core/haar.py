@@ -7,6 +7,12 @@ one-level Haar wavelet transform: along each spatial axis, neighbouring samples
 that 2 x 2 butterfly is orthogonal and symmetric, W^T W = I, norms are preserved and
 synthesis (W^T) applies the same butterflies and undoes the reshuffle.
 
+Both transforms are written for memory, since the invertible backward applies them to
+four states in a row: the first butterfly writes straight into the output's sub-band
+layout and the others work in place there, so a transform needs its output plus half of
+it. They are autograd Functions whose gradient is the other transform (W^T is the
+adjoint of W).
+
 Sub-band channel order (fixed; the loss and label embeddings rely on it).
 Output channel ``s * C + c`` holds sub-band ``s`` of input channel ``c``, so the first C
 channels are the low-pass (LL / LLL) approximation of all input channels. The
