@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
-from .layers import HyperbolicLayer, State
+from .layers import HyperbolicLayer, State, cpu_axis_order, inverse_order
 
 _convolution_backward = torch.ops.aten.convolution_backward.default
 
@@ -66,14 +66,22 @@ def _conv_backward(
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """(input gradient or None, kernel gradient) of the convolution ``inp`` * ``weight``.
 
+    Computed in the axis order the forward convolution used (layers.cpu_axis_order).
     Under autocast the convolutions ran in low precision; their gradients follow them.
     """
     dtype = inp.dtype
     n = layer.spatial_dims
+    order = cpu_axis_order(inp)
+    if order is not None:
+        grad_out, inp, weight = grad_out.permute(order), inp.permute(order), weight.permute(order)
     g_in, g_weight, _ = _convolution_backward(
         grad_out.to(dtype), inp, weight.to(dtype), None, [1] * n, [layer.padding] * n,
         [1] * n, False, [0] * n, 1, [input_grad, True, False],
     )
+    if order is not None:
+        back = inverse_order(order)
+        g_in = None if g_in is None else g_in.permute(back)
+        g_weight = g_weight.permute(back)
     return g_in, g_weight
 
 

@@ -58,7 +58,9 @@ def _gradients(net, x, weight, mode):
 @pytest.mark.parametrize("design", [DEEP_3D, MULTI_2D, COARSE_3D], ids=["3d", "2d", "coarse-out"])
 def test_invertible_gradients_equal_plain_autograd(design):
     net = _net(design, torch.float64)
-    x = torch.randn(2, design.in_channels, *([8] * design.spatial_dims), dtype=torch.float64)
+    # 3D sizes out of order, so the convolutions also run in a permuted axis order
+    sizes = (16, 8, 24) if design.spatial_dims == 3 else (8, 8)
+    x = torch.randn(2, design.in_channels, *sizes, dtype=torch.float64)
     weight = torch.randn(design.output_shape(tuple(x.shape)), dtype=torch.float64)
     ours = _gradients(net, x, weight, "invertible")
     plain = _gradients(net, x, weight, "autograd")
@@ -233,3 +235,24 @@ def test_second_backward_and_modified_outputs_are_refused():
     y.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         loss.backward()
+
+
+@pytest.mark.parametrize("sizes", [(6, 4, 10), (4, 10, 6), (10, 6, 4), (5, 5, 5)])
+def test_convolution_in_the_fast_axis_order_equals_the_plain_one(sizes):
+    """layers.convolve may permute the spatial axes (a CPU speed-up); values and gradients
+    must be those of the convolution in the data's own axis order."""
+    from fhn_core.layers import convolve, cpu_axis_order
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, *sizes, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    assert (cpu_axis_order(x) is None) == (list(sizes) == sorted(sizes, reverse=True))
+    g = torch.randn(1, 2, *sizes, dtype=torch.float64)
+    ours = convolve(x, w, b, 1)
+    grads = torch.autograd.grad((ours * g).sum(), (x, w, b))
+    plain = torch.nn.functional.conv3d(x, w, b, padding=1)
+    expected = torch.autograd.grad((plain * g).sum(), (x, w, b))
+    torch.testing.assert_close(ours, plain, rtol=1e-12, atol=1e-12)
+    for a, e in zip(grads, expected, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-12)
