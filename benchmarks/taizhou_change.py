@@ -9,7 +9,17 @@ Network: a 2D design over (y, x) with the 6 bands x 2 dates (+ the 6 differences
 as 18 input channels, trained on the whole scene in one chunk. Forest: scikit-learn,
 200 trees, the same 18 features (t1, t2, t2 - t1) per pixel, trained on the same points.
 
-    python -m benchmarks.taizhou_change [--seeds 0 1 2] [--iterations 300]
+How the network's settings were chosen: on western-half proxies only, never on the east.
+The main proxy trains on the benchmark's own western points (``split(ref, seed)``) and
+scores every other reference label of the western half (a second one, tried on seed 0,
+trains on 50 points per class from x < 100 and scores 100 <= x < 200). Over seeds 0-2 the
+small five-segment design below (levels 0-1-2-1-0, 8 layers, ranks 8/16), 75 iterations
+of Adam (lr 3e-3, cosine decay) and weight decay 0.03 scored kappa 0.968 on the main proxy
+against the forest's 0.949 (150 iterations scored 0.970 at twice the time). Weight decay
+and fewer iterations were what helped; a third Haar level and h = 0.4 did not. The
+eastern half was evaluated only once these were fixed.
+
+    python -m benchmarks.taizhou_change [--seeds 0 1 2] [--iterations 75]
 """
 
 from __future__ import annotations
@@ -34,8 +44,8 @@ POINTS_PER_CLASS = 50
 DESIGN = NetworkDesign(
     in_channels=18,
     spatial_dims=2,
-    segments=[Segment(0, 2, 16), Segment(1, 3, 32), Segment(2, 4, 32), Segment(1, 3, 32),
-              Segment(0, 2, 16)],
+    segments=[Segment(0, 1, 8), Segment(1, 2, 16), Segment(2, 2, 16), Segment(1, 2, 16),
+              Segment(0, 1, 8)],
     name="taizhou change (2D, bands x dates)",
 )
 
@@ -75,8 +85,8 @@ def forest(features: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
 
 def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int) -> np.ndarray:
     task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"])
-    config = TrainConfig(iterations=iterations, learning_rate=3e-3, validation_fraction=0.0,
-                         validate_every=0, seed=seed)
+    config = TrainConfig(iterations=iterations, learning_rate=3e-3, schedule="cosine",
+                         weight_decay=0.03, validation_fraction=0.0, validate_every=0, seed=seed)
     result = Trainer(task, DESIGN, config).run()
     return predict(result.model, features).classes
 
@@ -84,7 +94,7 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--iterations", type=int, default=75)
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
