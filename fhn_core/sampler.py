@@ -9,10 +9,26 @@ not symmetric under turning the section upside down.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from .errors import FhnError
 from .losses import UNLABELLED
+
+
+def free_axes(
+    n_axes: int, fixed_axes: Iterable[int] = (), slice_axis: int | None = None
+) -> list[int]:
+    """The spatial axes (0-based) that may be flipped or transposed, in order.
+
+    Every axis but the fixed ones (the vertical/time axis) and the slice axis that carries
+    the label map (eq. 3.20). Where two or more are free, the first two are the pair that
+    may be transposed (when their sizes are equal). Training augmentation and test-time
+    averaging both ask this function, so they use the same symmetries.
+    """
+    fixed = set(fixed_axes) | ({slice_axis} if slice_axis is not None else set())
+    return [a for a in range(n_axes) if a not in fixed]
 
 
 class SubvolumeSampler:
@@ -99,7 +115,7 @@ class SubvolumeSampler:
 
     def _augmented(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         label_axes = self._label_axes()
-        free = [a for a in range(len(self.spatial)) if a not in self.fixed]
+        free = free_axes(len(self.spatial), self.fixed)
         for axis in free:
             if self._randint(2):
                 x = x.flip(2 + axis)
