@@ -54,7 +54,7 @@ SALT = 4
 DEFAULT_DEMO_DIR: Path = Path(__file__).resolve().parent / "generated" / "demo"
 
 # Bumped whenever the generator's output changes, so cached files on disk get rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 RICKER_HZ = 30.0
 SNR = 6.0  # RMS signal / RMS noise
@@ -276,11 +276,11 @@ def _ricker(freq_hz: float, dt_s: float) -> np.ndarray:
 
 
 def _well_positions(units: np.ndarray, n_wells: int, rng: np.random.Generator,
-                    salt_well: tuple[int, int]) -> list[tuple[int, int]]:
-    """Vertical well locations: one through the salt, the rest spread by farthest-point sampling.
+                    salt_wells: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Vertical well locations: the salt wells first, the rest by farthest-point sampling.
 
     Candidates stay 12% away from the survey edges. If some class is still not penetrated,
-    the last wells are moved onto traces that contain it.
+    the last wells are moved onto traces that contain it (never a salt well).
     """
     ni, nx, _ = units.shape
     mi, mx = max(1, round(0.12 * ni)), max(1, round(0.12 * nx))
@@ -289,20 +289,23 @@ def _well_positions(units: np.ndarray, n_wells: int, rng: np.random.Generator,
     scale = np.array([ni, nx], dtype=np.float64)
     jitter = rng.uniform(0.0, 0.02, len(cand))  # deterministic tie-breaking
 
-    chosen = [salt_well]
+    chosen = list(salt_wells)[:n_wells]
     nearest = np.full(len(cand), np.inf)
+    for well in chosen[:-1]:
+        nearest = np.minimum(nearest, np.hypot(*((cand - np.array(well)) / scale).T))
     while len(chosen) < n_wells:
         last = np.array(chosen[-1], dtype=np.float64)
         nearest = np.minimum(nearest, np.hypot(*((cand - last) / scale).T))
         pick = int(np.argmax(nearest + jitter))
         chosen.append((int(cand[pick, 0]), int(cand[pick, 1])))
 
-    replace_at = len(chosen) - 1  # never the salt well at index 0
+    n_fixed = min(len(salt_wells), n_wells)
+    replace_at = len(chosen) - 1  # never a salt well
     for cls in range(len(CLASS_NAMES)):
         if any((units[i, j] == cls).any() for i, j in chosen):
             continue
         has = np.flatnonzero((units[cand[:, 0], cand[:, 1]] == cls).any(axis=1))
-        if has.size == 0 or replace_at < 1:
+        if has.size == 0 or replace_at < n_fixed:
             raise DataError(f"demo survey has no well through class {CLASS_NAMES[cls]}; "
                             "use a larger shape, more wells or another seed")
         pick = has[has.size // 2]
@@ -355,7 +358,7 @@ def generate_demo_survey(
     *,
     seed: int = 0,
     sample_interval_ms: float = 4.0,
-    n_wells: int = 8,
+    n_wells: int = 9,
 ) -> DemoSurvey:
     """Generate the synthetic survey in memory: amplitude, ground truth, geometry and wells.
 
@@ -368,7 +371,7 @@ def generate_demo_survey(
         raise DataError(f"demo sample interval {sample_interval_ms} ms is outside 0.5..16 ms; "
                         "use e.g. 4.0")
     if not 2 <= int(n_wells) <= 50:
-        raise DataError(f"demo well count {n_wells} is outside 2..50; use e.g. 8")
+        raise DataError(f"demo well count {n_wells} is outside 2..50; use e.g. 9")
     rng = np.random.default_rng(seed)
 
     tau, salt, salt_frac = _geology((ni, nx, ns), rng)
@@ -408,8 +411,7 @@ def generate_demo_survey(
     samples_ms = np.arange(ns, dtype=np.float64) * float(sample_interval_ms)
     cdp_x, cdp_y = _grid(ni, nx)
 
-    centre = _salt_centre(salt)
-    positions = _well_positions(units, int(n_wells), rng, centre)
+    positions = _well_positions(units, int(n_wells), rng, _salt_wells(salt))
     wells = _well_intervals(units, positions, ilines, xlines, samples_ms, cdp_x, cdp_y)
     return DemoSurvey(
         amplitude=amplitude, units=units, ilines=ilines, xlines=xlines, samples_ms=samples_ms,
@@ -418,11 +420,23 @@ def generate_demo_survey(
     )
 
 
-def _salt_centre(salt: np.ndarray) -> tuple[int, int]:
-    """(iline, xline) index of the salt's thickest column, where a well meets its crest."""
+def _salt_wells(salt: np.ndarray) -> list[tuple[int, int]]:
+    """(iline, xline) of two wells into the salt: one at its crest, one on its flank.
+
+    The crest well meets the thickest salt column. The flank well is where exploration
+    drills next to a diapir (traps against the salt): the trace nearest the crest whose salt
+    column is 30-50% of the thickest, so it penetrates layers above and beside the salt
+    before entering it. With a single salt well the network sees salt only at the crest
+    and labels the lower salt column as the layers around it.
+    """
     thickness = salt.sum(axis=2)
-    i, j = np.unravel_index(int(np.argmax(thickness)), thickness.shape)
-    return int(i), int(j)
+    crest = np.array(np.unravel_index(int(np.argmax(thickness)), thickness.shape))
+    wells = [(int(crest[0]), int(crest[1]))]
+    flank = np.argwhere((thickness > 0.3 * thickness.max()) & (thickness < 0.5 * thickness.max()))
+    if flank.size:
+        pick = flank[np.argmin(np.hypot(*(flank - crest).T))]
+        wells.append((int(pick[0]), int(pick[1])))
+    return wells
 
 
 # --------------------------------------------------------------------------- files

@@ -174,7 +174,7 @@ def _sample_classes(survey, well):
 def test_wells_cover_all_classes_and_match_ground_truth(survey):
     rows = survey.wells
     names = sorted({r["well"] for r in rows})
-    assert len(names) == 8
+    assert len(names) == 9
     assert {r["class"] for r in rows} == set(CLASS_NAMES)
     il_index = {il: i for i, il in enumerate(survey.ilines)}
     xl_index = {xl: j for j, xl in enumerate(survey.xlines)}
@@ -193,8 +193,11 @@ def test_wells_cover_all_classes_and_match_ground_truth(survey):
             assert (survey.units[i, j, inside] == CLASS_NAMES.index(r["class"])).all()
             covered += inside
         assert (covered == 1).all()  # the intervals tile the trace exactly once
-    # At least one well goes through the salt.
-    assert any(r["class"] == "Salt" for r in rows)
+    # Two wells go into the salt: one at its crest, one on its flank through the layers.
+    salt_wells = {r["well"] for r in rows if r["class"] == "Salt"}
+    assert len(salt_wells) == 2
+    flank = [{r["class"] for r in rows if r["well"] == w} for w in sorted(salt_wells)]
+    assert any({"Upper reservoir", "Salt"} <= classes for classes in flank)
 
 
 def test_well_count_is_a_parameter():
