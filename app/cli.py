@@ -14,6 +14,7 @@ is saved; ``fhn train CONFIG --resume`` continues it).
     kind = "segy"                      # optional; else by extension
     options = { iline = 189 }          # optional reader options
     vertical_channel = true            # seismic: add sample time/depth as a channel
+    envelope_channel = true            # seismic: add the envelope (instantaneous amplitude)
 
     [labels]
     path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
@@ -371,10 +372,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={json.dumps(value)}")
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
-    unknown = sorted(set(data) - {"path", "kind", "options", "vertical_channel"})
+    attributes = ("vertical_channel", "envelope_channel")
+    unknown = sorted(set(data) - {"path", "kind", "options", *attributes})
     if unknown or "path" not in data:
         raise UserError(
-            "[data] needs path = \"...\" (and optionally kind, options, vertical_channel)"
+            "[data] needs path = \"...\" (and optionally kind, options, vertical_channel, "
+            "envelope_channel)"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     if args.out is not None:
@@ -387,7 +390,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
     layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
-                                        vertical_channel=bool(data.get("vertical_channel")))
+                                        **{a: bool(data.get(a)) for a in attributes})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")

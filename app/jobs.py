@@ -34,6 +34,7 @@ from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
 
 from . import runs
+from .attributes import attributes_of
 
 __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
            "ACTIVE", "DONE"]
@@ -55,14 +56,16 @@ class JobSpec:
     ``resume`` names a run of the project to continue from its checkpoint (``config``
     may raise its iterations); ``data`` is the project's data when the caller has it
     loaded already (else the worker loads it); ``name`` the run name (default: new).
-    ``vertical_channel`` adds the sample time of seismic data as an input channel (see
-    :func:`app.workflow.to_channels_first`); a resumed run keeps the channels it had.
+    ``vertical_channel`` and ``envelope_channel`` add the sample time and the envelope of
+    seismic data as input channels (see :mod:`app.attributes`); a resumed run keeps the
+    channels it had.
     """
 
     project: Path
     design: NetworkDesign
     config: TrainConfig
     vertical_channel: bool = False
+    envelope_channel: bool = False
     name: str | None = None
     resume: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
@@ -221,10 +224,10 @@ class TrainingJob:
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
-        vertical = (workflow.uses_vertical_channel(info.channel_names) if spec.resume
-                    else spec.vertical_channel)
-        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims,
-                                            vertical_channel=vertical)
+        inputs = (attributes_of(info.channel_names) if spec.resume else
+                  {"vertical_channel": spec.vertical_channel,
+                   "envelope_channel": spec.envelope_channel})
+        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
         task = workflow.build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours

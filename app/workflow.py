@@ -53,6 +53,8 @@ from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelClass, LabelSet, default_colour, import_boreholes
 
+from .attributes import attributes_of, seismic_channels
+
 __all__ = [
     "DataLayout",
     "DemoRecipe",
@@ -247,11 +249,12 @@ def grid_of(da: xr.DataArray) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return dims, tuple(int(da.sizes[d]) for d in dims)
 
 
-VERTICAL_CHANNEL = "vertical coordinate"
-
-
 def to_channels_first(
-    da: xr.DataArray, *, spatial_dims: int | None = None, vertical_channel: bool = False
+    da: xr.DataArray,
+    *,
+    spatial_dims: int | None = None,
+    vertical_channel: bool = False,
+    envelope_channel: bool = False,
 ) -> DataLayout:
     """Lay ``da`` out as (C, *S) float32 for a 2D or 3D design (see the module's table).
 
@@ -259,10 +262,9 @@ def to_channels_first(
     3 on hyperspectral data treats the band axis as a spatial axis and embeds the labels
     at its middle slice (eq. 3.20). A layout the data cannot take is a DataError.
 
-    ``vertical_channel`` adds the sample time or depth of seismic data as a second input
-    channel, the usual "two-way time" attribute: units are stacked in depth, and with
-    labels from a few wells only, the network generalises far better when it knows where
-    in the section it is (a convolution alone cannot tell depth).
+    ``vertical_channel`` adds the sample time or depth of seismic data as an input channel,
+    ``envelope_channel`` its envelope (instantaneous amplitude); see :mod:`app.attributes`
+    for why these two help a network trained from a few wells.
     """
     kind = _kind_of_data(da)
     natural = 3 if kind == "seismic" else 2
@@ -274,16 +276,15 @@ def to_channels_first(
             f"{name} is {kind} data {dict(da.sizes)}, which a {d}D design cannot take; use a "
             f"{' or '.join(f'{p}D' for p in possible)} design"
         )
-    if vertical_channel and kind != "seismic":
-        raise DataError(f"{name} is {kind} data: the vertical-coordinate channel is for seismic")
+    if (vertical_channel or envelope_channel) and kind != "seismic":
+        raise DataError(f"{name} is {kind} data: the vertical-coordinate and envelope channels "
+                        "are for seismic; switch them off")
     if kind == "seismic":
         cube = _float32(da.transpose("iline", "xline", "samples"))
         dims = ("iline", "xline", "samples")
-        channels, names = [cube], ["amplitude"]
-        if vertical_channel:
-            samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
-            channels.append(np.broadcast_to(samples, cube.shape))
-            names.append(f"{VERTICAL_CHANNEL} ({da.attrs.get('vertical_unit', 'ms')})")
+        channels, names = seismic_channels(
+            cube, da.coords["samples"].values, da.attrs.get("vertical_unit", "ms"),
+            vertical_channel=vertical_channel, envelope_channel=envelope_channel)
         # The vertical (time/depth) axis is never flipped: geology has an up and a down.
         return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names)
     if kind == "map":
@@ -310,15 +311,10 @@ def to_channels_first(
                       channel_names=[f"band {b}" for b in bands])
 
 
-def uses_vertical_channel(channel_names: Sequence[str] | None) -> bool:
-    """Whether a model trained on these input channels saw the vertical-coordinate channel."""
-    return any(str(n).startswith(VERTICAL_CHANNEL) for n in channel_names or ())
-
-
 def layout_for_model(da: xr.DataArray, model: Any) -> DataLayout:
     """The layout a trained model expects: its design's dims and the channels it saw."""
     return to_channels_first(da, spatial_dims=model.design.spatial_dims,
-                             vertical_channel=uses_vertical_channel(model.info.channel_names))
+                             **attributes_of(model.info.channel_names))
 
 
 def _float32(da: xr.DataArray) -> np.ndarray:
@@ -635,7 +631,8 @@ class DemoRecipe:
     design: NetworkDesign
     config: TrainConfig
     borehole_radius: float        # traces around each well that get the well's labels
-    vertical_channel: bool        # the sample time as a second input channel
+    vertical_channel: bool        # the sample time as an input channel
+    envelope_channel: bool        # the envelope (instantaneous amplitude) as an input channel
 
 
 def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
@@ -659,6 +656,7 @@ def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
         config=TrainConfig.from_dict(training),
         borehole_radius=float(recipe.get("labels", {}).get("borehole_radius", 1.5)),
         vertical_channel=bool(recipe.get("data", {}).get("vertical_channel", False)),
+        envelope_channel=bool(recipe.get("data", {}).get("envelope_channel", False)),
     )
 
 
@@ -715,7 +713,8 @@ def demo_task(
     labelset = LabelSet(labelset.labels, classes, labelset.source, labelset.split,
                         labelset.dims)
     units = np.load(files.units, allow_pickle=False)
-    layout = to_channels_first(da, vertical_channel=recipe.vertical_channel)
+    layout = to_channels_first(da, vertical_channel=recipe.vertical_channel,
+                               envelope_channel=recipe.envelope_channel)
     try:
         task = build_task(da, labelset, layout=layout)
     except FhnError as err:  # e.g. wells outside a very small custom survey

@@ -79,7 +79,12 @@ with design_col:
         help="Adds each sample's two-way time (or depth) as a second input channel. With "
              "labels from a few wells the network then knows where in the section it is, "
              "and generalises between the wells far better.")
-    data_channels = layout.channels + int(vertical)
+    envelope = layout.kind == "seismic" and st.toggle(
+        "Envelope as an input channel", value=True, key="fhn-train-envelope",
+        help="Adds the envelope (instantaneous amplitude) of each trace as an input channel: "
+             "reflection strength without the wavelet's oscillation, which tells transparent "
+             "units (shale, salt) from bright or thinly bedded ones away from the wells.")
+    data_channels = layout.channels + int(vertical) + int(envelope)
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
@@ -214,7 +219,7 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
-                     data=grid)))
+                     envelope_channel=bool(envelope), data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

@@ -67,7 +67,9 @@ def _one_error_line(err: str) -> str:
 def trained(tmp_path_factory, shared_data):
     """One tiny training run on f3.sgy with borehole labels, shared by the tests below."""
     folder = tmp_path_factory.mktemp("train")
-    config = _config(folder, shared_data)
+    data = {"path": str(shared_data / "segy" / "f3.sgy"), "vertical_channel": True,
+            "envelope_channel": True}
+    config = _config(folder, shared_data, data=data)
     code = main(["train", str(config), "--set", "training.learning_rate=0.005"])
     return folder, code
 
@@ -105,6 +107,8 @@ def test_train_writes_checkpoint_model_and_metrics(trained, capsys):
     assert state["config"]["learning_rate"] == 0.005  # from --set
     info = json.loads((run / "model" / "model.json").read_text())
     assert info["class_names"] == ["upper", "lower", "middle"]
+    # [data] asked for both attribute channels; `fhn predict` rebuilds them from these names
+    assert info["channel_names"][0] == "amplitude" and info["channel_names"][2] == "envelope"
     assert (run / "model" / "model.safetensors").is_file()
 
 

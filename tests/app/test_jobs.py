@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app import jobs, runs
+from app.attributes import attributes_of
 from assets.demo_project import ensure_demo_project
 from fhn_core.checkpoint import TrainedModel, load_checkpoint
 from fhn_core.design import NetworkDesign, Segment
@@ -111,15 +112,15 @@ def test_stop_ends_the_run_with_a_checkpoint_that_resumes(demo: Path) -> None:
     assert again.name == job.name
 
 
-def test_vertical_channel_reaches_the_model_and_survives_a_resume(demo: Path) -> None:
-    from app import workflow
-
-    job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), vertical_channel=True))
+def test_attribute_channels_reach_the_model_and_survive_a_resume(demo: Path) -> None:
+    job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), vertical_channel=True,
+                                             envelope_channel=True))
     assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
     project = Project.open(demo)
     paths = runs.RunPaths.of(project, job.name)
     names = TrainedModel.load(paths.model_dir).info.channel_names
-    assert names[0] == "amplitude" and workflow.uses_vertical_channel(names) and len(names) == 2
+    assert names[0] == "amplitude" and len(names) == 3
+    assert attributes_of(names) == {"vertical_channel": True, "envelope_channel": True}
     assert runs.read_run(project, job.name).channel_names == names
     # the page's "continue" button sends no flag: the run keeps the inputs it was trained on
     again = jobs.registry().start(jobs.JobSpec(demo, TINY, config(3), resume=job.name))

@@ -238,3 +238,18 @@ def test_vertical_channel_carries_the_sample_times(shared_data):
     assert np.array_equal(layout.data[0], da.values)
     assert np.array_equal(layout.data[1, 5, 7], da.coords["samples"].values.astype(np.float32))
     assert layout.channel_names[1].startswith("vertical coordinate")
+
+
+def test_envelope_channel_follows_the_amplitude(shared_data):
+    from app.attributes import envelope
+    from app.workflow import to_channels_first
+    from io_adapters.segy import read_segy
+
+    da = read_segy(shared_data / "segy" / "f3.sgy")
+    layout = to_channels_first(da, vertical_channel=True, envelope_channel=True)
+    assert layout.data.shape == (3, 23, 18, 75)
+    assert layout.channel_names[2] == "envelope"
+    assert np.array_equal(layout.data[2], envelope(da.values))
+    with pytest.raises(DataError, match="for seismic"):
+        to_channels_first(da.isel(samples=0).rename(iline="y", xline="x"),
+                          envelope_channel=True)
