@@ -10,7 +10,7 @@ import numpy as np
 # benchmarks/ is not an installed package: import it from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.taizhou_change import POINTS_PER_CLASS, split  # noqa: E402
+from benchmarks.taizhou_change import METHODS, POINTS_PER_CLASS, network, split  # noqa: E402
 
 
 def test_split_trains_on_the_west_and_evaluates_every_eastern_label():
@@ -25,3 +25,13 @@ def test_split_trains_on_the_west_and_evaluates_every_eastern_label():
     np.testing.assert_array_equal(test[:, 40:], ref[:, 40:])
     again, _ = split(ref, seed=3)
     np.testing.assert_array_equal(train, again)   # seeded: the same points every run
+
+
+def test_every_network_method_returns_a_class_map_of_the_scene():
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((18, 16, 16)).astype(np.float32)
+    train = np.full((16, 16), -1, np.int64)
+    train[2, 3], train[12, 9] = 0, 1
+    for method in METHODS:
+        classes = network(features, train, seed=0, iterations=2, method=method)
+        assert classes.shape == (16, 16) and set(np.unique(classes)) <= {0, 1}
