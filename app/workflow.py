@@ -633,6 +633,7 @@ class DemoRecipe:
     borehole_radius: float        # traces around each well that get the well's labels
     vertical_channel: bool        # the sample time as an input channel
     envelope_channel: bool        # the envelope (instantaneous amplitude) as an input channel
+    augment: bool = False         # predict with test-time augmentation (flips/transposes)
 
 
 def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
@@ -657,6 +658,7 @@ def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
         borehole_radius=float(recipe.get("labels", {}).get("borehole_radius", 1.5)),
         vertical_channel=bool(recipe.get("data", {}).get("vertical_channel", False)),
         envelope_channel=bool(recipe.get("data", {}).get("envelope_channel", False)),
+        augment=bool(recipe.get("prediction", {}).get("augment", False)),
     )
 
 

@@ -171,6 +171,24 @@ def test_predict_writes_segy_on_the_source_grid(trained, shared_data, tmp_path, 
     assert e.shape == (23, 18, 75) and 0 <= e.min() and e.max() <= 1
 
 
+def test_predict_augment_averages_over_flips(trained, shared_data, tmp_path, capsys):
+    from fhn_core.checkpoint import TrainedModel
+    from fhn_core.prediction import predict
+    from io_adapters.segy import read_segy
+
+    folder, _ = trained
+    source = shared_data / "segy" / "f3.sgy"
+    out = tmp_path / "probabilities.npy"
+    assert main(["predict", str(folder / "run"), str(source), "--out", str(out),
+                 "--what", "probabilities", "--augment", "--device", "cpu"]) == 0
+    model = TrainedModel.load(folder / "run" / "model")
+    layout = workflow.layout_for_model(read_segy(source), model)
+    want = predict(model, layout.data, augment=True, device="cpu").probabilities
+    plain = predict(model, layout.data, device="cpu").probabilities
+    np.testing.assert_allclose(np.load(out), want, atol=1e-6)
+    assert np.abs(want - plain).max() > 1e-4  # the flag changed what was computed
+
+
 def test_evaluate_prints_kappa_and_writes_an_error_map(trained, shared_data, tmp_path, capsys):
     folder, _ = trained
     pred = tmp_path / "classes.sgy"

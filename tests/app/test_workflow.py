@@ -214,12 +214,15 @@ def test_demo_recipe_follows_the_toml():
         assert config.patch == tuple(None if p == 0 else p for p in raw["training"]["patch"])
     assert recipe.borehole_radius == raw["labels"]["borehole_radius"]
     assert recipe.vertical_channel == raw.get("data", {}).get("vertical_channel", False)
+    assert recipe.envelope_channel == raw.get("data", {}).get("envelope_channel", False)
+    assert recipe.augment == raw.get("prediction", {}).get("augment", False)
 
 
 def test_demo_task_labels_the_wells_of_a_small_survey(tmp_path):
     task, units, files = demo_task((32, 32, 48), folder=tmp_path / "demo", radius=1.0)
     assert files.segy.is_file() and files.folder == tmp_path / "demo"
-    assert task.data.shape == (2, 32, 32, 48) and units.shape == (32, 32, 48)  # amplitude + time
+    # amplitude, time and envelope
+    assert task.data.shape == (3, 32, 32, 48) and units.shape == (32, 32, 48)
     assert task.channel_names[1].startswith("vertical coordinate")
     assert task.n_classes == 5 and task.class_names[-1] == "Salt"
     labelled = task.labels >= 0
