@@ -15,6 +15,7 @@ is saved; ``fhn train CONFIG --resume`` continues it).
     options = { iline = 189 }          # optional reader options
     vertical_channel = true            # seismic: add sample time/depth as a channel
     envelope_channel = true            # seismic: add the envelope (instantaneous amplitude)
+    semblance_channel = true           # seismic: add the semblance (trace coherence)
 
     [labels]
     path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
@@ -360,6 +361,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from app import workflow
+    from app.attributes import ATTRIBUTE_FLAGS
     from fhn_core.training import TrainConfig, Trainer
 
     config_path = Path(args.config)
@@ -372,12 +374,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={json.dumps(value)}")
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
-    attributes = ("vertical_channel", "envelope_channel")
-    unknown = sorted(set(data) - {"path", "kind", "options", *attributes})
+    unknown = sorted(set(data) - {"path", "kind", "options", *ATTRIBUTE_FLAGS})
     if unknown or "path" not in data:
         raise UserError(
-            "[data] needs path = \"...\" (and optionally kind, options, vertical_channel, "
-            "envelope_channel)"
+            "[data] needs path = \"...\" (and optionally kind, options, "
+            f"{', '.join(ATTRIBUTE_FLAGS)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     if args.out is not None:
@@ -390,7 +391,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
     layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
-                                        **{a: bool(data.get(a)) for a in attributes})
+                                        **{a: bool(data.get(a)) for a in ATTRIBUTE_FLAGS})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")

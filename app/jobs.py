@@ -34,7 +34,7 @@ from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
 
 from . import runs
-from .attributes import attributes_of
+from .attributes import ATTRIBUTE_FLAGS, attributes_of
 
 __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
            "ACTIVE", "DONE"]
@@ -56,9 +56,9 @@ class JobSpec:
     ``resume`` names a run of the project to continue from its checkpoint (``config``
     may raise its iterations); ``data`` is the project's data when the caller has it
     loaded already (else the worker loads it); ``name`` the run name (default: new).
-    ``vertical_channel`` and ``envelope_channel`` add the sample time and the envelope of
-    seismic data as input channels (see :mod:`app.attributes`); a resumed run keeps the
-    channels it had.
+    ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
+    time, the envelope and the semblance of seismic data as input channels (see
+    :mod:`app.attributes`); a resumed run keeps the channels it had.
     """
 
     project: Path
@@ -66,6 +66,7 @@ class JobSpec:
     config: TrainConfig
     vertical_channel: bool = False
     envelope_channel: bool = False
+    semblance_channel: bool = False
     name: str | None = None
     resume: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
@@ -225,8 +226,7 @@ class TrainingJob:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
         inputs = (attributes_of(info.channel_names) if spec.resume else
-                  {"vertical_channel": spec.vertical_channel,
-                   "envelope_channel": spec.envelope_channel})
+                  {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
         layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
         task = workflow.build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]

@@ -53,7 +53,7 @@ from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelClass, LabelSet, default_colour, import_boreholes
 
-from .attributes import attributes_of, seismic_channels
+from .attributes import ATTRIBUTE_FLAGS, attributes_of, seismic_channels
 
 __all__ = [
     "DataLayout",
@@ -255,6 +255,7 @@ def to_channels_first(
     spatial_dims: int | None = None,
     vertical_channel: bool = False,
     envelope_channel: bool = False,
+    semblance_channel: bool = False,
 ) -> DataLayout:
     """Lay ``da`` out as (C, *S) float32 for a 2D or 3D design (see the module's table).
 
@@ -263,8 +264,9 @@ def to_channels_first(
     at its middle slice (eq. 3.20). A layout the data cannot take is a DataError.
 
     ``vertical_channel`` adds the sample time or depth of seismic data as an input channel,
-    ``envelope_channel`` its envelope (instantaneous amplitude); see :mod:`app.attributes`
-    for why these two help a network trained from a few wells.
+    ``envelope_channel`` its envelope (instantaneous amplitude), ``semblance_channel`` its
+    semblance (trace-to-trace coherence); see :mod:`app.attributes` for why these help a
+    network trained from a few wells.
     """
     kind = _kind_of_data(da)
     natural = 3 if kind == "seismic" else 2
@@ -276,15 +278,16 @@ def to_channels_first(
             f"{name} is {kind} data {dict(da.sizes)}, which a {d}D design cannot take; use a "
             f"{' or '.join(f'{p}D' for p in possible)} design"
         )
-    if (vertical_channel or envelope_channel) and kind != "seismic":
-        raise DataError(f"{name} is {kind} data: the vertical-coordinate and envelope channels "
-                        "are for seismic; switch them off")
+    if (vertical_channel or envelope_channel or semblance_channel) and kind != "seismic":
+        raise DataError(f"{name} is {kind} data: the vertical-coordinate, envelope and "
+                        "semblance channels are for seismic; switch them off")
     if kind == "seismic":
         cube = _float32(da.transpose("iline", "xline", "samples"))
         dims = ("iline", "xline", "samples")
         channels, names = seismic_channels(
             cube, da.coords["samples"].values, da.attrs.get("vertical_unit", "ms"),
-            vertical_channel=vertical_channel, envelope_channel=envelope_channel)
+            vertical_channel=vertical_channel, envelope_channel=envelope_channel,
+            semblance_channel=semblance_channel)
         # The vertical (time/depth) axis is never flipped: geology has an up and a down.
         return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names)
     if kind == "map":
@@ -633,6 +636,7 @@ class DemoRecipe:
     borehole_radius: float        # traces around each well that get the well's labels
     vertical_channel: bool        # the sample time as an input channel
     envelope_channel: bool        # the envelope (instantaneous amplitude) as an input channel
+    semblance_channel: bool       # the semblance (trace coherence) as an input channel
     augment: bool = False         # predict with test-time augmentation (flips/transposes)
 
 
@@ -656,8 +660,7 @@ def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
         design=design,
         config=TrainConfig.from_dict(training),
         borehole_radius=float(recipe.get("labels", {}).get("borehole_radius", 1.5)),
-        vertical_channel=bool(recipe.get("data", {}).get("vertical_channel", False)),
-        envelope_channel=bool(recipe.get("data", {}).get("envelope_channel", False)),
+        **{flag: bool(recipe.get("data", {}).get(flag, False)) for flag in ATTRIBUTE_FLAGS},
         augment=bool(recipe.get("prediction", {}).get("augment", False)),
     )
 
@@ -715,8 +718,7 @@ def demo_task(
     labelset = LabelSet(labelset.labels, classes, labelset.source, labelset.split,
                         labelset.dims)
     units = np.load(files.units, allow_pickle=False)
-    layout = to_channels_first(da, vertical_channel=recipe.vertical_channel,
-                               envelope_channel=recipe.envelope_channel)
+    layout = to_channels_first(da, **{flag: getattr(recipe, flag) for flag in ATTRIBUTE_FLAGS})
     try:
         task = build_task(da, labelset, layout=layout)
     except FhnError as err:  # e.g. wells outside a very small custom survey

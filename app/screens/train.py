@@ -84,7 +84,12 @@ with design_col:
         help="Adds the envelope (instantaneous amplitude) of each trace as an input channel: "
              "reflection strength without the wavelet's oscillation, which tells transparent "
              "units (shale, salt) from bright or thinly bedded ones away from the wells.")
-    data_channels = layout.channels + int(vertical) + int(envelope)
+    semblance = layout.kind == "seismic" and st.toggle(
+        "Semblance as an input channel", value=True, key="fhn-train-semblance",
+        help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
+             "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
+             "shale and a salt interior otherwise share.")
+    data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
@@ -219,7 +224,8 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
-                     envelope_channel=bool(envelope), data=grid)))
+                     envelope_channel=bool(envelope), semblance_channel=bool(semblance),
+                     data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

@@ -1,4 +1,4 @@
-"""Seismic attribute channels: the envelope's values, the channel names, the round trip."""
+"""Seismic attribute channels: envelope and semblance values, the channel names, the round trip."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import attributes
-from app.attributes import attributes_of, envelope, seismic_channels
+from app.attributes import ATTRIBUTE_FLAGS, attributes_of, envelope, seismic_channels, semblance
 
 
 def test_envelope_of_a_modulated_cosine_is_its_amplitude():
@@ -30,13 +30,37 @@ def test_envelope_works_slab_by_slab(monkeypatch):
     assert whole.dtype == np.float32 and (whole >= np.abs(cube) - 1e-5).all()
 
 
-@pytest.mark.parametrize("vertical", [False, True])
-@pytest.mark.parametrize("env", [False, True])
-def test_channel_names_say_which_attributes_were_used(vertical, env):
+def test_semblance_tells_continuous_reflectors_from_chaos():
+    rng = np.random.default_rng(1)
+    trace = rng.standard_normal(64)
+    layered = np.broadcast_to(trace, (9, 9, 64))  # every trace the same: flat reflectors
+    chaos = rng.standard_normal((9, 9, 64))       # independent traces
+    assert np.allclose(semblance(layered), 1.0, atol=1e-5)
+    s = semblance(chaos)
+    assert 0.0 <= s.min() and s.max() <= 1.0
+    # independent traces: about 1/N for the N = 25 traces of the window
+    assert abs(float(np.median(s)) - 1 / 25) < 0.03
+    # A scale per trace (lateral brightening) lowers it only a little: it measures coherence.
+    bright = layered * np.linspace(0.8, 1.2, 9)[:, None, None]
+    assert semblance(bright).min() > 0.95
+
+
+def test_semblance_works_slab_by_slab(monkeypatch):
+    rng = np.random.default_rng(2)
+    cube = rng.standard_normal((11, 6, 40)).astype(np.float32)
+    cube[:, :, 10:30] += rng.standard_normal(20)  # a coherent band
+    whole = semblance(cube)
+    monkeypatch.setattr(attributes, "_SLAB_SAMPLES", 2 * 6 * 40)  # 2 inlines per slab
+    np.testing.assert_allclose(semblance(cube), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("flags", [(False, False, False), (True, False, True),
+                                   (False, True, False), (True, True, True)])
+def test_channel_names_say_which_attributes_were_used(flags):
     cube = np.ones((2, 3, 8), np.float32)
-    channels, names = seismic_channels(cube, np.arange(8) * 4.0, "ms",
-                                       vertical_channel=vertical, envelope_channel=env)
-    assert len(channels) == len(names) == 1 + vertical + env
+    wanted = dict(zip(ATTRIBUTE_FLAGS, flags, strict=True))
+    channels, names = seismic_channels(cube, np.arange(8) * 4.0, "ms", **wanted)
+    assert len(channels) == len(names) == 1 + sum(flags)
     assert all(c.shape == cube.shape for c in channels)
-    assert attributes_of(names) == {"vertical_channel": vertical, "envelope_channel": env}
-    assert attributes_of(None) == {"vertical_channel": False, "envelope_channel": False}
+    assert attributes_of(names) == wanted
+    assert not any(attributes_of(None).values())

@@ -24,7 +24,7 @@ from io_adapters.labels import LabelSet, save_labels
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny on purpose: the CLI is under test here, not the network's accuracy.
-TINY_DESIGN = {"in_channels": 3, "spatial_dims": 3,
+TINY_DESIGN = {"in_channels": 4, "spatial_dims": 3,
                "segments": [[0, 1, 4], [1, 1, 4], [0, 1, 4]]}
 WELLS = """well,iline,xline,top,base,class
 A,115,880,4,120,upper
@@ -68,7 +68,7 @@ def trained(tmp_path_factory, shared_data):
     """One tiny training run on f3.sgy with borehole labels, shared by the tests below."""
     folder = tmp_path_factory.mktemp("train")
     data = {"path": str(shared_data / "segy" / "f3.sgy"), "vertical_channel": True,
-            "envelope_channel": True}
+            "envelope_channel": True, "semblance_channel": True}
     config = _config(folder, shared_data, data=data)
     code = main(["train", str(config), "--set", "training.learning_rate=0.005"])
     return folder, code
@@ -90,7 +90,7 @@ def test_estimate_prints_the_three_rows_and_the_verdict(capsys):
 def test_estimate_reads_a_design_file(tmp_path, capsys):
     design = tmp_path / "d.toml"
     design.write_text(tomli_w.dumps(TINY_DESIGN))
-    assert main(["estimate", str(design), "--input-shape", "1", "3", "32", "32", "32",
+    assert main(["estimate", str(design), "--input-shape", "1", "4", "32", "32", "32",
                  "--device", "cpu"]) == 0
     assert "3 layers" in capsys.readouterr().out
     assert main(["estimate", str(design), "--input-shape", "1", "5", "32", "32", "32"]) == 2
@@ -108,7 +108,8 @@ def test_train_writes_checkpoint_model_and_metrics(trained, capsys):
     info = json.loads((run / "model" / "model.json").read_text())
     assert info["class_names"] == ["upper", "lower", "middle"]
     # [data] asked for both attribute channels; `fhn predict` rebuilds them from these names
-    assert info["channel_names"][0] == "amplitude" and info["channel_names"][2] == "envelope"
+    assert info["channel_names"][0] == "amplitude"
+    assert info["channel_names"][2:] == ["envelope", "semblance"]
     assert (run / "model" / "model.safetensors").is_file()
 
 

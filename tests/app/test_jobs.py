@@ -114,13 +114,13 @@ def test_stop_ends_the_run_with_a_checkpoint_that_resumes(demo: Path) -> None:
 
 def test_attribute_channels_reach_the_model_and_survive_a_resume(demo: Path) -> None:
     job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), vertical_channel=True,
-                                             envelope_channel=True))
+                                             envelope_channel=True, semblance_channel=True))
     assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
     project = Project.open(demo)
     paths = runs.RunPaths.of(project, job.name)
     names = TrainedModel.load(paths.model_dir).info.channel_names
-    assert names[0] == "amplitude" and len(names) == 3
-    assert attributes_of(names) == {"vertical_channel": True, "envelope_channel": True}
+    assert names[0] == "amplitude" and len(names) == 4
+    assert all(attributes_of(names).values())
     assert runs.read_run(project, job.name).channel_names == names
     # the page's "continue" button sends no flag: the run keeps the inputs it was trained on
     again = jobs.registry().start(jobs.JobSpec(demo, TINY, config(3), resume=job.name))

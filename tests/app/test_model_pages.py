@@ -83,9 +83,10 @@ def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     job = jobs.registry().current()
     assert job is not None and Path(job.spec.project) == demo
     assert job.spec.design.n_layers == 3 and job.spec.config.iterations == 4
-    # seismic data: the sample time and the envelope go in as channels unless switched off
+    # seismic data: the sample time and the attributes go in as channels unless switched off
     assert at.toggle(key="fhn-train-vertical").value and job.spec.vertical_channel
     assert at.toggle(key="fhn-train-envelope").value and job.spec.envelope_channel
+    assert at.toggle(key="fhn-train-semblance").value and job.spec.semblance_channel
     assert job.wait(WAIT)
     at.run()
     assert not at.exception

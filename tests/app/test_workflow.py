@@ -11,6 +11,7 @@ import segyio
 import xarray as xr
 
 from app import workflow
+from app.attributes import ATTRIBUTE_FLAGS
 from app.workflow import (
     build_task,
     default_design,
@@ -214,15 +215,17 @@ def test_demo_recipe_follows_the_toml():
         assert config.patch == tuple(None if p == 0 else p for p in raw["training"]["patch"])
     assert recipe.borehole_radius == raw["labels"]["borehole_radius"]
     assert recipe.vertical_channel == raw.get("data", {}).get("vertical_channel", False)
-    assert recipe.envelope_channel == raw.get("data", {}).get("envelope_channel", False)
+    for flag in ATTRIBUTE_FLAGS:
+        assert getattr(recipe, flag) == raw.get("data", {}).get(flag, False)
     assert recipe.augment == raw.get("prediction", {}).get("augment", False)
 
 
 def test_demo_task_labels_the_wells_of_a_small_survey(tmp_path):
     task, units, files = demo_task((32, 32, 48), folder=tmp_path / "demo", radius=1.0)
     assert files.segy.is_file() and files.folder == tmp_path / "demo"
-    # amplitude, time and envelope
-    assert task.data.shape == (3, 32, 32, 48) and units.shape == (32, 32, 48)
+    # amplitude and the recipe's attributes
+    n_attributes = sum(getattr(demo_recipe(), flag) for flag in ATTRIBUTE_FLAGS)
+    assert task.data.shape == (1 + n_attributes, 32, 32, 48) and units.shape == (32, 32, 48)
     assert task.channel_names[1].startswith("vertical coordinate")
     assert task.n_classes == 5 and task.class_names[-1] == "Salt"
     labelled = task.labels >= 0
@@ -243,16 +246,18 @@ def test_vertical_channel_carries_the_sample_times(shared_data):
     assert layout.channel_names[1].startswith("vertical coordinate")
 
 
-def test_envelope_channel_follows_the_amplitude(shared_data):
-    from app.attributes import envelope
+def test_attribute_channels_follow_the_amplitude(shared_data):
+    from app.attributes import envelope, semblance
     from app.workflow import to_channels_first
     from io_adapters.segy import read_segy
 
     da = read_segy(shared_data / "segy" / "f3.sgy")
-    layout = to_channels_first(da, vertical_channel=True, envelope_channel=True)
-    assert layout.data.shape == (3, 23, 18, 75)
-    assert layout.channel_names[2] == "envelope"
+    layout = to_channels_first(da, vertical_channel=True, envelope_channel=True,
+                               semblance_channel=True)
+    assert layout.data.shape == (4, 23, 18, 75)
+    assert layout.channel_names[2:] == ["envelope", "semblance"]
     assert np.array_equal(layout.data[2], envelope(da.values))
+    assert np.array_equal(layout.data[3], semblance(da.values))
     with pytest.raises(DataError, match="for seismic"):
         to_channels_first(da.isel(samples=0).rename(iline="y", xline="x"),
                           envelope_channel=True)
