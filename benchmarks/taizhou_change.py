@@ -27,7 +27,7 @@ networks' spread 0.955-0.971), one network with augmentation 0.965 (+0.002; 8 of
 networks gained or tied), the 3-network logit average 0.966, the 3-network average with
 augmentation 0.968 - above the mean single plain network on every seed (+0.001, +0.005,
 +0.007), and the forest 0.949. Hence the default ``ensemble+tta``; it costs three
-trainings and 8 passes per network (about 3.3x the plain run's time).
+trainings and 8 passes per network (about 340 s per seed on one core, 3x the plain run).
 
     python -m benchmarks.taizhou_change [--seeds 0 1 2] [--iterations 75] [--method plain]
 """
