@@ -58,7 +58,8 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`app.attributes`); a resumed run keeps the channels it had.
+    :mod:`app.attributes`); a resumed run keeps the channels it had. ``augment`` predicts
+    with test-time augmentation (logits averaged over the horizontal flips/transposes).
     """
 
     project: Path
@@ -67,6 +68,7 @@ class JobSpec:
     vertical_channel: bool = False
     envelope_channel: bool = False
     semblance_channel: bool = False
+    augment: bool = False
     name: str | None = None
     resume: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
@@ -254,7 +256,8 @@ class TrainingJob:
         info.history = [_history_record(h) for h in result.history]
 
         self._set(status="predicting", message="Predicting the whole data with the trained model")
-        prediction = predict(result.model, layout.data, device=trainer.device)
+        prediction = predict(result.model, layout.data, augment=spec.augment,
+                             device=trainer.device)
         val = trainer.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:

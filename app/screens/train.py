@@ -89,6 +89,11 @@ with design_col:
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share.")
+    predict_flips = st.toggle(
+        "Average the prediction over flips", value=False, key="fhn-train-augment",
+        help="Predicts the data once per horizontal flip and transpose the network was trained "
+             "with and averages the class scores (test-time augmentation): usually a little "
+             "more accurate and smoother, at 4-8 times the prediction time.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
@@ -225,7 +230,7 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
                      envelope_channel=bool(envelope), semblance_channel=bool(semblance),
-                     data=grid)))
+                     augment=bool(predict_flips), data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

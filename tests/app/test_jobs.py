@@ -129,6 +129,22 @@ def test_attribute_channels_reach_the_model_and_survive_a_resume(demo: Path) -> 
     assert runs.read_run(project, job.name).channel_names == names
 
 
+def test_augmented_prediction_is_what_the_job_saves(demo: Path) -> None:
+    from app import workflow
+    from fhn_core.prediction import predict
+
+    job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), augment=True))
+    assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
+    project = Project.open(demo)
+    model = TrainedModel.load(runs.RunPaths.of(project, job.name).model_dir)
+    layout = workflow.layout_for_model(project.load_data(), model)
+    saved = runs.load_prediction(project, job.name).probabilities
+    np.testing.assert_allclose(saved, predict(model, layout.data, augment=True,
+                                              device="cpu").probabilities, atol=1e-6)
+    plain = predict(model, layout.data, device="cpu").probabilities
+    assert np.abs(saved - plain).max() > 1e-5  # augmentation changed the answer
+
+
 def test_one_job_at_a_time(demo: Path) -> None:
     first = jobs.registry().start(jobs.JobSpec(demo, TINY, config(10_000)))
     with pytest.raises(jobs.JobBusy, match=first.name):

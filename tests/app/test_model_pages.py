@@ -87,6 +87,7 @@ def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     assert at.toggle(key="fhn-train-vertical").value and job.spec.vertical_channel
     assert at.toggle(key="fhn-train-envelope").value and job.spec.envelope_channel
     assert at.toggle(key="fhn-train-semblance").value and job.spec.semblance_channel
+    assert not at.toggle(key="fhn-train-augment").value and not job.spec.augment
     assert job.wait(WAIT)
     at.run()
     assert not at.exception
