@@ -289,15 +289,17 @@ def _well_positions(units: np.ndarray, n_wells: int, rng: np.random.Generator,
     scale = np.array([ni, nx], dtype=np.float64)
     jitter = rng.uniform(0.0, 0.02, len(cand))  # deterministic tie-breaking
 
+    def distance_to(well: tuple[int, int]) -> np.ndarray:
+        return np.hypot(*((cand - np.array(well, dtype=np.float64)) / scale).T)
+
     chosen = list(salt_wells)[:n_wells]
     nearest = np.full(len(cand), np.inf)
-    for well in chosen[:-1]:
-        nearest = np.minimum(nearest, np.hypot(*((cand - np.array(well)) / scale).T))
+    for well in chosen:
+        nearest = np.minimum(nearest, distance_to(well))
     while len(chosen) < n_wells:
-        last = np.array(chosen[-1], dtype=np.float64)
-        nearest = np.minimum(nearest, np.hypot(*((cand - last) / scale).T))
         pick = int(np.argmax(nearest + jitter))
         chosen.append((int(cand[pick, 0]), int(cand[pick, 1])))
+        nearest = np.minimum(nearest, distance_to(chosen[-1]))
 
     n_fixed = min(len(salt_wells), n_wells)
     replace_at = len(chosen) - 1  # never a salt well
