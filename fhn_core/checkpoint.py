@@ -115,9 +115,12 @@ def save_checkpoint(
     optimiser: torch.optim.Optimizer,
     generator: torch.Generator,
     state: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write model + optimiser + RNG + ``state`` (JSON) into ``folder`` atomically."""
+    """Write model + optimiser + RNG + ``extra`` tensors + ``state`` (JSON) into ``folder``
+    atomically."""
     tensors, groups = _flatten_optimiser(optimiser)
+    tensors.update(extra or {})
     tensors["rng.sampler"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     with _swapped_folder(Path(folder)) as tmp:

@@ -7,15 +7,19 @@ Every ``validate_every`` iterations the whole volume is predicted and scored on 
 labels. A callback receives the progress; a stop function ends training cleanly with a
 checkpoint. A non-finite loss, gradient or weight stops training with the last good
 weights kept. Checkpoints hold the optimiser and RNG states, so a resumed run repeats
-the loss sequence of an uninterrupted one.
+the loss sequence of an uninterrupted one. With ``average_decay`` > 0 a moving average
+of the weights runs beside the optimiser (averaging.py); validation and the returned
+model use it, the checkpoint keeps both.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import resource
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .averaging import WeightAverage, copy_into
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
 from .design import NetworkDesign
 from .errors import FhnError
@@ -57,6 +62,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
     gradient_mode: str = "invertible"
+    average_decay: float = 0.0       # > 0: validate and return averaged weights (averaging.py)
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -69,6 +75,8 @@ class TrainConfig:
             raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise FhnError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.average_decay < 1:
+            raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         if self.patch is not None:
             self.patch = tuple(None if p in (None, 0) else int(p) for p in self.patch)
 
@@ -182,6 +190,7 @@ class Trainer:
             if cfg.class_weights == "balanced" else None
         )
         self.optimiser = self._optimiser()
+        self.average = WeightAverage(net, cfg.average_decay) if cfg.average_decay > 0 else None
         self.iteration = 0
         self.history: list[dict[str, Any]] = []
         self._last_good = [p.detach().clone() for p in self.model.net.parameters()]
@@ -236,15 +245,29 @@ class Trainer:
                 p.copy_(good)
 
     def validate(self) -> Metrics | None:
+        """Scores on the held-back labels, with the averaged weights when averaging is on."""
         if self.val_labels is None:
             return None
         task = self.task
-        logits = predict_logits(
-            self.model.net, self.x, task.n_classes, slice_axis=task.slice_axis,
-            slice_index=task.slice_index, device=self.device,
-        )
+        with self._evaluated_weights() as net:
+            logits = predict_logits(
+                net, self.x, task.n_classes, slice_axis=task.slice_axis,
+                slice_index=task.slice_index, device=self.device,
+            )
         self.model.net.train()
         return evaluate(logits.argmax(0).numpy(), self.val_labels, task.n_classes)
+
+    def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
+        net = self.model.net
+        return self.average.applied(net) if self.average else nullcontext(net)
+
+    def final_model(self) -> TrainedModel:
+        """The model training hands out: the live weights, or a copy with the averaged ones."""
+        if self.average is None or self.average.updates == 0:
+            return self.model
+        net = copy.deepcopy(self.model.net)
+        copy_into(net, self.average.averaged())
+        return TrainedModel(net, self.model.info)
 
     # --- the loop -------------------------------------------------------------------
     def run(
@@ -261,6 +284,8 @@ class Trainer:
             if isinstance(outcome, str):
                 return self._diverged(outcome, validation)
             self.iteration += 1
+            if self.average:
+                self.average.update(self.model.net)
             it = self.iteration
             record: dict[str, Any] = {"iteration": it, "loss": outcome,
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
@@ -298,7 +323,7 @@ class Trainer:
 
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
         checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
-        return TrainResult(self.model, status, message, self.iteration, self.history,
+        return TrainResult(self.final_model(), status, message, self.iteration, self.history,
                            validation, checkpoint)
 
     # --- checkpoints ----------------------------------------------------------------
@@ -308,8 +333,11 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         state = {"iteration": self.iteration, "config": asdict(self.config),
                  "history": self.history}
+        extra = {}
+        if self.average:
+            extra, state["average_updates"] = self.average.state_tensors(), self.average.updates
         return save_checkpoint(self.out_dir / "checkpoint", self.model, self.optimiser,
-                               self.generator, state)
+                               self.generator, state, extra)
 
     @classmethod
     def resume(
@@ -326,4 +354,6 @@ class Trainer:
         torch.set_rng_state(tensors["rng.torch"])
         trainer.model.info = model.info
         trainer.iteration, trainer.history = state["iteration"], list(state["history"])
+        if trainer.average and state.get("average_updates"):
+            trainer.average.load_state_tensors(tensors, state["average_updates"])
         return trainer
