@@ -175,6 +175,13 @@ with settings_col:
                                   "validation")
         augment = m2.toggle("Flip and transpose (horizontal axes)", value=base_config.augment,
                             key=f"fhn-train-aug-{version}")
+        average = m2.number_input(
+            "Average the weights (decay, 0 = off)", 0.0, 0.999,
+            float(base_config.average_decay), 0.01, format="%.3f",
+            key=f"fhn-train-average-{version}",
+            help="Validate and keep a moving average of the weights over about "
+                 "1 / (1 - decay) iterations instead of the last ones: steadier results "
+                 "from a few labels (0.98 averages the last ~50 iterations)")
         amp = m1.toggle("bfloat16 autocast", value=False, key="fhn-train-amp",
                         disabled=not device.startswith("cuda"),
                         help="CUDA only: faster convolutions; the states stay float32")
@@ -184,7 +191,8 @@ config = ui.run_action(lambda: TrainConfig(
     schedule=schedule, patch=tuple(int(p) or None for p in patch),
     validate_every=int(validate_every), checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
-    augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda")))
+    augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
+    average_decay=float(average)))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")

@@ -76,6 +76,8 @@ def quick_settings(at: AppTest, iterations: int) -> AppTest:
 
 def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     at = quick_settings(run(TRAIN), 4)
+    [n for n in at.number_input if n.label.startswith("Average the weights")][0].set_value(0.9)
+    at.run()
     assert not at.error, [e.value for e in at.error]
     start = at.button(key="fhn-train-start")
     assert not start.disabled
@@ -83,6 +85,7 @@ def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     job = jobs.registry().current()
     assert job is not None and Path(job.spec.project) == demo
     assert job.spec.design.n_layers == 3 and job.spec.config.iterations == 4
+    assert job.spec.config.average_decay == pytest.approx(0.9)
     # seismic data: the sample time and the attributes go in as channels unless switched off
     assert at.toggle(key="fhn-train-vertical").value and job.spec.vertical_channel
     assert at.toggle(key="fhn-train-envelope").value and job.spec.envelope_channel
