@@ -10,7 +10,13 @@ import numpy as np
 # benchmarks/ is not an installed package: import it from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.taizhou_change import METHODS, POINTS_PER_CLASS, network, split  # noqa: E402
+from benchmarks.taizhou_change import (  # noqa: E402
+    METHODS,
+    POINTS_PER_CLASS,
+    change_magnitude,
+    network,
+    split,
+)
 
 
 def test_split_trains_on_the_west_and_evaluates_every_eastern_label():
@@ -35,3 +41,12 @@ def test_every_network_method_returns_a_class_map_of_the_scene():
     for method in METHODS:
         classes = network(features, train, seed=0, iterations=2, method=method)
         assert classes.shape == (16, 16) and set(np.unique(classes)) <= {0, 1}
+
+
+def test_change_magnitude_is_the_norm_of_the_differences_only():
+    features = np.zeros((18, 2, 3), np.float32)
+    features[:12] = 7.0                       # the dates themselves must not count
+    features[12, 0, 1], features[15, 0, 1] = 3.0, -4.0
+    mag = change_magnitude(features)
+    assert mag.shape == (1, 2, 3)
+    assert mag[0, 0, 1] == 5.0 and np.count_nonzero(mag) == 1
