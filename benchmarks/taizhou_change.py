@@ -7,8 +7,8 @@ Split: 50 labelled points per class drawn (seeded) from the western half (x < 20
 reference labels for training; every reference label of the eastern half for evaluation.
 Network: a 2D design over (y, x) with the 6 bands x 2 dates (+ the 6 differences t2 - t1,
 + by default their magnitude) as 18 (19) input channels, trained on the whole scene in one
-chunk. Forest: scikit-learn,
-200 trees, the same 18 features (t1, t2, t2 - t1) per pixel, trained on the same points.
+chunk. Forest: scikit-learn, 200 trees, the same 18 features (t1, t2, t2 - t1) per pixel,
+trained on the same points.
 
 How the network's settings were chosen: on western-half proxies only, never on the east.
 The main proxy trains on the benchmark's own western points (``split(ref, seed)``) and
