@@ -38,8 +38,7 @@ class WeightAverage:
             raise FhnError(f"the weight-average decay must be in [0, 1), got {decay}")
         self.decay = decay
         self.updates = 0
-        self._sums = [torch.zeros_like(p, memory_format=torch.preserve_format).detach()
-                      for p in module.parameters()]
+        self._sums = [torch.zeros_like(p, requires_grad=False) for p in module.parameters()]
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:

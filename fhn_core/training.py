@@ -240,9 +240,7 @@ class Trainer:
         return total
 
     def _restore_last_good(self) -> None:
-        with torch.no_grad():
-            for p, good in zip(self.model.net.parameters(), self._last_good, strict=True):
-                p.copy_(good)
+        copy_into(self.model.net, self._last_good)
 
     def validate(self) -> Metrics | None:
         """Scores on the held-back labels, with the averaged weights when averaging is on."""
