@@ -479,7 +479,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar.update(round(fraction * 100) - bar.n)
 
         prediction = predict(model, layout.data, block=args.block, overlap=overlap,
-                             augment=args.augment, device=args.device, progress=progress)
+                             augment=args.augment, stratigraphic_order=args.stratigraphic_order,
+                             device=args.device, progress=progress)
     written = workflow.export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     print(f"{args.what} written to {written}")
@@ -572,8 +573,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"iterations on {trainer.device}")
     names = [c.name for c in classes]
     code, result = _run_training(trainer, out, names)
-    prediction = predict(result.model, task.data, augment=recipe.augment, device=trainer.device)
+    prediction = predict(result.model, task.data, augment=recipe.augment,
+                         stratigraphic_order=recipe.stratigraphic_order, device=trainer.device)
     full = evaluate(prediction.classes, units, task.n_classes)
+    if recipe.stratigraphic_order:
+        alone = evaluate(prediction.probabilities.argmax(0), units, task.n_classes)
+        print(f"\nthe network alone (most probable class per cell): mean IoU "
+              f"{alone.mean_iou:.4f}, OA {alone.overall_accuracy:.4f}, kappa {alone.kappa:.4f}")
+        order = " > ".join(names[c] for c in result.model.info.class_order)
+        print(f"with the stratigraphic order the wells show ({order}):")
     print("\nagainst the full ground truth (every cell of the survey):")
     print(full.table(names))
     return code
@@ -634,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true",
                    help="average over the horizontal flips and transposes the network was "
                         "trained with (test-time augmentation; 4-8x the time)")
+    p.add_argument("--stratigraphic-order", action="store_true",
+                   help="keep the classes in the top-to-bottom order the training labels "
+                        "showed, down every trace (law of superposition; seismic only)")
     p.add_argument("--kind", help="data kind when the extension does not tell")
     p.add_argument("--device", default="auto", help=device_help)
     p.set_defaults(func=cmd_predict)

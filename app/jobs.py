@@ -60,6 +60,9 @@ class JobSpec:
     time, the envelope and the semblance of seismic data as input channels (see
     :mod:`app.attributes`); a resumed run keeps the channels it had. ``augment`` predicts
     with test-time augmentation (logits averaged over the horizontal flips/transposes).
+    ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
+    down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
+    the prediction is made without it and the run's message says so.
     """
 
     project: Path
@@ -69,6 +72,7 @@ class JobSpec:
     envelope_channel: bool = False
     semblance_channel: bool = False
     augment: bool = False
+    stratigraphic_order: bool = False
     name: str | None = None
     resume: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
@@ -251,13 +255,17 @@ class TrainingJob:
         runs.write_run(paths, info)
 
         result = trainer.run(self._progress, self._stop.is_set)
+        ordered = spec.stratigraphic_order and bool(result.model.info.class_order)
+        if spec.stratigraphic_order and not ordered:
+            result.message += (" Predicted without the stratigraphic order: the labels put "
+                               "some classes above each other in different traces.")
         result.model.save(paths.model_dir)
         info.status, info.message, info.iteration = result.status, result.message, result.iteration
         info.history = [_history_record(h) for h in result.history]
 
         self._set(status="predicting", message="Predicting the whole data with the trained model")
         prediction = predict(result.model, layout.data, augment=spec.augment,
-                             device=trainer.device)
+                             stratigraphic_order=ordered, device=trainer.device)
         val = trainer.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:

@@ -209,7 +209,8 @@ class DataLayout:
     ``grid_dims`` the names of the label grid (S without the slice axis);
     ``fixed_axes`` spatial axes never flipped or transposed (vertical or spectral axis);
     ``slice_axis``/``slice_index`` where labels are embedded (eq. 3.20), if anywhere;
-    ``channel_names`` one description per channel; ``kind`` seismic/raster/hyperspectral/dates.
+    ``channel_names`` one description per channel; ``kind`` seismic/raster/hyperspectral/dates;
+    ``vertical_axis`` the grid axis pointing down (seismic samples), None for maps.
     """
 
     data: np.ndarray
@@ -220,6 +221,7 @@ class DataLayout:
     slice_axis: int | None = None
     slice_index: int | None = None
     channel_names: list[str] = field(default_factory=list)
+    vertical_axis: int | None = None
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -289,7 +291,8 @@ def to_channels_first(
             vertical_channel=vertical_channel, envelope_channel=envelope_channel,
             semblance_channel=semblance_channel)
         # The vertical (time/depth) axis is never flipped: geology has an up and a down.
-        return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names)
+        return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names,
+                          vertical_axis=2)
     if kind == "map":
         return DataLayout(_float32(da.transpose("y", "x"))[np.newaxis], (), ("y", "x"),
                           ("y", "x"), kind, channel_names=[str(da.name or "value")])
@@ -373,7 +376,8 @@ def build_task(
     return SegmentationTask(
         data=layout.data, labels=labels, n_classes=len(labelset.classes), val_labels=val,
         fixed_axes=layout.fixed_axes, slice_axis=layout.slice_axis,
-        slice_index=layout.slice_index, class_names=list(labelset.class_names),
+        slice_index=layout.slice_index, vertical_axis=layout.vertical_axis,
+        class_names=list(labelset.class_names),
         channel_names=list(layout.channel_names),
     )
 
@@ -638,6 +642,7 @@ class DemoRecipe:
     envelope_channel: bool        # the envelope (instantaneous amplitude) as an input channel
     semblance_channel: bool       # the semblance (trace coherence) as an input channel
     augment: bool = False         # predict with test-time augmentation (flips/transposes)
+    stratigraphic_order: bool = False  # keep the wells' top-to-bottom order of the units
 
 
 def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
@@ -662,6 +667,7 @@ def demo_recipe(path: PathLike | None = None) -> DemoRecipe:
         borehole_radius=float(recipe.get("labels", {}).get("borehole_radius", 1.5)),
         **{flag: bool(recipe.get("data", {}).get(flag, False)) for flag in ATTRIBUTE_FLAGS},
         augment=bool(recipe.get("prediction", {}).get("augment", False)),
+        stratigraphic_order=bool(recipe.get("prediction", {}).get("stratigraphic_order", False)),
     )
 
 

@@ -41,6 +41,8 @@ class ModelInfo:
     fixed_axes: tuple[int, ...] = ()
     slice_axis: int | None = None
     slice_index: int | None = None
+    vertical_axis: int | None = None  # label-grid axis pointing down (time or depth)
+    class_order: list[int] = field(default_factory=list)  # top to bottom; [] = none known
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -33,6 +33,7 @@ from .haar import crop_to, pad_to_multiple
 from .losses import class_scores
 from .network import HyperbolicNetwork
 from .sampler import free_axes
+from .stratigraphy import ordered_classes
 from .task import to_input
 
 # A horizontal transform: the spatial axes flipped, then the pair transposed (or None).
@@ -191,13 +192,24 @@ def _block_logits(
     return crop_to(logits.unsqueeze(0), grid_sizes)[0]
 
 
-def probabilities_to_prediction(logits: torch.Tensor) -> Prediction:
-    """Softmax once over averaged logits; class ids and normalised entropy."""
+def probabilities_to_prediction(
+    logits: torch.Tensor, class_order: tuple[int, ...] = (), vertical_axis: int | None = None
+) -> Prediction:
+    """Softmax once over averaged logits; class ids and normalised entropy.
+
+    With a ``class_order`` (top to bottom along ``vertical_axis``) the class ids are the
+    most probable ones that obey it down every trace (:func:`stratigraphy.ordered_classes`);
+    probabilities and entropy stay the network's own.
+    """
     p = torch.softmax(logits.float(), dim=0)
     k = p.shape[0]
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(0) / max(math.log(k), 1e-12)
+    if class_order and vertical_axis is not None:
+        classes = ordered_classes(logits, class_order, vertical_axis)
+    else:
+        classes = p.argmax(0).to(torch.int16).numpy()
     return Prediction(
-        classes=p.argmax(0).to(torch.int16).numpy(),
+        classes=classes,
         probabilities=p.numpy().astype(np.float32),
         entropy=entropy.numpy().astype(np.float32),
     )
@@ -210,6 +222,7 @@ def predict(
     block: int | None = None,
     overlap: int = 16,
     augment: bool = False,
+    stratigraphic_order: bool = False,
     device: str | torch.device = "auto",
     progress: Callable[[float], None] | None = None,
 ) -> Prediction:
@@ -217,8 +230,17 @@ def predict(
 
     ``augment``: average the logits over the horizontal flips/transposes the model was
     trained with (its ``info.fixed_axes`` and slice axis stay as they are); 4-8x the time.
+    ``stratigraphic_order``: class ids that keep the top-to-bottom order of the classes
+    the training labels showed, down every trace (law of superposition; see
+    :mod:`fhn_core.stratigraphy`); only for models trained on data with a vertical axis.
     """
     info = model.info
+    if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):
+        raise FhnError(
+            "this model has no top-to-bottom class order: its data had no vertical axis or "
+            "its labels put two classes above each other in different traces; predict "
+            "without the stratigraphic order"
+        )
     data = np.asarray(data, dtype=np.float32)
     if data.ndim != model.design.spatial_dims + 1:
         raise FhnError(
@@ -233,4 +255,5 @@ def predict(
         slice_axis=info.slice_axis, slice_index=info.slice_index,
         fixed_axes=tuple(info.fixed_axes), augment=augment, device=dev, progress=progress,
     )
-    return probabilities_to_prediction(logits)
+    order = tuple(info.class_order) if stratigraphic_order else ()
+    return probabilities_to_prediction(logits, order, info.vertical_axis)

@@ -66,6 +66,7 @@ class SegmentationTask:
     fixed_axes: tuple[int, ...] = ()  # spatial axes never flipped or transposed
     slice_axis: int | None = None     # spatial axis index of the embedding slice (eq. 3.20)
     slice_index: int | None = None
+    vertical_axis: int | None = None  # label-grid axis pointing down (time or depth), if any
     class_names: list[str] = field(default_factory=list)
     channel_names: list[str] = field(default_factory=list)  # kept with the model
 
@@ -93,6 +94,9 @@ class SegmentationTask:
                     f"{name} contain class id {int(lab.max())} or {int(lab.min())}, outside "
                     f"-1..{self.n_classes - 1}; check the class table"
                 )
+        if self.vertical_axis is not None and not 0 <= self.vertical_axis < len(grid):
+            raise FhnError(f"vertical_axis {self.vertical_axis} is not an axis of the label "
+                           f"grid {grid}")
         if not (self.labels >= 0).any():
             raise FhnError("there are no labels: paint or import at least one labelled position")
 

@@ -36,6 +36,7 @@ from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .sampler import SubvolumeSampler
+from .stratigraphy import superposition_order
 from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
 
 
@@ -136,6 +137,23 @@ def split_validation(
     return train, val
 
 
+def _class_order(task: SegmentationTask) -> list[int]:
+    """The top-to-bottom class order all the task's labels show ([] where there is none).
+
+    Kept with the model so prediction can enforce it (:mod:`fhn_core.stratigraphy`);
+    data without a vertical axis, or labels that contradict themselves, have none.
+    """
+    if task.vertical_axis is None:
+        return []
+    labels = task.labels
+    if task.val_labels is not None:
+        labels = np.where(labels >= 0, labels, task.val_labels)
+    try:
+        return list(superposition_order(labels, task.vertical_axis, task.n_classes))
+    except FhnError:
+        return []
+
+
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -167,6 +185,7 @@ class Trainer:
             class_colours=list(class_colours or []), channel_names=list(task.channel_names),
             fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
+            vertical_axis=task.vertical_axis, class_order=_class_order(task),
         )
         self.model = TrainedModel(net.to(self.device), info)
         labels = task.valid_labels(task.labels)

@@ -94,6 +94,12 @@ with design_col:
         help="Predicts the data once per horizontal flip and transpose the network was trained "
              "with and averages the class scores (test-time augmentation): usually a little "
              "more accurate and smoother, at 4-8 times the prediction time.")
+    superposition = layout.kind == "seismic" and st.toggle(
+        "Keep the units in their top-to-bottom order", value=False, key="fhn-train-order",
+        help="Law of superposition: the classes are read as layers whose top-to-bottom order "
+             "the labels show (wells or painted sections). Down every trace the prediction "
+             "then keeps that order, each class at most once, choosing the most probable "
+             "such sequence. For stratigraphic units; leave it off for facies that repeat.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
@@ -238,7 +244,8 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
                      envelope_channel=bool(envelope), semblance_channel=bool(semblance),
-                     augment=bool(predict_flips), data=grid)))
+                     augment=bool(predict_flips), stratigraphic_order=bool(superposition),
+                     data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

@@ -190,6 +190,19 @@ def test_predict_augment_averages_over_flips(trained, shared_data, tmp_path, cap
     assert np.abs(want - plain).max() > 1e-4  # the flag changed what was computed
 
 
+def test_predict_keeps_the_wells_order_down_every_trace(trained, shared_data, tmp_path):
+    folder, _ = trained
+    model = json.loads((folder / "run" / "model" / "model.json").read_text())
+    names = model["class_names"]
+    # both wells have "upper" on top; "lower" and "middle" never meet, so table order
+    assert [names[c] for c in model["class_order"]][0] == "upper"
+    out = tmp_path / "classes.npy"
+    assert main(["predict", str(folder / "run"), str(shared_data / "segy" / "f3.sgy"),
+                 "--out", str(out), "--stratigraphic-order", "--device", "cpu"]) == 0
+    rank = np.argsort(model["class_order"])[np.load(out).astype(int)]
+    assert (np.diff(rank, axis=2) >= 0).all()   # (iline, xline, samples): never back up
+
+
 def test_evaluate_prints_kappa_and_writes_an_error_map(trained, shared_data, tmp_path, capsys):
     folder, _ = trained
     pred = tmp_path / "classes.sgy"
@@ -276,6 +289,7 @@ def test_demo_trains_and_scores_against_the_ground_truth(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "against the full ground truth" in out and "Salt" in out
-    assert out.count("kappa") == 2  # validation and full ground truth
+    assert out.count("kappa") == 3  # validation, the network alone, with the order kept
+    assert "(Overburden > Upper reservoir > Shale > Basement > Salt)" in out
     assert (tmp_path / "survey" / "demo.sgy").is_file()
     assert (tmp_path / "out" / "model" / "model.json").is_file()

@@ -6,6 +6,7 @@ with AppTest: a test starts a run from the page, waits on the job, then reruns t
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def quick_settings(at: AppTest, iterations: int) -> AppTest:
 def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     at = quick_settings(run(TRAIN), 4)
     [n for n in at.number_input if n.label.startswith("Average the weights")][0].set_value(0.9)
+    at.toggle(key="fhn-train-order").set_value(True)
     at.run()
     assert not at.error, [e.value for e in at.error]
     start = at.button(key="fhn-train-start")
@@ -91,6 +93,7 @@ def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     assert at.toggle(key="fhn-train-envelope").value and job.spec.envelope_channel
     assert at.toggle(key="fhn-train-semblance").value and job.spec.semblance_channel
     assert not at.toggle(key="fhn-train-augment").value and not job.spec.augment
+    assert job.spec.stratigraphic_order
     assert job.wait(WAIT)
     at.run()
     assert not at.exception
@@ -99,6 +102,11 @@ def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
     project = Project.open(demo)
     info = runs.read_run(project, job.name)
     assert info.has_model and info.has_prediction and info.status == "finished"
+    # the wells' top-to-bottom order of the units holds down every trace of the prediction
+    order = json.loads((runs.RunPaths.of(project, job.name).model_dir / "model.json")
+                       .read_text())["class_order"]
+    rank = np.argsort(order)[runs.load_prediction(project, job.name).classes.astype(int)]
+    assert sorted(order) == [0, 1, 2, 3, 4] and (np.diff(rank, axis=2) >= 0).all()
 
     results = run(RESULTS)
     assert not results.error, [e.value for e in results.error]

@@ -117,6 +117,34 @@ def test_nan_injected_into_the_data_stops_training(tmp_path):
     assert TrainedModel.load(tmp_path / "checkpoint").info.n_classes == 3
 
 
+def test_the_wells_order_is_kept_with_the_model_and_enforced_on_request(tmp_path):
+    from dataclasses import replace
+
+    task, _ = _layered_task()
+    task = replace(task, vertical_axis=2)
+    config = TrainConfig(iterations=2, validate_every=0)
+    Trainer(task, DESIGN, config).run().model.save(tmp_path / "model")
+    model = TrainedModel.load(tmp_path / "model")
+    assert model.info.class_order == [0, 1, 2] and model.info.vertical_axis == 2
+    ordered = predict(model, task.data, stratigraphic_order=True)
+    assert (np.diff(ordered.classes.astype(int), axis=2) >= 0).all()
+    plain = predict(model, task.data)
+    np.testing.assert_array_equal(ordered.probabilities, plain.probabilities)
+    np.testing.assert_array_equal(plain.classes, plain.probabilities.argmax(0))
+
+    # labels that put class 0 below class 1 in a second well: no order to keep
+    flipped = task.labels.copy()
+    flipped[10:12, 11:13, :6] = 1
+    flipped[10:12, 11:13, 6:11] = 0
+    contradicting = Trainer(replace(task, labels=flipped), DESIGN, config).model
+    assert contradicting.info.class_order == []
+    with pytest.raises(FhnError, match="no top-to-bottom class order"):
+        predict(contradicting, task.data, stratigraphic_order=True)
+    maps = Trainer(replace(task, vertical_axis=None), DESIGN, config).model
+    with pytest.raises(FhnError, match="no vertical axis"):
+        predict(maps, task.data, stratigraphic_order=True)
+
+
 def test_task_and_design_mismatches_are_refused():
     task, _ = _layered_task()
     with pytest.raises(FhnError, match="not on the data's grid"):
