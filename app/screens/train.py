@@ -5,13 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import jobs, run_ui, runs, ui
+from app import jobs, run_ui, runs, ui, workflow
 from fhn_core.memory import GB
 from fhn_core.training import TrainConfig
 
 DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
 VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset is chosen
 PRESET_KEY = "fhn-train-preset"
+AUGMENT_KEY = "fhn-train-augment"
+ORDER_KEY = "fhn-train-order"
 
 st.subheader("Train")
 
@@ -39,6 +41,10 @@ def choose_preset() -> None:
     design, config = choices.get(key, choices["default"])
     st.session_state[DESIGN_KEY] = (key, design, config)
     st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+    # the demo's recipe also says how to predict; other presets leave both off
+    recipe = workflow.demo_recipe() if key == "demo" else None
+    st.session_state[AUGMENT_KEY] = bool(recipe and recipe.augment)
+    st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
 
 
 if DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices:
@@ -90,12 +96,12 @@ with design_col:
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share.")
     predict_flips = st.toggle(
-        "Average the prediction over flips", value=False, key="fhn-train-augment",
+        "Average the prediction over flips", key=AUGMENT_KEY,
         help="Predicts the data once per horizontal flip and transpose the network was trained "
              "with and averages the class scores (test-time augmentation): usually a little "
              "more accurate and smoother, at 4-8 times the prediction time.")
     superposition = layout.kind == "seismic" and st.toggle(
-        "Keep the units in their top-to-bottom order", value=False, key="fhn-train-order",
+        "Keep the units in their top-to-bottom order", key=ORDER_KEY,
         help="Law of superposition: the classes are read as layers whose top-to-bottom order "
              "the labels show (wells or painted sections). Down every trace the prediction "
              "then keeps that order, each class at most once, choosing the most probable "

@@ -76,7 +76,11 @@ def quick_settings(at: AppTest, iterations: int) -> AppTest:
 
 
 def test_short_training_from_the_train_page_then_results(demo: Path) -> None:
-    at = quick_settings(run(TRAIN), 4)
+    at = run(TRAIN)
+    # the demo project opens on the demo's recipe, which also says how to predict
+    assert at.selectbox(key="fhn-train-preset").value == "demo"
+    assert at.toggle(key="fhn-train-augment").value and at.toggle(key="fhn-train-order").value
+    at = quick_settings(at, 4)
     [n for n in at.number_input if n.label.startswith("Average the weights")][0].set_value(0.9)
     at.toggle(key="fhn-train-order").set_value(True)
     at.run()
