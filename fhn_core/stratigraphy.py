@@ -118,9 +118,9 @@ def ordered_classes(
     moved_grid, n = tuple(per_trace.shape[1:]), per_trace.shape[-1]
     per_trace = per_trace.reshape(k, -1, n).permute(2, 1, 0)   # (n, traces, K)
     chunk = max(1, _POINTER_BYTES // max(1, n * k))
-    ranks = torch.cat([_monotone_viterbi(per_trace[:, s:s + chunk])
-                       for s in range(0, per_trace.shape[1], chunk)], dim=1)  # (n, traces)
-    classes = torch.tensor(list(order), dtype=torch.int16)[ranks]
+    class_of_rank = torch.tensor(list(order), dtype=torch.int16)
+    classes = torch.cat([class_of_rank[_monotone_viterbi(per_trace[:, s:s + chunk])]
+                         for s in range(0, per_trace.shape[1], chunk)], dim=1)  # (n, traces)
     return classes.T.reshape(moved_grid).movedim(-1, vertical_axis).numpy()
 
 
@@ -128,7 +128,7 @@ def _monotone_viterbi(log_p: torch.Tensor) -> torch.Tensor:
     """Best non-decreasing rank path (n, T) through log-probabilities (n, T, K)."""
     n, t, k = log_p.shape
     best = log_p[0].clone()
-    came_from = torch.zeros((n, t, k), dtype=torch.uint8)
+    came_from = torch.zeros((n, t, k), dtype=torch.uint8 if k <= 256 else torch.int16)
     for s in range(1, n):
         best, came_from[s] = torch.cummax(best, dim=1)
         best += log_p[s]
