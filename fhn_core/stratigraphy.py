@@ -63,14 +63,15 @@ def superposition_order(
         raise FhnError(f"vertical axis {vertical_axis} is not an axis of the labels "
                        f"{labels.shape}")
     traces = _traces(np.asarray(labels), vertical_axis)
-    depth = np.arange(traces.shape[1])
+    traces = traces[(traces >= 0).any(axis=1)]  # wells and sections: few of all traces
+    n = traces.shape[1]
     first = np.full((n_classes, traces.shape[0]), np.inf)
     last = np.full((n_classes, traces.shape[0]), -np.inf)
     for c in range(n_classes):
         here = traces == c
         has = here.any(axis=1)
-        first[c, has] = np.where(here, depth, np.inf).min(axis=1)[has]
-        last[c, has] = np.where(here, depth, -np.inf).max(axis=1)[has]
+        first[c, has] = here.argmax(axis=1)[has]
+        last[c, has] = (n - 1 - here[:, ::-1].argmax(axis=1))[has]
     above = np.array([(first[a][None, :] < last).any(axis=1) for a in range(n_classes)])
     np.fill_diagonal(above, False)
     both = np.argwhere(above & above.T)
