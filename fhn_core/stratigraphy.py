@@ -102,7 +102,7 @@ def superposition_order(
 def ordered_classes(
     logits: torch.Tensor, order: Sequence[int], vertical_axis: int
 ) -> np.ndarray:
-    """Class ids (*grid) that follow ``order`` down every trace, most probable first.
+    """The most probable class ids (*grid) that follow ``order`` down every trace.
 
     ``logits`` are (K, *grid) class scores; ``vertical_axis`` indexes the grid and points
     down. For each trace the result is the class sequence, non-decreasing in the rank
