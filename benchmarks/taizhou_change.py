@@ -121,11 +121,13 @@ from io_adapters.labels import import_mask_pair
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "changedetection" / "taizhou"
 POINTS_PER_CLASS = 50
 # Network methods: (networks trained from different init seeds, test-time augmentation,
-# the change-vector magnitude appended as a 19th input channel).
-METHODS = {"plain": (1, False, False), "tta": (1, True, False), "ensemble": (3, False, False),
-           "ensemble+tta": (3, True, False), "cva+tta": (1, True, True),
-           "cva+ensemble+tta": (3, True, True)}
-DEFAULT_METHOD = "cva+ensemble+tta"
+# the change-vector magnitude appended as a 19th input channel, class scores that start
+# from two zero channels instead of the first two bands of t1).
+METHODS = {"plain": (1, False, False, False), "tta": (1, True, False, False),
+           "ensemble": (3, False, False, False), "ensemble+tta": (3, True, False, False),
+           "cva+tta": (1, True, True, False), "cva+ensemble+tta": (3, True, True, False),
+           "zeros+cva+ensemble+tta": (3, True, True, True)}
+DEFAULT_METHOD = "zeros+cva+ensemble+tta"
 
 DESIGN = NetworkDesign(
     in_channels=18,
@@ -186,12 +188,16 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
     Member m trains from seed ``seed + 1000 m`` (initialisation and window draws) on the
     same points; member 0 is the plain network. Test-time augmentation averages each
     member's logits over the map's flips and transposes (fhn_core.prediction). The cva
-    methods append ``change_magnitude`` as a 19th input channel.
+    methods append ``change_magnitude`` as a 19th input channel; the zeros methods put two
+    channels of zeros in front of the data (the design's ``zero_channels``), where the two
+    class scores start.
     """
-    members, augment, cva = METHODS[method]
+    members, augment, cva, zeros = METHODS[method]
     if cva:
         features = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
-    design = dataclasses.replace(DESIGN, in_channels=features.shape[0])
+    blank = 2 if zeros else 0
+    design = dataclasses.replace(DESIGN, in_channels=features.shape[0] + blank,
+                                 zero_channels=blank)
     task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"])
     total = 0
     for m in range(members):

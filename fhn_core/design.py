@@ -7,12 +7,19 @@ The first layer of a segment whose level differs from the level before it (the i
 at level 0) starts with one Haar analysis (level up) or synthesis (level down) applied to
 both incoming states (eq. 2.9 with W or W^T).
 
+The class scores are output channels 0..K-1 (section 3.2), so they start out as whatever
+the input holds there: by default the first data channels, replicated up to
+``in_channels``. ``zero_channels`` = K instead puts K channels of zeros in front of the
+data (``in_channels`` counts them): the scores then start at zero rather than at, say,
+the first band's reflectance, and the layers build all of them.
+
 TOML form::
 
     in_channels = 12
     spatial_dims = 3
     kernel_size = 3
     h = 0.2
+    zero_channels = 0    # optional: channels of zeros in front of the data (see above)
     segments = [[0, 4, 8], [1, 4, 16], [2, 4, 32], [3, 6, 32], [2, 4, 32], [1, 4, 16], [0, 4, 8]]
 """
 
@@ -58,6 +65,7 @@ class NetworkDesign:
     segments: tuple[Segment, ...]
     kernel_size: int = 3
     h: float = 0.2
+    zero_channels: int = 0
     name: str = ""
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -111,6 +119,8 @@ class NetworkDesign:
             "h": self.h,
             "segments": [[s.level, s.layers, s.rank] for s in self.segments],
         }
+        if self.zero_channels:
+            out["zero_channels"] = self.zero_channels
         if self.name:
             out["name"] = self.name
         if self.notes:
@@ -126,7 +136,8 @@ class NetworkDesign:
                 f"{source}: missing key(s) {', '.join(missing)}; a design needs "
                 "in_channels, spatial_dims and segments = [[level, layers, rank], ...]"
             )
-        known = {"in_channels", "spatial_dims", "kernel_size", "h", "segments", "name", "notes"}
+        known = {"in_channels", "spatial_dims", "kernel_size", "h", "segments", "zero_channels",
+                 "name", "notes"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise FhnError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}")
@@ -143,6 +154,7 @@ class NetworkDesign:
             segments=segments,
             kernel_size=_as_int(data.get("kernel_size", 3), "kernel_size", source),
             h=float(data.get("h", 0.2)),
+            zero_channels=_as_int(data.get("zero_channels", 0), "zero_channels", source),
             name=str(data.get("name", "")),
             notes=dict(data.get("notes", {})),
         )
@@ -186,6 +198,11 @@ def _validate(design: NetworkDesign) -> None:
         raise FhnError(f"spatial_dims must be 2 or 3, got {design.spatial_dims}")
     if design.in_channels < 1:
         raise FhnError(f"in_channels must be at least 1, got {design.in_channels}")
+    if not 0 <= design.zero_channels < design.in_channels:
+        raise FhnError(
+            f"zero_channels must be at least 0 and leave room for the data in the "
+            f"{design.in_channels} input channels, got {design.zero_channels}"
+        )
     if design.kernel_size < 1 or design.kernel_size % 2 == 0:
         raise FhnError(
             f"kernel_size must be odd (1, 3, 5, ...) so K^T is the exact adjoint at the same "

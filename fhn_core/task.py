@@ -128,10 +128,12 @@ def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
             f"the design is {design.spatial_dims}D but the data has {len(task.spatial_shape)} "
             f"spatial axes {task.spatial_shape}; choose a {len(task.spatial_shape)}D design"
         )
-    if task.data.shape[0] > design.in_channels:
+    room = design.in_channels - design.zero_channels
+    if task.data.shape[0] > room:
         raise FhnError(
-            f"the data has {task.data.shape[0]} channels but the design takes "
-            f"{design.in_channels}; set in_channels to at least {task.data.shape[0]}"
+            f"the data has {task.data.shape[0]} channels but the design takes {room} "
+            f"besides its {design.zero_channels} zero channel(s); set in_channels to at least "
+            f"{task.data.shape[0] + design.zero_channels}"
         )
     if task.n_classes > design.out_channels:
         raise FhnError(
@@ -146,9 +148,17 @@ def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
 
 
 def to_input(data: np.ndarray, norm: Normalisation, design: NetworkDesign) -> torch.Tensor:
-    """(C, *S) numpy -> standardised, channel-expanded (1, C', *S) float32 tensor."""
+    """(C, *S) numpy -> standardised, channel-expanded (1, C', *S) float32 tensor.
+
+    The data are replicated up to ``in_channels - zero_channels`` channels, behind the
+    design's zero channels (where the class scores start, see :mod:`fhn_core.design`).
+    """
     x = torch.from_numpy(norm.apply(data)).unsqueeze(0)
-    return expand_channels(x, design.in_channels, "replicate")
+    x = expand_channels(x, design.in_channels - design.zero_channels, "replicate")
+    if not design.zero_channels:
+        return x
+    zeros = x.new_zeros((1, design.zero_channels, *x.shape[2:]))
+    return torch.cat([zeros, x], dim=1)
 
 
 def pad_labels(labels: np.ndarray, levels: int) -> torch.Tensor:

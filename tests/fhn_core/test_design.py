@@ -20,6 +20,10 @@ def test_toml_round_trip(tmp_path):
     assert "segments = [" in text and "in_channels = 2" in text
     assert NetworkDesign.load(path) == d
     assert d.output_shape((1, 2, 8, 8, 8)) == (1, 16, 4, 4, 4)
+    assert "zero_channels" not in text  # written only when used
+    zeros = NetworkDesign(5, 2, [Segment(0, 2, 4)], zero_channels=3)
+    assert "zero_channels = 3" in zeros.to_toml()
+    assert NetworkDesign.load(zeros.save(tmp_path / "zeros.toml")) == zeros
 
 
 @pytest.mark.parametrize(
@@ -33,6 +37,8 @@ def test_toml_round_trip(tmp_path):
         (dict(segments=[(0, 2, 4)], kernel_size=4), "kernel_size must be odd"),
         (dict(segments=[(0, 2, 4)], spatial_dims=1), "spatial_dims must be 2 or 3"),
         (dict(segments=[(0, 2, 4)], h=0.0), "h must be positive"),
+        (dict(segments=[(0, 2, 4)], zero_channels=1), "leave room for the data"),
+        (dict(segments=[(0, 2, 4)], zero_channels=-1), "zero_channels must be at least 0"),
     ],
 )
 def test_invalid_designs_are_refused(kwargs, message):

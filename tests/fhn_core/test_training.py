@@ -10,7 +10,7 @@ from fhn_core.errors import FhnError
 from fhn_core.metrics import evaluate
 from fhn_core.prediction import predict
 from fhn_core.sampler import SubvolumeSampler
-from fhn_core.task import SegmentationTask
+from fhn_core.task import Normalisation, SegmentationTask, to_input
 from fhn_core.training import TrainConfig, Trainer, split_validation
 
 DESIGN = NetworkDesign(4, 3, [Segment(0, 2, 4), Segment(1, 2, 6), Segment(0, 2, 4)])
@@ -155,6 +155,24 @@ def test_task_and_design_mismatches_are_refused():
         Trainer(task, NetworkDesign(4, 2, [Segment(0, 1, 2)]))
     with pytest.raises(FhnError, match="in_channels to at least 3"):
         Trainer(task, NetworkDesign(1, 3, [Segment(0, 1, 2)]))
+
+
+def test_zero_channels_start_the_class_scores_at_zero_and_stay_with_the_model(tmp_path):
+    task, truth = _layered_task()
+    design = NetworkDesign(5, 3, [Segment(0, 2, 4), Segment(1, 2, 6), Segment(0, 2, 4)],
+                           zero_channels=3)
+    x = to_input(task.data, Normalisation.of(task.data), design)
+    assert x.shape == (1, 5, 16, 16, 16)
+    assert (x[:, :3] == 0).all()               # where the 3 class scores start
+    assert torch.equal(x[:, 3], x[:, 4]) and x[:, 3].std() > 0.9   # the data, replicated
+    config = TrainConfig(iterations=40, learning_rate=1e-2, validate_every=0, seed=0)
+    Trainer(task, design, config, out_dir=tmp_path).run()
+    model = TrainedModel.load(tmp_path / "checkpoint")
+    assert model.design.zero_channels == 3
+    assert evaluate(predict(model, task.data).classes, truth, 3).mean_iou > 0.9
+    two_channels = SegmentationTask(np.concatenate([task.data, task.data]), task.labels, 3)
+    with pytest.raises(FhnError, match="besides its 3 zero channel.*at least 5"):
+        Trainer(two_channels, NetworkDesign(4, 3, [Segment(0, 1, 2)], zero_channels=3))
 
 
 def test_model_folder_with_wrong_files_is_refused(tmp_path):
