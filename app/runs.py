@@ -411,9 +411,14 @@ def design_from_rows(
     spatial_dims: int,
     kernel_size: int = 3,
     h: float = 0.2,
+    zero_channels: int = 0,
     name: str = "",
 ) -> NetworkDesign:
-    """A NetworkDesign from table rows; empty rows are skipped, bad values are an FhnError."""
+    """A NetworkDesign from table rows; empty rows are skipped, bad values are an FhnError.
+
+    ``in_channels`` counts the data channels (replicated up to it); ``zero_channels``
+    come on top of them (see :mod:`fhn_core.design`).
+    """
     segments = []
     for i, row in enumerate(rows):
         values = [row.get(k) for k in ("level", "layers", "rank")]
@@ -425,8 +430,9 @@ def design_from_rows(
             raise FhnError(f"segment {i + 1}: level, layers and rank must be whole numbers, "
                            f"got {values}") from err
         segments.append(Segment(level, layers, rank))
-    return NetworkDesign(int(in_channels), int(spatial_dims), tuple(segments),
-                         kernel_size=int(kernel_size), h=float(h), name=name)
+    return NetworkDesign(int(in_channels) + int(zero_channels), int(spatial_dims),
+                         tuple(segments), kernel_size=int(kernel_size), h=float(h),
+                         zero_channels=int(zero_channels), name=name)
 
 
 def training_window(

@@ -111,7 +111,8 @@ with design_col:
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
         "Input channels", min_value=min_channels, max_value=4096,
-        value=max(base.in_channels, min_channels), key=f"fhn-train-channels-{version}",
+        value=max(base.in_channels - base.zero_channels, min_channels),
+        key=f"fhn-train-channels-{version}",
         help=f"The data has {data_channels} channel(s) and there are {n_classes} classes; "
              "the input is replicated up to this many channels (section 3.4)")
     kernel = c2.selectbox("Kernel size", [1, 3, 5, 7], index=[1, 3, 5, 7].index(
@@ -120,14 +121,24 @@ with design_col:
     h = c3.number_input("h (step)", min_value=0.01, max_value=2.0, value=float(base.h),
                         step=0.05, format="%.3f", key=f"fhn-train-h-{version}",
                         help="Time step of eq. 2.6; the paper uses 0.2 (h² = 0.04)")
+    zero_scores = st.toggle(
+        "Class scores start at zero", value=bool(base.zero_channels),
+        key=f"fhn-train-zeros-{version}",
+        help="Puts one channel of zeros per class in front of the data, where the network's "
+             "class scores are read, so the scores start at zero instead of at the first data "
+             "channels' values. On the Taizhou change maps this scored higher on most "
+             "held-out splits; it adds as many channels as there are classes.")
     design = ui.run_action(lambda: runs.design_from_rows(
         rows.to_dict("records"), in_channels=int(in_channels),
         spatial_dims=base.spatial_dims, kernel_size=int(kernel), h=float(h),
-        name=base.name))
+        zero_channels=n_classes if zero_scores else 0, name=base.name))
     if design is not None:
+        zeros = (f"; {design.zero_channels} zero channel(s) in front, where the class scores "
+                 "start" if design.zero_channels else "")
         st.caption(f"{design.spatial_dims}D network, {design.n_layers} layers, "
                    f"{design.max_level} Haar level(s); data laid out as "
-                   f"{(data_channels, *layout.spatial_shape)} ({', '.join(layout.axis_names)})")
+                   f"{(data_channels, *layout.spatial_shape)} ({', '.join(layout.axis_names)})"
+                   f"{zeros}")
 
 # ----------------------------------------------------------------------------- settings
 with settings_col:

@@ -156,6 +156,10 @@ def test_stop_on_the_page_leaves_a_usable_checkpoint(demo: Path) -> None:
 
 def test_a_design_that_does_not_fit_is_refused_with_the_estimate(demo: Path) -> None:
     at = run(TRAIN)
+    (zeros,) = [t for t in at.toggle if t.label == "Class scores start at zero"]
+    assert not zeros.value                      # the demo's design reads data channels
+    zeros.set_value(True).run()
+    assert any("5 zero channel(s) in front" in c.value for c in at.caption)
     budget = [n for n in at.number_input if n.label == "Use at most (GB)"][0]
     budget.set_value(0.0001).run()
     assert any("does not fit" in e.value for e in at.error), [e.value for e in at.error]

@@ -78,6 +78,9 @@ def test_design_from_rows_round_trips_and_explains_bad_rows() -> None:
     again = runs.design_from_rows(rows + [{"level": None, "layers": None, "rank": None}],
                                   in_channels=6, spatial_dims=3, name=design.name)
     assert again == design
+    zeros = runs.design_from_rows(rows, in_channels=6, spatial_dims=3, zero_channels=5)
+    assert zeros.in_channels == 11 and zeros.zero_channels == 5
+    assert zeros.segments == design.segments
     with pytest.raises(FhnError, match="whole numbers"):
         runs.design_from_rows([{"level": 0, "layers": "two", "rank": 4}], in_channels=1,
                               spatial_dims=3)
