@@ -11,11 +11,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.taizhou_change import (  # noqa: E402
+    DESIGN,
     METHODS,
     POINTS_PER_CLASS,
     change_magnitude,
     network,
     split,
+    with_level0_layers,
 )
 
 
@@ -50,3 +52,11 @@ def test_change_magnitude_is_the_norm_of_the_differences_only():
     mag = change_magnitude(features)
     assert mag.shape == (1, 2, 3)
     assert mag[0, 0, 1] == 5.0 and np.count_nonzero(mag) == 1
+
+
+def test_the_fine_member_only_lengthens_the_level0_end_segments():
+    fine = with_level0_layers(DESIGN, 4, 8)
+    assert (fine.segments[0].layers, fine.segments[-1].layers) == (4, 8)
+    assert fine.segments[0].level == fine.segments[-1].level == 0
+    assert fine.segments[1:-1] == DESIGN.segments[1:-1]
+    assert fine.n_layers == DESIGN.n_layers + 10
