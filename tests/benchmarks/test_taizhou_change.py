@@ -60,3 +60,27 @@ def test_the_fine_member_only_lengthens_the_level0_end_segments():
     assert fine.segments[0].level == fine.segments[-1].level == 0
     assert fine.segments[1:-1] == DESIGN.segments[1:-1]
     assert fine.n_layers == DESIGN.n_layers + 10
+
+
+def test_the_proxies_never_read_the_eastern_half_and_mirror_the_split():
+    from benchmarks.taizhou_proxy import CROP, proxy_split
+
+    rng = np.random.default_rng(1)
+    ref = rng.choice([-1, 0, 1], size=(30, 2 * CROP)).astype(np.int64)
+    features = rng.standard_normal((18, 30, 2 * CROP)).astype(np.float32)
+    other_east = features.copy()
+    other_east[..., CROP:] = np.nan
+    other_ref = ref.copy()
+    other_ref[:, CROP:] = 1 - np.abs(ref[:, CROP:])
+    half = CROP // 2
+    for proxy in ("first", "mirrored"):
+        crop, train, test = proxy_split(features, ref, 2, proxy)
+        again = proxy_split(other_east, other_ref, 2, proxy)
+        for a, b in zip((crop, train, test), again, strict=True):
+            np.testing.assert_array_equal(a, b)     # x >= CROP changes nothing
+        assert crop.shape == (18, 30, CROP)
+        assert (train[:, half:] == -1).all() and (test[:, :half] == -1).all()
+        seen = ref[:, :CROP] if proxy == "first" else ref[:, CROP - 1::-1]
+        np.testing.assert_array_equal(test[:, half:], seen[:, half:])
+        np.testing.assert_array_equal(crop[0], features[0, :, :CROP] if proxy == "first"
+                                      else features[0, :, CROP - 1::-1])
