@@ -218,6 +218,7 @@ class Method(NamedTuple):
     cva: bool                     # ||t2 - t1|| appended as a 19th input channel
     zeros: bool                   # class scores start from two zero channels
     fine_last: tuple[int, int] | None = None   # last network's level-0 layers (first, last)
+    timelapse: bool = False       # the paper's 3D layout (``timelapse_volume``) instead of 2D
 
 
 METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False, False),
@@ -226,7 +227,8 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "cva+tta": Method(1, True, True, False),
            "cva+ensemble+tta": Method(3, True, True, False),
            "zeros+cva+ensemble+tta": Method(3, True, True, True),
-           "zeros+cva+mixed+tta": Method(3, True, True, True, fine_last=(4, 8))}
+           "zeros+cva+mixed+tta": Method(3, True, True, True, fine_last=(4, 8)),
+           "timelapse+tta": Method(1, True, True, True, timelapse=True)}
 DEFAULT_METHOD = "zeros+cva+mixed+tta"
 
 DESIGN = NetworkDesign(
@@ -236,6 +238,11 @@ DESIGN = NetworkDesign(
               Segment(0, 1, 8)],
     name="taizhou change (2D, bands x dates)",
 )
+TIMELAPSE_DESIGN = dataclasses.replace(
+    DESIGN, in_channels=6, spatial_dims=3, zero_channels=2,
+    name="taizhou change (3D time-lapse: band, y, x; dates as channels)",
+)
+TIMELAPSE_SLICE = 3   # the band slice where the class scores are read (eq. 3.20)
 
 
 def load_scene() -> tuple[np.ndarray, np.ndarray]:
@@ -271,6 +278,23 @@ def change_magnitude(features: np.ndarray) -> np.ndarray:
     return np.sqrt((features[12:18] ** 2).sum(0, keepdims=True))
 
 
+def timelapse_volume(features: np.ndarray) -> np.ndarray:
+    """The paper's time-lapse layout: channels t1, t2, t2 - t1, ||t2 - t1|| over (band, y, x).
+
+    Each band is standardised with the statistics of both dates together (so that t2 - t1
+    keeps its sign and scale), then the dates become channels and the bands a third spatial
+    axis; the change magnitude, one value per pixel, is repeated along the bands.
+    """
+    t1, t2 = features[0:6], features[6:12]
+    both = np.stack([t1, t2])
+    mean = both.mean(axis=(0, 2, 3))[:, None, None]
+    std = both.std(axis=(0, 2, 3))[:, None, None]
+    t1, t2 = (t1 - mean) / std, (t2 - mean) / std
+    difference = t2 - t1
+    magnitude = np.sqrt((difference**2).sum(0, keepdims=True))
+    return np.stack([t1, t2, difference, np.broadcast_to(magnitude, t1.shape)]).astype(np.float32)
+
+
 def forest(features: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.ensemble import RandomForestClassifier
 
@@ -300,15 +324,23 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
     channels of zeros in front of the data (the design's ``zero_channels``), where the two
     class scores start. The mixed method gives its last network more layers at full
     resolution (``with_level0_layers``), for the one-to-three-pixel changes that the
-    coarse levels blur.
+    coarse levels blur. The timelapse method is the paper's layout instead: a 3D design over
+    (band, y, x) on ``timelapse_volume`` with two zero channels, the labels embedded at band
+    slice ``TIMELAPSE_SLICE`` (eq. 3.20); its augmentation never flips the band axis.
     """
-    members, augment, cva, zeros, fine_last = METHODS[method]
-    if cva:
-        features = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
-    blank = 2 if zeros else 0
-    design = dataclasses.replace(DESIGN, in_channels=features.shape[0] + blank,
-                                 zero_channels=blank)
-    task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"])
+    members, augment, cva, zeros, fine_last, timelapse = METHODS[method]
+    if timelapse:
+        features, design = timelapse_volume(features), TIMELAPSE_DESIGN
+        embedding = {"slice_axis": 0, "slice_index": TIMELAPSE_SLICE, "fixed_axes": (0,)}
+    else:
+        if cva:
+            features = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
+        blank = 2 if zeros else 0
+        design = dataclasses.replace(DESIGN, in_channels=features.shape[0] + blank,
+                                     zero_channels=blank)
+        embedding = {}
+    task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"],
+                            **embedding)
     total = 0
     for m in range(members):
         config = TrainConfig(iterations=iterations, learning_rate=3e-3, schedule="cosine",
@@ -319,7 +351,8 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
         model = Trainer(task, member_design, config).run().model
         x = to_input(features, model.info.normalisation, model.design)
         total = total + predict_logits(model.net, x, 2, fixed_axes=model.info.fixed_axes,
-                                       augment=augment)
+                                       slice_axis=model.info.slice_axis,
+                                       slice_index=model.info.slice_index, augment=augment)
     return total.argmax(0).numpy()
 
 

@@ -17,6 +17,7 @@ from benchmarks.taizhou_change import (  # noqa: E402
     change_magnitude,
     network,
     split,
+    timelapse_volume,
     with_level0_layers,
 )
 
@@ -52,6 +53,22 @@ def test_change_magnitude_is_the_norm_of_the_differences_only():
     mag = change_magnitude(features)
     assert mag.shape == (1, 2, 3)
     assert mag[0, 0, 1] == 5.0 and np.count_nonzero(mag) == 1
+
+
+def test_the_timelapse_volume_puts_dates_in_channels_and_bands_on_an_axis():
+    rng = np.random.default_rng(2)
+    scale = np.array([1, 10, 100, 1, 5, 50], np.float32)[:, None, None]
+    t1 = rng.standard_normal((6, 5, 7)).astype(np.float32) * scale + 3
+    t2 = t1 + rng.standard_normal((6, 5, 7)).astype(np.float32) * scale
+    volume = timelapse_volume(np.concatenate([t1, t2, t2 - t1]))
+    assert volume.shape == (4, 6, 5, 7)
+    both = volume[:2]                           # each band standardised over both dates
+    np.testing.assert_allclose(both.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(both.std(axis=(0, 2, 3)), 1, rtol=1e-4)
+    np.testing.assert_allclose(volume[2], volume[1] - volume[0], atol=1e-6)
+    magnitude = np.sqrt((volume[2] ** 2).sum(0))
+    for band in range(6):                       # one magnitude per pixel, on every band
+        np.testing.assert_allclose(volume[3, band], magnitude, rtol=1e-5)
 
 
 def test_the_fine_member_only_lengthens_the_level0_end_segments():
