@@ -197,6 +197,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.metrics import evaluate
@@ -213,12 +214,12 @@ POINTS_PER_CLASS = 50
 class Method(NamedTuple):
     """How the network side of the benchmark is run (see ``network``)."""
 
-    members: int                  # networks from different init seeds, logits averaged
+    members: int                  # 2D networks from different init seeds, logits averaged
     augment: bool                 # test-time averaging over the map's flips/transposes
-    cva: bool                     # ||t2 - t1|| appended as a 19th input channel
-    zeros: bool                   # class scores start from two zero channels
-    fine_last: tuple[int, int] | None = None   # last network's level-0 layers (first, last)
-    timelapse: bool = False       # the paper's 3D layout (``timelapse_volume``) instead of 2D
+    cva: bool                     # ||t2 - t1|| appended as a 19th input channel (2D)
+    zeros: bool                   # class scores start from two zero channels (2D)
+    fine_last: tuple[int, int] | None = None   # last 2D network's level-0 layers (first, last)
+    timelapse_members: int = 0    # networks in the paper's 3D layout, after the 2D ones
 
 
 METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False, False),
@@ -228,7 +229,9 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "cva+ensemble+tta": Method(3, True, True, False),
            "zeros+cva+ensemble+tta": Method(3, True, True, True),
            "zeros+cva+mixed+tta": Method(3, True, True, True, fine_last=(4, 8)),
-           "timelapse+tta": Method(1, True, True, True, timelapse=True)}
+           "timelapse+tta": Method(0, True, False, False, timelapse_members=1),
+           "zeros+cva+mixed+timelapse+tta": Method(3, True, True, True, fine_last=(4, 8),
+                                                   timelapse_members=1)}
 DEFAULT_METHOD = "zeros+cva+mixed+tta"
 
 DESIGN = NetworkDesign(
@@ -242,7 +245,8 @@ TIMELAPSE_DESIGN = dataclasses.replace(
     DESIGN, in_channels=6, spatial_dims=3, zero_channels=2,
     name="taizhou change (3D time-lapse: band, y, x; dates as channels)",
 )
-TIMELAPSE_SLICE = 3   # the band slice where the class scores are read (eq. 3.20)
+# the labels sit at band slice 3 (eq. 3.20); the band axis is never flipped
+TIMELAPSE_EMBEDDING = {"slice_axis": 0, "slice_index": 3, "fixed_axes": (0,)}
 
 
 def load_scene() -> tuple[np.ndarray, np.ndarray]:
@@ -313,6 +317,29 @@ def with_level0_layers(design: NetworkDesign, first: int, last: int) -> NetworkD
     return dataclasses.replace(design, segments=segments)
 
 
+def flat_layout(features: np.ndarray, method: Method) -> tuple[np.ndarray, NetworkDesign]:
+    """The 2D layout's input channels and design: bands x dates (+ ||d||) behind the zeros."""
+    if method.cva:
+        features = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
+    blank = 2 if method.zeros else 0
+    return features, dataclasses.replace(DESIGN, in_channels=features.shape[0] + blank,
+                                         zero_channels=blank)
+
+
+def member_logits(data: np.ndarray, train: np.ndarray, design: NetworkDesign,
+                  embedding: dict, seed: int, iterations: int, augment: bool) -> torch.Tensor:
+    """Logits (2, y, x) of one network trained from ``seed`` on the training points."""
+    task = SegmentationTask(data, train, 2, class_names=["changed", "unchanged"], **embedding)
+    config = TrainConfig(iterations=iterations, learning_rate=3e-3, schedule="cosine",
+                         weight_decay=0.03, validation_fraction=0.0, validate_every=0,
+                         seed=seed)
+    model = Trainer(task, design, config).run().model
+    x = to_input(data, model.info.normalisation, model.design)
+    return predict_logits(model.net, x, 2, fixed_axes=model.info.fixed_axes,
+                          slice_axis=model.info.slice_axis,
+                          slice_index=model.info.slice_index, augment=augment)
+
+
 def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
             method: str = DEFAULT_METHOD) -> np.ndarray:
     """Class map of the method's networks; an ensemble averages its members' logits.
@@ -322,37 +349,26 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
     member's logits over the map's flips and transposes (fhn_core.prediction). The cva
     methods append ``change_magnitude`` as a 19th input channel; the zeros methods put two
     channels of zeros in front of the data (the design's ``zero_channels``), where the two
-    class scores start. The mixed method gives its last network more layers at full
+    class scores start. The mixed method gives its last 2D network more layers at full
     resolution (``with_level0_layers``), for the one-to-three-pixel changes that the
-    coarse levels blur. The timelapse method is the paper's layout instead: a 3D design over
-    (band, y, x) on ``timelapse_volume`` with two zero channels, the labels embedded at band
-    slice ``TIMELAPSE_SLICE`` (eq. 3.20); its augmentation never flips the band axis.
+    coarse levels blur. Timelapse members use the paper's layout instead: a 3D design over
+    (band, y, x) on ``timelapse_volume`` with two zero channels, the labels embedded at one
+    band slice (eq. 3.20); their augmentation never flips the band axis.
     """
-    members, augment, cva, zeros, fine_last, timelapse = METHODS[method]
-    if timelapse:
-        features, design = timelapse_volume(features), TIMELAPSE_DESIGN
-        embedding = {"slice_axis": 0, "slice_index": TIMELAPSE_SLICE, "fixed_axes": (0,)}
-    else:
-        if cva:
-            features = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
-        blank = 2 if zeros else 0
-        design = dataclasses.replace(DESIGN, in_channels=features.shape[0] + blank,
-                                     zero_channels=blank)
-        embedding = {}
-    task = SegmentationTask(features, train, 2, class_names=["changed", "unchanged"],
-                            **embedding)
-    total = 0
-    for m in range(members):
-        config = TrainConfig(iterations=iterations, learning_rate=3e-3, schedule="cosine",
-                             weight_decay=0.03, validation_fraction=0.0, validate_every=0,
-                             seed=seed + 1000 * m)
-        fine = fine_last is not None and m == members - 1
-        member_design = with_level0_layers(design, *fine_last) if fine else design
-        model = Trainer(task, member_design, config).run().model
-        x = to_input(features, model.info.normalisation, model.design)
-        total = total + predict_logits(model.net, x, 2, fixed_axes=model.info.fixed_axes,
-                                       slice_axis=model.info.slice_axis,
-                                       slice_index=model.info.slice_index, augment=augment)
+    spec = METHODS[method]
+    members: list[tuple[np.ndarray, NetworkDesign, dict]] = []
+    if spec.members:
+        flat, design = flat_layout(features, spec)
+        for m in range(spec.members):
+            fine = spec.fine_last is not None and m == spec.members - 1
+            members.append((flat, with_level0_layers(design, *spec.fine_last) if fine
+                            else design, {}))
+    if spec.timelapse_members:
+        volume = timelapse_volume(features)
+        members += [(volume, TIMELAPSE_DESIGN, TIMELAPSE_EMBEDDING)] * spec.timelapse_members
+    total = sum(member_logits(data, train, design, embedding, seed + 1000 * m, iterations,
+                              spec.augment)
+                for m, (data, design, embedding) in enumerate(members))
     return total.argmax(0).numpy()
 
 
