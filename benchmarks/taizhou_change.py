@@ -232,7 +232,7 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "timelapse+tta": Method(0, True, False, False, timelapse_members=1),
            "zeros+cva+mixed+timelapse+tta": Method(3, True, True, True, fine_last=(4, 8),
                                                    timelapse_members=1)}
-DEFAULT_METHOD = "zeros+cva+mixed+tta"
+DEFAULT_METHOD = "zeros+cva+mixed+timelapse+tta"
 
 DESIGN = NetworkDesign(
     in_channels=18,
