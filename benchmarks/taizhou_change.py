@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         train, test = split(ref, seed)
         runs = (
             ("random forest (200 trees, 18 features)", forest, (features, train, seed)),
-            (f"fhn 2D invertible network ({args.method})", network,
+            (f"fhn invertible network ({args.method})", network,
              (features, train, seed, args.iterations, args.method)),
         )
         for name, method, method_args in runs:
