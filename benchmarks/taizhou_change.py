@@ -211,7 +211,7 @@ mean 0.910 against 0.892, ahead on 9 of 10 (behind on first-proxy seed 2: 0.883 
 The east, run once with it (``--seeds 4 0`` and ``--seeds 3 1`` as one-core processes,
 18-20 min per seed, then ``--seeds 2`` on two threads): kappa forest / network
 0.918/0.942, 0.923/0.942, 0.911/0.937, 0.890/0.924, 0.921/0.919 (mean 0.912/0.933; OA
-0.979/0.985). Above the forest on seeds 0-3 by 0.014-0.034; seed 4 still below it, by
+0.979/0.984). Above the forest on seeds 0-3 by 0.019-0.034; seed 4 still below it, by
 0.002 (0.9185 against 0.9207, the same OA 0.9811; the previous default was 0.015 behind).
 
     python -m benchmarks.taizhou_change [--seeds 0 1 2 3 4] [--iterations 75] [--method plain]
