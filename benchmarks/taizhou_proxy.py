@@ -14,13 +14,14 @@ before its results: the mean kappa over the ten splits higher than the default's
 on at least 6 of the 10 (the module docstring of ``taizhou_change`` has every round).
 
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
-        [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest]
+        [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=75)
     parser.add_argument("--no-forest", action="store_true", help="skip the forest rows")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="folder keeping each network's logits (see taizhou_change)")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
         print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
             runs.append((args.method, network,
-                         (crop, train, seed, args.iterations, args.method)))
+                         (crop, train, seed, args.iterations, args.method, args.cache)))
             for name, method, method_args in runs:
                 start = time.perf_counter()
                 kappa = evaluate(method(*method_args), test, 2).kappa

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 # benchmarks/ is not an installed package: import it from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -15,6 +16,8 @@ from benchmarks.taizhou_change import (  # noqa: E402
     METHODS,
     POINTS_PER_CLASS,
     change_magnitude,
+    combine_logits,
+    member_logits,
     network,
     split,
     timelapse_volume,
@@ -44,6 +47,31 @@ def test_every_network_method_returns_a_class_map_of_the_scene():
     for method in METHODS:
         classes = network(features, train, seed=0, iterations=2, method=method)
         assert classes.shape == (16, 16) and set(np.unique(classes)) <= {0, 1}
+
+
+def test_a_cached_member_equals_the_trained_one_and_is_not_trained_again(tmp_path):
+    flat = np.random.default_rng(4).standard_normal((18, 16, 16)).astype(np.float32)
+    train = np.full((16, 16), -1, np.int64)
+    train[2, 3], train[12, 9] = 0, 1
+    args = (flat, train, DESIGN, {}, 0, 2, False)
+    fresh = member_logits(*args)
+    cached = member_logits(*args, cache=tmp_path)
+    torch.testing.assert_close(cached, fresh, rtol=0, atol=0)   # CPU training is deterministic
+    [kept] = tmp_path.glob("*.npy")
+    np.save(kept, np.full((2, 16, 16), 7.0, np.float32))       # a hit reads, never retrains
+    assert (member_logits(*args, cache=tmp_path) == 7.0).all()
+    other_seed = (flat, train, DESIGN, {}, 1, 2, False)
+    member_logits(*other_seed, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_balanced_weights_the_two_layouts_equally_not_each_network():
+    flat = [torch.full((2, 1, 1), v) for v in (1.0, 2.0, 6.0)]
+    timelapse = [torch.full((2, 1, 1), 10.0)]
+    plain = METHODS["zeros+cva+mixed+timelapse+tta"]
+    balanced = METHODS["zeros+cva+mixed+balanced-timelapse+tta"]
+    assert combine_logits(flat + timelapse, plain)[0, 0, 0] == 19.0
+    assert combine_logits(flat + timelapse, balanced)[0, 0, 0] == 3.0 + 10.0
 
 
 def test_change_magnitude_is_the_norm_of_the_differences_only():
