@@ -283,7 +283,11 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "zeros+cva+mixed+balanced-timelapse+tta": Method(3, True, True, True,
                                                             fine_last=(4, 8),
                                                             timelapse_members=1,
-                                                            balanced=True)}
+                                                            balanced=True),
+           "zeros+cva+mixed+balanced-timelapse2+tta": Method(3, True, True, True,
+                                                             fine_last=(4, 8),
+                                                             timelapse_members=2,
+                                                             balanced=True)}
 DEFAULT_METHOD = "zeros+cva+mixed+balanced-timelapse+tta"
 
 DESIGN = NetworkDesign(
