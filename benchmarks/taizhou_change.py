@@ -394,25 +394,19 @@ def member_logits(data: np.ndarray, train: np.ndarray, design: NetworkDesign,
                   cache: Path | None = None) -> torch.Tensor:
     """Logits (2, y, x) of one network trained from ``seed`` on the training points.
 
-    With ``cache`` the logits are kept there under a digest of everything that determines
-    them, so that methods sharing members (the same network, seed and points) train each
-    member once; training on the CPU is deterministic, so a cached member equals a rerun.
+    With ``cache`` the logits are kept there (``cached_logits_path``), so that methods
+    sharing members (the same network, seed and points) train each member once; training
+    on the CPU is deterministic, so a cached member equals a rerun.
     """
-    path = None
-    if cache is not None:
-        digest = hashlib.sha256()
-        for part in (data, train):
-            digest.update(repr((part.shape, part.dtype.str)).encode())
-            digest.update(np.ascontiguousarray(part).tobytes())
-        digest.update(repr((design, sorted(embedding.items()), seed, iterations,
-                            augment)).encode())
-        path = cache / f"{digest.hexdigest()[:32]}.npy"
-        if path.exists():
-            return torch.from_numpy(np.load(path))
-    task = SegmentationTask(data, train, 2, class_names=["changed", "unchanged"], **embedding)
     config = TrainConfig(iterations=iterations, learning_rate=3e-3, schedule="cosine",
                          weight_decay=0.03, validation_fraction=0.0, validate_every=0,
                          seed=seed)
+    path = None
+    if cache is not None:
+        path = cached_logits_path(cache, data, train, design, embedding, config, augment)
+        if path.exists():
+            return torch.from_numpy(np.load(path))
+    task = SegmentationTask(data, train, 2, class_names=["changed", "unchanged"], **embedding)
     model = Trainer(task, design, config).run().model
     x = to_input(data, model.info.normalisation, model.design)
     logits = predict_logits(model.net, x, 2, fixed_axes=model.info.fixed_axes,
@@ -424,6 +418,25 @@ def member_logits(data: np.ndarray, train: np.ndarray, design: NetworkDesign,
         np.save(partial, logits.numpy())
         partial.replace(path)
     return logits
+
+
+def cached_logits_path(cache: Path, data: np.ndarray, train: np.ndarray,
+                       design: NetworkDesign, embedding: dict, config: TrainConfig,
+                       augment: bool) -> Path:
+    """Where one network's logits are kept: a digest of everything that determines them.
+
+    The inputs, points, design, embedding, training settings, augmentation, device and
+    torch version - not fhn_core's code: empty the folder after changing how training or
+    prediction works.
+    """
+    digest = hashlib.sha256()
+    for part in (data, train):
+        digest.update(repr((part.shape, part.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(part).tobytes())
+    device = "cuda" if torch.cuda.is_available() and config.device != "cpu" else "cpu"
+    digest.update(repr((design, sorted(embedding.items()), config, augment, device,
+                        torch.__version__)).encode())
+    return cache / f"{digest.hexdigest()[:32]}.npy"
 
 
 def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,

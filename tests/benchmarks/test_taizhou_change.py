@@ -15,6 +15,7 @@ from benchmarks.taizhou_change import (  # noqa: E402
     DESIGN,
     METHODS,
     POINTS_PER_CLASS,
+    cached_logits_path,
     change_magnitude,
     combine_logits,
     member_logits,
@@ -63,6 +64,28 @@ def test_a_cached_member_equals_the_trained_one_and_is_not_trained_again(tmp_pat
     other_seed = (flat, train, DESIGN, {}, 1, 2, False)
     member_logits(*other_seed, cache=tmp_path)
     assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def test_the_cache_key_changes_with_anything_that_changes_the_logits(tmp_path):
+    from fhn_core.training import TrainConfig
+
+    data = np.zeros((18, 4, 4), np.float32)
+    train = np.full((4, 4), -1, np.int64)
+    config = TrainConfig(iterations=3, seed=0)
+    key = (tmp_path, data, train, DESIGN, {}, config, True)
+    same = cached_logits_path(*key)
+    assert cached_logits_path(*key) == same
+    other_data = data.copy()
+    other_data[0, 0, 0] = 1.0
+    variants = [(tmp_path, other_data, train, DESIGN, {}, config, True),
+                (tmp_path, data, train, with_level0_layers(DESIGN, 2, 2), {}, config, True),
+                (tmp_path, data, train, DESIGN, {"slice_index": 1}, config, True),
+                (tmp_path, data, train, DESIGN, {}, TrainConfig(iterations=3, seed=1), True),
+                (tmp_path, data, train, DESIGN, {},
+                 TrainConfig(iterations=3, seed=0, learning_rate=2e-3), True),
+                (tmp_path, data, train, DESIGN, {}, config, False)]
+    paths = {cached_logits_path(*variant) for variant in variants}
+    assert same not in paths and len(paths) == len(variants)
 
 
 def test_balanced_weights_the_two_layouts_equally_not_each_network():
