@@ -237,6 +237,16 @@ forest, by 0.001 (0.9195 against 0.9207; OA 0.9813 against 0.9811): the gap halv
 mean fell by 0.003 against the summed logits (recomputed from the cache: all five kappas
 as first measured), so the proxies' gain did not carry to the east.
 
+Then, fixed before its results and against the balanced default: a second time-lapse
+network (init seed + 4000), the two averaged before the layouts are
+(``zeros+cva+mixed+balanced-timelapse2+tta``, +360 s per split, the other four networks
+from the cache):
+
+    first proxy                       0.900 0.905 0.865 0.899 0.942   0.902
+    mirrored proxy                    0.976 0.975 0.791 0.968 0.966   0.935
+
+mean 0.919 against 0.921, ahead on 3 of 10, not adopted; the east was not run with it.
+
     python -m benchmarks.taizhou_change [--seeds 0 1 2 3 4] [--iterations 75] [--method plain]
         [--cache DIR]
 """
