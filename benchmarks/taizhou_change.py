@@ -285,6 +285,7 @@ class Method(NamedTuple):
     fine_last: tuple[int, int] | None = None   # last 2D network's level-0 layers (first, last)
     timelapse_members: int = 0    # networks in the paper's 3D layout, after the 2D ones
     balanced: bool = False        # the two layouts weighted equally, not each network
+    fine_timelapse: tuple[int, int] | None = None  # time-lapse level-0 layers (first, last)
 
 
 METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False, False),
@@ -304,7 +305,12 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "zeros+cva+mixed+balanced-timelapse2+tta": Method(3, True, True, True,
                                                              fine_last=(4, 8),
                                                              timelapse_members=2,
-                                                             balanced=True)}
+                                                             balanced=True),
+           "zeros+cva+mixed+balanced-finetimelapse+tta": Method(3, True, True, True,
+                                                                fine_last=(4, 8),
+                                                                timelapse_members=1,
+                                                                balanced=True,
+                                                                fine_timelapse=(4, 8))}
 DEFAULT_METHOD = "zeros+cva+mixed+balanced-timelapse+tta"
 
 DESIGN = NetworkDesign(
@@ -477,7 +483,9 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
                             else design, {}))
     if spec.timelapse_members:
         volume = timelapse_volume(features)
-        members += [(volume, TIMELAPSE_DESIGN, TIMELAPSE_EMBEDDING)] * spec.timelapse_members
+        design = (TIMELAPSE_DESIGN if spec.fine_timelapse is None
+                  else with_level0_layers(TIMELAPSE_DESIGN, *spec.fine_timelapse))
+        members += [(volume, design, TIMELAPSE_EMBEDDING)] * spec.timelapse_members
     logits = [member_logits(data, train, design, embedding, seed + 1000 * m, iterations,
                             spec.augment, cache)
               for m, (data, design, embedding) in enumerate(members)]
