@@ -251,8 +251,10 @@ Screened last, on the two forest-winning splits: the time-lapse network with 4 +
 at level 0 instead of 1 + 1 (``zeros+cva+mixed+balanced-finetimelapse+tta``; about 870 s
 per split on one core, 2.4x the plain time-lapse network): first-proxy seed 4 0.9455
 (balanced default 0.9429, forest 0.945), mirrored seed 0 0.9851 (0.9771). It passes the
-screen; the ten-split run with the rule was started but not finished in session 10 (its
-networks are kept with ``--cache``), so it is not adopted and the east was not run.
+screen; of the ten-split run with the rule, session 10 finished two more splits (first
+seed 0: 0.9170 against 0.8997; mirrored seed 1: 0.9733 against 0.9728), ahead on all four
+so far. The other six remain (their 2D networks are kept with ``--cache``); until then it
+is not adopted and the east was not run.
 
     python -m benchmarks.taizhou_change [--seeds 0 1 2 3 4] [--iterations 75] [--method plain]
         [--cache DIR]
