@@ -297,29 +297,22 @@ class Method(NamedTuple):
     fine_timelapse: tuple[int, int] | None = None  # time-lapse level-0 layers (first, last)
 
 
+_MIXED = Method(3, True, True, True, fine_last=(4, 8))
+_MIXED_TIMELAPSE = _MIXED._replace(timelapse_members=1)
+_BALANCED = _MIXED_TIMELAPSE._replace(balanced=True)
 METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False, False),
            "ensemble": Method(3, False, False, False),
            "ensemble+tta": Method(3, True, False, False),
            "cva+tta": Method(1, True, True, False),
            "cva+ensemble+tta": Method(3, True, True, False),
            "zeros+cva+ensemble+tta": Method(3, True, True, True),
-           "zeros+cva+mixed+tta": Method(3, True, True, True, fine_last=(4, 8)),
+           "zeros+cva+mixed+tta": _MIXED,
            "timelapse+tta": Method(0, True, False, False, timelapse_members=1),
-           "zeros+cva+mixed+timelapse+tta": Method(3, True, True, True, fine_last=(4, 8),
-                                                   timelapse_members=1),
-           "zeros+cva+mixed+balanced-timelapse+tta": Method(3, True, True, True,
-                                                            fine_last=(4, 8),
-                                                            timelapse_members=1,
-                                                            balanced=True),
-           "zeros+cva+mixed+balanced-timelapse2+tta": Method(3, True, True, True,
-                                                             fine_last=(4, 8),
-                                                             timelapse_members=2,
-                                                             balanced=True),
-           "zeros+cva+mixed+balanced-finetimelapse+tta": Method(3, True, True, True,
-                                                                fine_last=(4, 8),
-                                                                timelapse_members=1,
-                                                                balanced=True,
-                                                                fine_timelapse=(4, 8))}
+           "zeros+cva+mixed+timelapse+tta": _MIXED_TIMELAPSE,
+           "zeros+cva+mixed+balanced-timelapse+tta": _BALANCED,
+           "zeros+cva+mixed+balanced-timelapse2+tta": _BALANCED._replace(timelapse_members=2),
+           "zeros+cva+mixed+balanced-finetimelapse+tta":
+               _BALANCED._replace(fine_timelapse=(4, 8))}
 DEFAULT_METHOD = "zeros+cva+mixed+balanced-timelapse+tta"
 
 DESIGN = NetworkDesign(
