@@ -15,6 +15,7 @@ on at least 6 of the 10 (the module docstring of ``taizhou_change`` has every ro
 
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
+        [--timelapse-weight W]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from benchmarks.taizhou_change import (
     METHODS,
     forest,
     load_scene,
+    method_spec,
     network,
     split,
 )
@@ -62,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-forest", action="store_true", help="skip the forest rows")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder keeping each network's logits (see taizhou_change)")
+    parser.add_argument("--timelapse-weight", type=float, default=None,
+                        help="the time-lapse layout's share of the vote (see taizhou_change)")
     args = parser.parse_args(argv)
+    spec, label = method_spec(args.method, args.timelapse_weight)
     if not DATA.is_dir():
         print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
         return 1
@@ -72,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            runs.append((args.method, network,
-                         (crop, train, seed, args.iterations, args.method, args.cache)))
+            runs.append((label, network,
+                         (crop, train, seed, args.iterations, spec, args.cache)))
             for name, method, method_args in runs:
                 start = time.perf_counter()
                 kappa = evaluate(method(*method_args), test, 2).kappa

@@ -12,6 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.taizhou_change import (  # noqa: E402
+    DEFAULT_METHOD,
     DESIGN,
     METHODS,
     POINTS_PER_CLASS,
@@ -19,6 +20,7 @@ from benchmarks.taizhou_change import (  # noqa: E402
     change_magnitude,
     combine_logits,
     member_logits,
+    method_spec,
     network,
     split,
     timelapse_volume,
@@ -94,7 +96,9 @@ def test_balanced_weights_the_two_layouts_equally_not_each_network():
     plain = METHODS["zeros+cva+mixed+timelapse+tta"]
     balanced = METHODS["zeros+cva+mixed+balanced-timelapse+tta"]
     assert combine_logits(flat + timelapse, plain)[0, 0, 0] == 19.0
-    assert combine_logits(flat + timelapse, balanced)[0, 0, 0] == 3.0 + 10.0
+    assert combine_logits(flat + timelapse, balanced)[0, 0, 0] == (3.0 + 10.0) / 2
+    leaning = balanced._replace(timelapse_weight=0.75)
+    assert combine_logits(flat + timelapse, leaning)[0, 0, 0] == 0.25 * 3.0 + 0.75 * 10.0
 
 
 def test_change_magnitude_is_the_norm_of_the_differences_only():
@@ -152,3 +156,11 @@ def test_the_proxies_never_read_the_eastern_half_and_mirror_the_split():
         np.testing.assert_array_equal(test[:, half:], seen[:, half:])
         np.testing.assert_array_equal(crop[0], features[0, :, :CROP] if proxy == "first"
                                       else features[0, :, CROP - 1::-1])
+
+
+def test_method_spec_replaces_only_the_time_lapse_weight():
+    default, label = method_spec(DEFAULT_METHOD)
+    assert default is METHODS[DEFAULT_METHOD] and label == DEFAULT_METHOD
+    leaning, label = method_spec(DEFAULT_METHOD, 0.625)
+    assert leaning == default._replace(timelapse_weight=0.625)
+    assert "0.625" in label
