@@ -284,6 +284,25 @@ The weights run with the flag above; the threshold and the two-network time-laps
 were scored by a short script over the cached logits (softmax / mean exactly as written
 here) that is not kept. None was adopted, so the east was not run with any of them.
 
+Last in session 11, one candidate that trains a new network, fixed before its results with
+the same rule: the time-lapse network labelled on every band slice instead of one (the 50
+points per class repeated along the band axis; eq. 3.20 embeds them at one slice) and its
+logits averaged over the six slices (``zeros+cva+mixed+balanced-everyslice+tta``; the 2D
+networks and the 0.5 weighting as the balanced default; about 360 s per split). Every
+slice's output is now trained toward the labels, so the band axis carries six supervised
+views of each point instead of one:
+
+    first proxy                       0.9017 0.9151 0.8888 0.9042 0.9462   0.9112
+    mirrored proxy                    0.9644 0.9756 0.8283 0.9727 0.9776   0.9437
+
+mean 0.927 against 0.921, ahead on 9 of 10 (behind on mirrored seed 0: 0.964 against
+0.977), so adopted. First-proxy seed 4 is now above the forest (0.946 against 0.945), the
+first default to pass it there.
+
+The east, run once with it (``--seeds 4 0 2`` and ``--seeds 3 1``, one core each, about
+12.5 min per seed; the 2D networks from the cache): kappa forest / network seed 4
+0.921/0.928, seed 0 0.918/0.949, seed 3 0.890/0.940, seed 1 0.923/0.939; seed 2 pending.
+
     python -m benchmarks.taizhou_change [--seeds 0 1 2 3 4] [--iterations 75] [--method plain]
         [--cache DIR] [--timelapse-weight W]
 """
@@ -323,6 +342,7 @@ class Method(NamedTuple):
     timelapse_members: int = 0    # networks in the paper's 3D layout, after the 2D ones
     timelapse_weight: float | None = None  # time-lapse layout's share; None: sum every network
     fine_timelapse: tuple[int, int] | None = None  # time-lapse level-0 layers (first, last)
+    timelapse_every_slice: bool = False  # time-lapse labels on every band slice, not one
 
 
 _MIXED = Method(3, True, True, True, fine_last=(4, 8))
@@ -340,8 +360,10 @@ METHODS = {"plain": Method(1, False, False, False), "tta": Method(1, True, False
            "zeros+cva+mixed+balanced-timelapse+tta": _BALANCED,
            "zeros+cva+mixed+balanced-timelapse2+tta": _BALANCED._replace(timelapse_members=2),
            "zeros+cva+mixed+balanced-finetimelapse+tta":
-               _BALANCED._replace(fine_timelapse=(4, 8))}
-DEFAULT_METHOD = "zeros+cva+mixed+balanced-timelapse+tta"
+               _BALANCED._replace(fine_timelapse=(4, 8)),
+           "zeros+cva+mixed+balanced-everyslice+tta":
+               _BALANCED._replace(timelapse_every_slice=True)}
+DEFAULT_METHOD = "zeros+cva+mixed+balanced-everyslice+tta"
 
 DESIGN = NetworkDesign(
     in_channels=18,
@@ -507,28 +529,35 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
     resolution (``with_level0_layers``), for the one-to-three-pixel changes that the
     coarse levels blur. Timelapse members use the paper's layout instead: a 3D design over
     (band, y, x) on ``timelapse_volume`` with two zero channels, the labels embedded at one
-    band slice (eq. 3.20); their augmentation never flips the band axis. Methods with a
-    ``timelapse_weight`` average each layout's networks first and then weight the two
-    averages (the balanced ones: 0.5, so the one time-lapse network weighs as much as the
-    three 2D networks together); the others sum every network's logits.
+    band slice (eq. 3.20), or with ``timelapse_every_slice`` repeated on every band slice
+    and the logits averaged over the bands; their augmentation never flips the band axis.
+    Methods with a ``timelapse_weight`` average each layout's networks first and then
+    weight the two averages (the balanced ones: 0.5, so the one time-lapse network weighs
+    as much as the three 2D networks together); the others sum every network's logits.
     ``cache``: see ``member_logits``.
     """
     spec = METHODS[method] if isinstance(method, str) else method
-    members: list[tuple[np.ndarray, NetworkDesign, dict]] = []
+    members: list[tuple[np.ndarray, np.ndarray, NetworkDesign, dict]] = []
     if spec.members:
         flat, design = flat_layout(features, spec)
         for m in range(spec.members):
             fine = spec.fine_last is not None and m == spec.members - 1
-            members.append((flat, with_level0_layers(design, *spec.fine_last) if fine
+            members.append((flat, train, with_level0_layers(design, *spec.fine_last) if fine
                             else design, {}))
     if spec.timelapse_members:
         volume = timelapse_volume(features)
         design = (TIMELAPSE_DESIGN if spec.fine_timelapse is None
                   else with_level0_layers(TIMELAPSE_DESIGN, *spec.fine_timelapse))
-        members += [(volume, design, TIMELAPSE_EMBEDDING)] * spec.timelapse_members
-    logits = [member_logits(data, train, design, embedding, seed + 1000 * m, iterations,
-                            spec.augment, cache)
-              for m, (data, design, embedding) in enumerate(members)]
+        labels, embedding = train, TIMELAPSE_EMBEDDING
+        if spec.timelapse_every_slice:
+            labels = np.repeat(train[None], volume.shape[1], axis=0)
+            embedding = {"fixed_axes": (0,)}
+        members += [(volume, labels, design, embedding)] * spec.timelapse_members
+    logits = [member_logits(data, labels, design, embedding, seed + 1000 * m, iterations,
+                              spec.augment, cache)
+              for m, (data, labels, design, embedding) in enumerate(members)]
+    # a network labelled on every band slice predicts every slice: average over the bands
+    logits = [member.mean(1) if member.ndim == 4 else member for member in logits]
     return combine_logits(logits, spec).argmax(0).numpy()
 
 

@@ -164,3 +164,27 @@ def test_method_spec_replaces_only_the_time_lapse_weight():
     leaning, label = method_spec(DEFAULT_METHOD, 0.625)
     assert leaning == default._replace(timelapse_weight=0.625)
     assert "0.625" in label
+
+
+def test_every_slice_labels_each_band_and_averages_the_bands(monkeypatch):
+    import benchmarks.taizhou_change as taizhou
+
+    features = np.random.default_rng(0).normal(size=(18, 8, 12)).astype(np.float32)
+    train = np.full((8, 12), -1)
+    train[1, 2], train[6, 9] = 0, 1
+    seen = []
+
+    def fake_member(data, labels, design, embedding, *args):
+        seen.append((labels, embedding))
+        if labels.ndim == 3:  # only the first three bands vote "changed"; their mean 2.5
+            votes = torch.tensor([5.0, 5, 5, 0, 0, 0])[:, None, None].expand(6, 8, 12)
+            return torch.stack([votes, torch.full_like(votes, 2.4)])
+        return torch.zeros(2, 8, 12)
+
+    monkeypatch.setattr(taizhou, "member_logits", fake_member)
+    spec = METHODS["zeros+cva+mixed+balanced-everyslice+tta"]
+    classes = taizhou.network(features, train, 0, 1, spec)
+    labels, embedding = seen[-1]
+    assert labels.shape == (6, 8, 12) and embedding == {"fixed_axes": (0,)}
+    assert all((labels[b] == train).all() for b in range(6))
+    assert (classes == 0).all()  # 2.5 > 2.4 only once the six bands are averaged
