@@ -558,7 +558,7 @@ def network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
             embedding = {"fixed_axes": (0,)}
         members += [(volume, labels, design, embedding)] * spec.timelapse_members
     logits = [member_logits(data, labels, design, embedding, seed + 1000 * m, iterations,
-                              spec.augment, cache)
+                            spec.augment, cache)
               for m, (data, labels, design, embedding) in enumerate(members)]
     # a network labelled on every band slice predicts every slice: average over the bands
     logits = [member.mean(1) if member.ndim == 4 else member for member in logits]
