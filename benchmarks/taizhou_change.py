@@ -464,7 +464,8 @@ def flat_layout(features: np.ndarray, method: Method) -> tuple[np.ndarray, Netwo
 def member_logits(data: np.ndarray, train: np.ndarray, design: NetworkDesign,
                   embedding: dict, seed: int, iterations: int, augment: bool,
                   cache: Path | None = None) -> torch.Tensor:
-    """Logits (2, y, x) of one network trained from ``seed`` on the training points.
+    """Logits of one network trained from ``seed`` on the training points: (2, y, x), or
+    (2, band, y, x) for a time-lapse network labelled on every band slice.
 
     With ``cache`` the logits are kept there (``cached_logits_path``), so that methods
     sharing members (the same network, seed and points) train each member once; training
