@@ -212,14 +212,25 @@ def test_input_gradient_is_skipped_when_not_needed():
 
 
 def test_float32_gradients_match_plain_autograd():
-    """float32 takes other convolution back ends (oneDNN on CPUs) than the float64 tests."""
+    """float32 takes other convolution back ends (oneDNN on CPUs) than the float64 tests.
+
+    The rebuilt states differ from the stored ones by float32 rounding (~1e-6 here). A relu
+    whose pre-activation lies within that rounding of zero can then switch between the two
+    runs: a kink, not drift. On an AMD EPYC with AVX-512 exactly one of 32768 activations of
+    layer 1 switches for this seed, which moves that layer's kernel gradient by 4e-4 and the
+    input gradient by 2.4e-3 (with oneDNN off, or in float64, the two agree to 1e-6). So the
+    bulk must agree to 1e-4 and every tensor to 1e-2; a wrong backward is off by O(1).
+    """
     net = _net(DEEP_3D, torch.float32)
     x = torch.randn(2, 2, 16, 16, 16)
     weight = torch.randn(DEEP_3D.output_shape(tuple(x.shape)))
     ours = _gradients(net, x, weight, "invertible")
     plain = _gradients(net, x, weight, "autograd")
-    for a, b in zip(ours, plain, strict=True):
-        assert (a - b).norm() <= 1e-4 * b.norm()
+    errors = torch.stack([(a - b).norm() / b.norm() for a, b in zip(ours, plain, strict=True)])
+    assert errors.max() <= 1e-2
+    assert (errors <= 1e-4).float().mean() >= 0.9
+    everything = (torch.cat([a.flatten() for a in ours]), torch.cat([b.flatten() for b in plain]))
+    assert (everything[0] - everything[1]).norm() <= 1e-3 * everything[1].norm()
 
 
 def test_second_backward_and_modified_outputs_are_refused():
