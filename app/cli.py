@@ -424,8 +424,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _model_folder(path: Path) -> Path:
+    from fhn_core.checkpoint import newest_complete
+
     for candidate in (path, path / "model", path / "checkpoint"):
-        if (candidate / "model.json").is_file():
+        # a save killed between its renames leaves the complete copy under another name
+        if (candidate / "model.json").is_file() or newest_complete(candidate):
             return candidate
     if not path.exists():
         raise UserError(f"model folder {path} not found; check the path")
