@@ -362,6 +362,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from app import workflow
     from app.attributes import ATTRIBUTE_FLAGS
+    from fhn_core.run_lock import RunLock
     from fhn_core.training import TrainConfig, Trainer
 
     config_path = Path(args.config)
@@ -410,16 +411,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(dict(config.get("training", {})))
     _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
     colours = [c.colour for c in labelset.classes]
-    out.mkdir(parents=True, exist_ok=True)
-    if args.resume:
-        trainer = Trainer.resume(out, task, train_config)
-        print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
-    else:
-        trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
-    print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
-          f"{int((task.labels >= 0).sum())} labelled cells; design "
-          f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
-    code, _ = _run_training(trainer, out, list(task.class_names))
+    with RunLock(out):  # one writer per output folder, the app's worker included
+        if args.resume:
+            trainer = Trainer.resume(out, task, train_config)
+            print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
+        else:
+            trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
+        print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
+              f"{int((task.labels >= 0).sum())} labelled cells; design "
+              f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
+        code, _ = _run_training(trainer, out, list(task.class_names))
     return code
 
 
