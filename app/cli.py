@@ -171,7 +171,7 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if unknown:
         raise UserError(f"[labels]: unknown key(s) {unknown}; known: {sorted(known)}")
     names = class_names or spec.get("classes")
-    radius = float(spec.get("radius", 1.5))
+    radius = spec.get("radius", 1.5)  # checked where it is used (label_geometry.check_radius)
     if "masks" in spec:
         masks = _paths(spec["masks"], base, "[labels] masks")
         if len(masks) != 2:
@@ -207,7 +207,11 @@ def _label_kind(path: Path) -> str:
     if suffix in (".geojson", ".json"):
         return "points"
     if suffix == ".csv":
-        header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        try:
+            header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        except UnicodeDecodeError as err:
+            raise UserError(f"cannot read {path} as text ({err.reason} at byte {err.start}); "
+                            "save it as UTF-8 CSV") from None
         columns = {c.strip().lower() for c in (header[0].split(",") if header else [])}
         return "boreholes" if {"well", "top", "base"} <= columns else "points"
     return "raster"

@@ -692,7 +692,7 @@ def import_points(
     Raises :class:`DataError` listing how many points fall outside the grid.
     """
     p = Path(path)
-    check_radius(radius, tuple(grid.shape), f"{p}: radius")
+    radius = check_radius(radius, tuple(grid.shape), f"{p}: radius")
     if p.suffix.lower() in (".geojson", ".json"):
         return _import_geojson(p, grid, class_names, radius)
     return _import_points_csv(p, grid, class_names, radius)
@@ -878,7 +878,8 @@ def _boreholes(
     p: Path | str,
 ) -> tuple[LabelSet, list[Borehole]]:
     """The body of :func:`import_boreholes`; ``p`` names the table in messages."""
-    check_radius(radius, tuple(grid.sizes[d] for d in _horizontal_dims(grid)), f"{p}: radius")
+    hshape = tuple(grid.sizes[d] for d in _horizontal_dims(grid))
+    radius = check_radius(radius, hshape, f"{p}: radius")
     vertical = _vertical_dim(grid) is not None
     kind = _position_columns(header, grid)
     pos_cols = {"xy": ["x", "y"], "ilxl": ["iline", "xline"], "rowcol": ["row", "col"]}.get(
@@ -922,7 +923,6 @@ def _boreholes(
             Borehole(row["well"], (int(cell[0]), int(cell[1])),
                      (float(a[n]), float(b[n])) if kind == "xy" else None),
         )
-        hshape = tuple(grid.sizes[d] for d in _horizontal_dims(grid))
         disk = brush_index([cell], radius, hshape)
         if zaxis is None:
             paint_cells(ls.labels, disk, cid, source=ls.source, provenance=Provenance.BOREHOLE)
