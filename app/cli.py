@@ -45,13 +45,15 @@ import json
 import signal
 import sys
 import tomllib
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhn_core.errors import FhnError
-from io_adapters.errors import DataError
+from io_adapters.errors import DataError, DataWarning
 
 if TYPE_CHECKING:  # torch-heavy modules are imported inside the commands
     from fhn_core.training import Trainer
@@ -68,6 +70,24 @@ class UserError(Exception):
 # --------------------------------------------------------------------------- helpers
 def _err(message: str) -> None:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+@contextmanager
+def _data_warnings_on_stderr() -> Iterator[None]:
+    """Show each DataWarning (data that reads but looks wrong) as one ``fhn: warning:`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, DataWarning):
+                text = " ".join(str(message).split())
+                print(f"{PROG}: warning: {text}", file=sys.stderr)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _available_memory(device: str) -> tuple[str, float | None]:
@@ -693,7 +713,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return int(exc.code or 0)
     try:
-        return int(args.func(args))
+        with _data_warnings_on_stderr():
+            return int(args.func(args))
     except (UserError, DataError, FhnError) as err:
         _err(str(err))
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import DataError
+from .errors import DataError, warn_non_finite
 from .gridmatch import crs_equal, transform_equal
 
 __all__ = ["read_envi", "read_mat", "read_netcdf", "stack_dates", "parse_envi_header"]
@@ -266,6 +266,7 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
     # Reorder the on-disk axes to (lines, samples, bands) = (y, x, band), then copy once.
     cube = np.ascontiguousarray(np.transpose(raw, [order.index(k) for k in "lsb"]), "float32")
     del raw
+    warn_non_finite(cube, data_path)
 
     coords: dict[str, Any] = {}
     attrs: dict[str, Any] = {"kind": "hyperspectral", "source_path": str(data_path)}
@@ -409,9 +410,10 @@ def read_mat(
                 others.append(f"{key} {getattr(value, 'shape', ())}")
         name = _pick_variable(candidates, p, variable, "3D numeric array", others)
         cube = contents[name]
-    cube = _band_last(cube, band_axis, p)
+    cube = np.ascontiguousarray(_band_last(cube, band_axis, p), dtype=np.float32)
+    warn_non_finite(cube, p)
     return xr.DataArray(
-        np.ascontiguousarray(cube, dtype=np.float32),
+        cube,
         dims=("y", "x", "band"),
         attrs={"kind": "hyperspectral", "source_path": str(p), "variable": name},
     )
