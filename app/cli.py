@@ -553,6 +553,9 @@ def _write_error_map(path: Path, errors) -> None:
 
     from io_adapters.atomic import atomic_output
 
+    if errors.ndim not in (2, 3):
+        raise UserError(f"an error-map image needs 2D or 3D class maps, these are "
+                        f"{errors.ndim}D; leave out --error-map")
     title, xlabel, ylabel = "error map", "column", "row"
     if errors.ndim == 3:
         middle = errors.shape[0] // 2
