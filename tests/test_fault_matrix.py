@@ -469,3 +469,19 @@ def test_resume_with_patches_and_weight_averaging_repeats_the_run_exactly(tmp_pa
             assert torch.equal(a, b)
     assert any(not torch.equal(a, b) for a, b in zip(  # averaging was really on
         resumed.model.net.parameters(), again.model.net.parameters(), strict=True))
+
+
+def test_the_app_shows_a_data_warning_on_the_page(tmp_path, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    cube = _seismic_like(seed=1)
+    cube[2, 3, :7] = np.nan
+    project = Project.create(tmp_path / "p", "p")
+    project.add_source(str(_segy(tmp_path, cube)), "segy")
+    monkeypatch.setenv("FHN_PROJECT", str(project.folder))
+    at = AppTest.from_file(str(REPO / "app" / "screens" / "data.py"), default_timeout=60).run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    assert [w.value for w in at.warning if "NaN or inf" in w.value] == [
+        f"{tmp_path / 'cube5.sgy'}: 7 of 7,680 checked samples (0.09%) are NaN or inf; training "
+        "and prediction treat those cells as nodata, so check the file (or its sample format) "
+        "if that is not meant"]
