@@ -485,3 +485,36 @@ def test_the_app_shows_a_data_warning_on_the_page(tmp_path, monkeypatch) -> None
         f"{tmp_path / 'cube5.sgy'}: 7 of 7,680 checked samples (0.09%) are NaN or inf; training "
         "and prediction treat those cells as nodata, so check the file (or its sample format) "
         "if that is not meant"]
+
+
+class _Killed(BaseException):
+    """Stands for a kill: no Exception handler (and so no cleanup) catches it."""
+
+
+def test_a_kill_during_the_final_model_save_then_resume(survey, tmp_path, monkeypatch,
+                                                        capsys) -> None:
+    """Killed at the rename that puts model/ in place (its part is complete, model/ does not
+    exist yet): loading finds the complete part, and `--resume` writes model/ and clears up."""
+    from fhn_core.checkpoint import TrainedModel
+
+    config = _train_config(tmp_path, survey)
+    real_rename = os.rename
+
+    def rename(src, dst, *args, **kwargs):
+        if Path(dst).name == "model":
+            raise _Killed
+        return real_rename(src, dst, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "rename", rename)
+        with pytest.raises(_Killed):
+            main(["train", str(config)])
+    run = tmp_path / "run"
+    assert not (run / "model").exists() and list(run.glob("model.*.part"))
+    assert TrainedModel.load(run / "model").info.n_classes == 5  # the complete part
+    capsys.readouterr()
+    assert main(["train", str(config), "--resume"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
+        "checkpoint", "model"]
+    assert TrainedModel.load(run / "model").info.n_classes == 5
