@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -236,8 +236,10 @@ class _swapped_folder:
     def __enter__(self) -> Path:
         if not self.folder.parent.is_dir():
             raise FhnError(f"cannot write {self.folder}: its folder does not exist")
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.folder.name}.{os.getpid()}.",
-                                         suffix=".part", dir=self.folder.parent))
+        # unique per process and save; mkdir (not mkdtemp) keeps the umask's permissions
+        name = f"{self.folder.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        self.tmp = self.folder.with_name(name)
+        self.tmp.mkdir()
         _WRITING.add(self.tmp)
         return self.tmp
 
@@ -279,7 +281,9 @@ def _fsync(path: Path) -> None:
 
 
 def _remove_stale_parts(folder: Path) -> None:
-    """Delete ``.part`` copies of ``folder`` whose writer is gone (killed mid-save)."""
+    """Delete ``.part`` copies of ``folder`` whose writer is gone (killed mid-save), and the
+    fixed-name ``<folder>.part`` that earlier versions wrote."""
+    shutil.rmtree(folder.with_name(folder.name + ".part"), ignore_errors=True)
     for part in folder.parent.glob(f"{folder.name}.*.part"):
         pid = part.name[len(folder.name) + 1:].split(".", 1)[0]
         if part in _WRITING or (pid.isdigit() and int(pid) != os.getpid()

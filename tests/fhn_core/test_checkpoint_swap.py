@@ -190,10 +190,11 @@ def test_stale_parts_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
     _save(folder, _model(), 1)
     dead = tmp_path / "checkpoint.999999999.abc.part"    # no such pid
     live = tmp_path / f"checkpoint.{os.getppid()}.abc.part"  # our parent: alive
-    dead.mkdir()
-    live.mkdir()
+    legacy = tmp_path / "checkpoint.part"                 # the fixed name of old versions
+    for part in (dead, live, legacy):
+        part.mkdir()
     _save(folder, _model(), 2)
-    assert not dead.exists() and live.exists()
+    assert not dead.exists() and not legacy.exists() and live.exists()
     assert newest_complete(folder, ckpt.CHECKPOINT_FILES) == folder
 
 
