@@ -435,30 +435,28 @@ def test_the_apps_worker_and_a_cli_run_exclude_each_other(tmp_path) -> None:
 
 # --------------------------------------------------------------------------- exact resume
 def test_resume_with_patches_and_weight_averaging_repeats_the_run_exactly(tmp_path) -> None:
-    """The demo recipe's ingredients (random patches, flips, a moving average of the
-    weights, cosine schedule): stopped after 3 of 6 iterations and resumed, the loss
-    sequence, the live weights and the averaged model equal those of one run."""
-    from fhn_core.design import NetworkDesign, Segment
-    from fhn_core.task import SegmentationTask
-    from fhn_core.training import TrainConfig, Trainer
+    """The demo recipe (assets/demo_recipe.toml: attribute channels, random 64 x 64 patches
+    with flips, a moving average of the weights, cosine schedule) on a small survey, with
+    patches and iterations cut to test size: stopped after 2 of 4 iterations and resumed,
+    the loss sequence, the live weights and the averaged model equal those of one run."""
+    from dataclasses import replace
 
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((1, 16, 16, 16)).astype(np.float32)
-    labels = np.full((16, 16, 16), -1, np.int64)
-    labels[3:5, 3:5, :] = np.arange(16) >= 8
-    labels[11:13, 10:12, :] = np.arange(16) >= 5
-    task = SegmentationTask(data, labels, 2, fixed_axes=(2,), vertical_axis=2)
-    design = NetworkDesign(2, 3, [Segment(0, 1, 2), Segment(1, 1, 2), Segment(0, 1, 2)])
-    config = TrainConfig(iterations=6, patch=(8, 8, None), average_decay=0.9, validate_every=0,
-                         checkpoint_every=0, learning_rate=0.01, device="cpu",
-                         validation_fraction=0.0, seed=3)
+    from app.workflow import demo_recipe, demo_task
+    from fhn_core.training import Trainer
+
+    recipe = demo_recipe()
+    task, _, _ = demo_task((16, 16, 32), folder=tmp_path / "demo", recipe=recipe)
+    design = recipe.design
+    config = replace(recipe.config, iterations=4, patch=(8, 8, None), validate_every=0,
+                     checkpoint_every=0, device="cpu")
+    assert config.average_decay > 0 and config.augment  # what makes the resume hard
 
     one = Trainer(task, design, config, out_dir=tmp_path / "straight")
     straight = one.run()
     stopped = Trainer(task, design, config, out_dir=tmp_path / "resumed")
     calls = iter(range(100))
-    first = stopped.run(should_stop=lambda: next(calls) == 2)
-    assert first.status == "stopped" and first.iteration == 3
+    first = stopped.run(should_stop=lambda: next(calls) == 1)
+    assert first.status == "stopped" and first.iteration == 2
     torch.manual_seed(12345)  # the resumed run must not depend on the process's RNG
     again = Trainer.resume(tmp_path / "resumed", task, config)
     resumed = again.run()
