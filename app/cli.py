@@ -582,6 +582,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app import workflow
     from fhn_core.metrics import evaluate
     from fhn_core.prediction import predict
+    from fhn_core.run_lock import RunLock
     from fhn_core.training import Trainer
 
     recipe = workflow.demo_recipe(args.recipe)
@@ -597,13 +598,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     config = replace(config, **changes)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(task, design, config, out_dir=out, class_colours=[c.colour for c in classes])
-    print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
-          f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
-          f"iterations on {trainer.device}")
     names = [c.name for c in classes]
-    code, result = _run_training(trainer, out, names)
+    with RunLock(out):  # one writer per output folder, as for fhn train
+        trainer = Trainer(task, design, config, out_dir=out,
+                          class_colours=[c.colour for c in classes])
+        print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
+              f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
+              f"iterations on {trainer.device}")
+        code, result = _run_training(trainer, out, names)
     prediction = predict(result.model, task.data, augment=recipe.augment,
                          stratigraphic_order=recipe.stratigraphic_order, device=trainer.device)
     full = evaluate(prediction.classes, units, task.n_classes)

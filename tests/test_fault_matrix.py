@@ -411,6 +411,18 @@ def test_a_second_train_on_one_folder_names_the_holder_and_a_kill_frees_it(
     assert main(["train", str(config)]) == 0
 
 
+def test_fhn_demo_takes_the_same_lock(tmp_path, capsys) -> None:
+    holder = _holder(tmp_path / "out")
+    try:
+        assert main(["demo", "--out", str(tmp_path / "out"), "--shape", *map(str, SHAPE),
+                     "--demo-dir", str(tmp_path / "survey"), "--iterations", "1"]) == 2
+        assert f"out is in use by another training run (pid {holder.pid})" in _one_error_line(
+            capsys)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
 def test_the_apps_worker_and_a_cli_run_exclude_each_other(tmp_path) -> None:
     from app import jobs
     from assets.demo_project import ensure_demo_project
