@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import DataError, warn_non_finite
+from .errors import DataError, warn_data, warn_non_finite
 from .gridmatch import crs_equal, transform_equal
 
 __all__ = ["read_envi", "read_mat", "read_netcdf", "stack_dates", "parse_envi_header"]
@@ -267,6 +267,8 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
     cube = np.ascontiguousarray(np.transpose(raw, [order.index(k) for k in "lsb"]), "float32")
     del raw
     warn_non_finite(cube, data_path)
+    if dtype.kind == "f":
+        _warn_if_misread_floats(cube, data_path, header_path)
 
     coords: dict[str, Any] = {}
     attrs: dict[str, Any] = {"kind": "hyperspectral", "source_path": str(data_path)}
@@ -371,6 +373,21 @@ def _read_mat_v73(path: Path, variable: str | None) -> tuple[str, np.ndarray]:
         name = _pick_variable(candidates, path, variable, "3D numeric array", others)
         data = f[name][()]
     return name, np.asarray(data).transpose()
+
+
+def _warn_if_misread_floats(cube: np.ndarray, data_path: Path, header_path: Path) -> None:
+    """Float data read with the wrong data type or byte order land at absurd magnitudes
+    (integers read as floats are subnormal; swapped bytes scatter the exponents)."""
+    values = cube.reshape(-1)[:: max(1, cube.size // (1 << 18))]
+    values = values[np.isfinite(values) & (values != 0)]
+    if values.size < 100:
+        return
+    size = np.abs(values)
+    share = float(np.mean((size < np.finfo(np.float32).tiny) | (size > 1e30)))
+    if share > 0.01:
+        warn_data(f"{data_path}: {share:.0%} of the values are below 1e-38 or above 1e30 in "
+                  "magnitude, which measurements never are; the data type or byte order in "
+                  f"{header_path.name} is probably wrong")
 
 
 def read_mat(
