@@ -3,7 +3,10 @@
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
 diverged (the last good weights are saved); 130 training stopped by Ctrl-C (a checkpoint
-is saved; ``fhn train CONFIG --resume`` continues it).
+is saved; ``fhn train CONFIG --resume`` continues it). Data that reads but looks wrong
+(io_adapters' DataWarning) prints one ``fhn: warning: <message>`` line each and the command
+goes on. ``fhn train`` and ``fhn demo`` lock their output folder (fhn_core.run_lock): a
+second run on it ends with exit code 2, naming the pid of the run that holds it.
 
 ``fhn train`` reads a TOML run description::
 
