@@ -81,7 +81,7 @@ def _one_error_line(capsys) -> str:
     return lines[0]
 
 
-def _well_rows(survey) -> tuple[int, int]:
+def _first_well(survey) -> tuple[int, int]:
     """(iline, xline) of the first well of the demo survey."""
     first = survey.wells.read_text().splitlines()[1].split(",")
     return int(first[1]), int(first[2])
@@ -138,7 +138,7 @@ TRAIN_ROWS = [
 
 @pytest.mark.parametrize("row", TRAIN_ROWS, ids=[r.name for r in TRAIN_ROWS])
 def test_label_input_ends_in_one_line(row: TrainRow, survey, tmp_path, capsys) -> None:
-    wells = row.wells(_well_rows(survey)) if row.wells else None
+    wells = row.wells(_first_well(survey)) if row.wells else None
     config = _train_config(tmp_path, survey, wells=wells, **(row.labels or {}))
     assert main(["train", str(config)]) == 2
     assert re.search(row.expected, _one_error_line(capsys)), row.name
