@@ -18,6 +18,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -537,3 +538,49 @@ def test_a_kill_during_the_final_model_save_then_resume(survey, tmp_path, monkey
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "checkpoint", "model"]
     assert TrainedModel.load(run / "model").info.n_classes == 5
+
+
+@pytest.mark.slow
+def test_real_kills_while_checkpointing_every_iteration_then_resume(survey, tmp_path,
+                                                                    capsys) -> None:
+    """`fhn train` in a real process saving a checkpoint every iteration, killed with
+    SIGKILL at two moments (a kill lands inside a save most of the time): every time the
+    newest complete checkpoint loads, and `--resume` finishes the run."""
+    from fhn_core.checkpoint import load_checkpoint
+
+    config = _train_config(tmp_path, survey)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "app.cli", "train", str(config), "--iterations", "2000",
+               "--set", "training.checkpoint_every=1"]
+    checkpoint = tmp_path / "run" / "checkpoint"
+    reached = []
+    for delay in (0.0, 0.5):
+        args = command + (["--resume"] if reached else [])
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            before = _iteration_on_disk(checkpoint)
+            deadline = time.monotonic() + 120
+            while _iteration_on_disk(checkpoint) <= before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        state = load_checkpoint(checkpoint)[2]
+        assert state["iteration"] > before
+        reached.append(state["iteration"])
+    assert reached == sorted(reached)
+    assert main(["train", str(config), "--resume", "--iterations", str(reached[-1] + 1)]) == 0
+    assert load_checkpoint(checkpoint)[2]["iteration"] == reached[-1] + 1
+    assert not list(checkpoint.parent.glob("*.part"))
+
+
+def _iteration_on_disk(checkpoint: Path) -> int:
+    from fhn_core.checkpoint import load_checkpoint
+    from fhn_core.errors import FhnError
+
+    try:
+        return int(load_checkpoint(checkpoint)[2]["iteration"])
+    except FhnError:
+        return 0
