@@ -3,7 +3,10 @@
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
 diverged (the last good weights are saved); 130 training stopped by Ctrl-C (a checkpoint
-is saved; ``fhn train CONFIG --resume`` continues it).
+is saved; ``fhn train CONFIG --resume`` continues it). Data that reads but looks wrong
+(io_adapters' DataWarning) prints one ``fhn: warning: <message>`` line each and the command
+goes on. ``fhn train`` and ``fhn demo`` lock their output folder (fhn_core.run_lock): a
+second run on it ends with exit code 2, naming the pid of the run that holds it.
 
 ``fhn train`` reads a TOML run description::
 
@@ -45,13 +48,15 @@ import json
 import signal
 import sys
 import tomllib
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhn_core.errors import FhnError
-from io_adapters.errors import DataError
+from io_adapters.errors import DataError, DataWarning
 
 if TYPE_CHECKING:  # torch-heavy modules are imported inside the commands
     from fhn_core.training import Trainer
@@ -68,6 +73,24 @@ class UserError(Exception):
 # --------------------------------------------------------------------------- helpers
 def _err(message: str) -> None:
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+@contextmanager
+def _data_warnings_on_stderr() -> Iterator[None]:
+    """Show each DataWarning (data that reads but looks wrong) as one ``fhn: warning:`` line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        previous = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, DataWarning):
+                text = " ".join(str(message).split())
+                print(f"{PROG}: warning: {text}", file=sys.stderr)
+            else:
+                previous(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def _available_memory(device: str) -> tuple[str, float | None]:
@@ -171,7 +194,7 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if unknown:
         raise UserError(f"[labels]: unknown key(s) {unknown}; known: {sorted(known)}")
     names = class_names or spec.get("classes")
-    radius = float(spec.get("radius", 1.5))
+    radius = spec.get("radius", 1.5)  # checked where it is used (label_geometry.check_radius)
     if "masks" in spec:
         masks = _paths(spec["masks"], base, "[labels] masks")
         if len(masks) != 2:
@@ -207,7 +230,11 @@ def _label_kind(path: Path) -> str:
     if suffix in (".geojson", ".json"):
         return "points"
     if suffix == ".csv":
-        header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        try:
+            header = path.read_text(encoding="utf-8-sig").splitlines()[:1]
+        except UnicodeDecodeError as err:
+            raise UserError(f"cannot read {path} as text ({err.reason} at byte {err.start}); "
+                            "save it as UTF-8 CSV") from None
         columns = {c.strip().lower() for c in (header[0].split(",") if header else [])}
         return "boreholes" if {"well", "top", "base"} <= columns else "points"
     return "raster"
@@ -362,6 +389,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from app import workflow
     from app.attributes import ATTRIBUTE_FLAGS
+    from fhn_core.run_lock import RunLock
     from fhn_core.training import TrainConfig, Trainer
 
     config_path = Path(args.config)
@@ -410,22 +438,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(dict(config.get("training", {})))
     _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
     colours = [c.colour for c in labelset.classes]
-    out.mkdir(parents=True, exist_ok=True)
-    if args.resume:
-        trainer = Trainer.resume(out, task, train_config)
-        print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
-    else:
-        trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
-    print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
-          f"{int((task.labels >= 0).sum())} labelled cells; design "
-          f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
-    code, _ = _run_training(trainer, out, list(task.class_names))
+    with RunLock(out):  # one writer per output folder, the app's worker included
+        if args.resume:
+            trainer = Trainer.resume(out, task, train_config)
+            print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
+        else:
+            trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
+        print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
+              f"{int((task.labels >= 0).sum())} labelled cells; design "
+              f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
+        code, _ = _run_training(trainer, out, list(task.class_names))
     return code
 
 
 def _model_folder(path: Path) -> Path:
+    from fhn_core.checkpoint import newest_complete
+
     for candidate in (path, path / "model", path / "checkpoint"):
-        if (candidate / "model.json").is_file():
+        # a save killed between its renames leaves the complete copy under another name
+        if (candidate / "model.json").is_file() or newest_complete(candidate):
             return candidate
     if not path.exists():
         raise UserError(f"model folder {path} not found; check the path")
@@ -525,6 +556,9 @@ def _write_error_map(path: Path, errors) -> None:
 
     from io_adapters.atomic import atomic_output
 
+    if errors.ndim not in (2, 3):
+        raise UserError(f"an error-map image needs 2D or 3D class maps, these are "
+                        f"{errors.ndim}D; leave out --error-map")
     title, xlabel, ylabel = "error map", "column", "row"
     if errors.ndim == 3:
         middle = errors.shape[0] // 2
@@ -551,6 +585,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app import workflow
     from fhn_core.metrics import evaluate
     from fhn_core.prediction import predict
+    from fhn_core.run_lock import RunLock
     from fhn_core.training import Trainer
 
     recipe = workflow.demo_recipe(args.recipe)
@@ -566,13 +601,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         changes["device"] = args.device
     config = replace(config, **changes)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(task, design, config, out_dir=out, class_colours=[c.colour for c in classes])
-    print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
-          f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
-          f"iterations on {trainer.device}")
     names = [c.name for c in classes]
-    code, result = _run_training(trainer, out, names)
+    with RunLock(out):  # one writer per output folder, as for fhn train
+        trainer = Trainer(task, design, config, out_dir=out,
+                          class_colours=[c.colour for c in classes])
+        print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
+              f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
+              f"iterations on {trainer.device}")
+        code, result = _run_training(trainer, out, names)
     prediction = predict(result.model, task.data, augment=recipe.augment,
                          stratigraphic_order=recipe.stratigraphic_order, device=trainer.device)
     full = evaluate(prediction.classes, units, task.n_classes)
@@ -685,7 +721,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return int(exc.code or 0)
     try:
-        return int(args.func(args))
+        with _data_warnings_on_stderr():
+            return int(args.func(args))
     except (UserError, DataError, FhnError) as err:
         _err(str(err))
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:

@@ -30,6 +30,7 @@ import xarray as xr
 
 from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
+from fhn_core.run_lock import RunLock
 from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
 
@@ -182,10 +183,13 @@ class TrainingJob:
                             created=datetime.now().isoformat(timespec="seconds"),
                             iterations=spec.config.iterations, design=spec.design.to_dict(),
                             config=asdict(spec.config))
-        paths = None
+        paths = lock = None
         try:
             project = Project.open(spec.project)
-            paths = runs.RunPaths.of(project, self.name)
+            run_paths = runs.RunPaths.of(project, self.name)
+            # one writer per run folder: a CLI run on it refuses this job, and vice versa
+            lock = RunLock(run_paths.run_dir).acquire()
+            paths = run_paths
             if spec.resume:
                 old = runs.read_run(project, self.name)
                 info.created = old.created or info.created
@@ -212,6 +216,8 @@ class TrainingJob:
                     runs.write_run(paths, info)
                 except (DataError, OSError):
                     log.exception("could not write %s", paths.run_file)
+            if lock is not None:
+                lock.release()
             self._done.set()
 
     def _fail(self, info: runs.RunInfo, message: str) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import streamlit as st
 import xarray as xr
 
-from io_adapters.errors import DataError
+from io_adapters.errors import DataError, DataWarning
 from io_adapters.project import PROJECT_FILE, Project
 from io_adapters.summary import format_bytes
 
@@ -119,9 +120,13 @@ def data_signature(project: Project) -> tuple:
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading data...")
-def _load_cached(folder: str, signature: tuple) -> xr.DataArray:
+def _load_cached(folder: str, signature: tuple) -> tuple[xr.DataArray, tuple[str, ...]]:
+    """The data and the DataWarnings its reading raised (kept, so every page shows them)."""
     del signature  # part of the cache key only
-    return Project.open(folder).load_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data = Project.open(folder).load_data()
+    return data, tuple(str(w.message) for w in caught if issubclass(w.category, DataWarning))
 
 
 def load_grid(project: Project, *, quiet: bool = False) -> xr.DataArray | None:
@@ -132,11 +137,15 @@ def load_grid(project: Project, *, quiet: bool = False) -> xr.DataArray | None:
                     "image cube on the **Project & data** page.")
         return None
     try:
-        return _load_cached(str(project.folder), data_signature(project))
+        data, data_warnings = _load_cached(str(project.folder), data_signature(project))
     except DataError as err:
         if not quiet:
             show_error(err)
         return None
+    if not quiet:
+        for text in data_warnings:
+            st.warning(text, icon=":material/warning:")
+    return data
 
 
 def drop_editor() -> None:

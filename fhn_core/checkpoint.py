@@ -4,20 +4,28 @@ A model folder holds ``model.safetensors`` (weights), ``design.toml`` (the archi
 and ``model.json`` (classes, normalisation, label embedding). A training checkpoint adds
 ``training.safetensors`` (optimiser tensors, RNG state) and ``training.json`` (iteration,
 configuration, history, optimiser hyper-parameters), so training resumes exactly.
-Folders are written beside the target and swapped in whole, so a crash never leaves a
-half-written checkpoint; loading reads tensors and JSON only, never arbitrary objects.
+Folders are written beside the target (``<name>.<pid>.<random>.part``), fsynced, and
+swapped in whole, so a crash never leaves a half-written checkpoint. The swap renames the
+current copy to ``<name>.old`` before moving the new one in; a crash between the two
+renames leaves no ``<name>`` but two complete copies, so loading takes the newest complete
+copy among ``<name>``, ``<name>.old`` and the ``.part`` folders (:func:`newest_complete`).
+Parts left by killed processes are removed after the next successful save. Loading reads
+tensors and JSON only, never arbitrary objects.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .design import NetworkDesign
@@ -26,6 +34,8 @@ from .network import HyperbolicNetwork
 from .task import Normalisation
 
 MODEL_FILES = ("model.safetensors", "design.toml", "model.json")
+CHECKPOINT_FILES = (*MODEL_FILES, "training.safetensors", "training.json")
+COMPLETE_MARKER = ".complete"  # written last by a save: the copy is whole
 
 
 @dataclass
@@ -88,7 +98,7 @@ class TrainedModel:
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str | torch.device = "cpu") -> TrainedModel:
-        folder = Path(folder)
+        folder = newest_complete(Path(folder), MODEL_FILES) or Path(folder)
         missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
         if missing:
             raise FhnError(
@@ -136,7 +146,7 @@ def load_checkpoint(
     folder: str | Path,
 ) -> tuple[TrainedModel, dict[str, torch.Tensor], dict[str, Any]]:
     """(model, optimiser/RNG tensors, training state) from a checkpoint folder."""
-    folder = Path(folder)
+    folder = newest_complete(Path(folder), CHECKPOINT_FILES) or Path(folder)
     if not (folder / "training.json").is_file():
         raise FhnError(f"{folder} holds no training checkpoint (training.json is missing)")
     model = TrainedModel.load(folder)
@@ -168,30 +178,128 @@ def _flatten_optimiser(optimiser: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 # --- small file helpers ---------------------------------------------------------------
+def newest_complete(folder: Path, files: tuple[str, ...] = MODEL_FILES) -> Path | None:
+    """The newest complete copy of ``folder`` (itself, its ``.old`` or a ``.part``), or None.
+
+    A copy is complete when its ``.complete`` marker (written last, after every file was
+    flushed to disk) parses, it holds every one of ``files`` and its tensor files pass
+    their header/size check. Newest = the latest marker, so a finished ``.part`` that a
+    crash kept from being renamed wins over the copy it was about to replace. None for
+    folders written before the marker existed (the caller then reads ``folder`` as is).
+    """
+    best: tuple[int, Path] | None = None
+    for candidate in _copies_of(folder):
+        written = _completed_at(candidate, files)
+        if written is not None and (best is None or written > best[0]):
+            best = (written, candidate)
+    return best[1] if best else None
+
+
+def _copies_of(folder: Path) -> list[Path]:
+    parent = folder.parent
+    if not folder.name:
+        return [folder]
+    parts = sorted(parent.glob(f"{folder.name}.*.part")) if parent.is_dir() else []
+    return [folder, folder.with_name(folder.name + ".old"), *parts]
+
+
+def _completed_at(folder: Path, files: tuple[str, ...]) -> int | None:
+    try:
+        written = int(json.loads((folder / COMPLETE_MARKER).read_text("utf-8"))["written_ns"])
+        if not all((folder / name).is_file() for name in files):
+            return None
+        for name in files:  # a torn tensor file fails its header/size check
+            if name.endswith(".safetensors"):
+                with safe_open(str(folder / name), "pt"):
+                    pass
+        return written
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError):
+        return None
+
+
+_WRITING: set[Path] = set()  # .part folders this process is writing now
+
+
 class _swapped_folder:
-    """Context manager: write into ``<folder>.part``, then replace ``folder`` with it."""
+    """Context manager: write into a unique ``<folder>.<pid>.<random>.part``, then swap it in.
+
+    Each step of the swap leaves at least one complete copy (see :func:`newest_complete`):
+    the new copy's files are fsynced, then its ``.complete`` marker is written and fsynced,
+    before ``.old`` is deleted; the folder entries are fsynced after the renames. An
+    exception inside the block removes the part; a kill leaves it for the next successful
+    save to remove.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.tmp = folder.with_name(folder.name + ".part")
 
     def __enter__(self) -> Path:
         if not self.folder.parent.is_dir():
             raise FhnError(f"cannot write {self.folder}: its folder does not exist")
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        # unique per process and save; mkdir (not mkdtemp) keeps the umask's permissions
+        name = f"{self.folder.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        self.tmp = self.folder.with_name(name)
         self.tmp.mkdir()
+        _WRITING.add(self.tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        old = self.folder.with_name(self.folder.name + ".old")
+        try:
+            if exc_type is not None:
+                if issubclass(exc_type, Exception):
+                    shutil.rmtree(self.tmp, ignore_errors=True)
+                return
+            self._swap()
+        finally:
+            _WRITING.discard(self.tmp)
+
+    def _swap(self) -> None:
+        folder, parent = self.folder, self.folder.parent
+        for path in sorted(self.tmp.iterdir()):
+            _fsync(path)
+        marker = self.tmp / COMPLETE_MARKER
+        _write_json(marker, {"written_ns": time.time_ns()})
+        _fsync(marker)
+        _fsync(self.tmp)
+        old = folder.with_name(folder.name + ".old")
+        if old.exists():  # the new copy is complete on disk, so .old is not needed
+            shutil.rmtree(old)
+        if folder.exists():
+            os.rename(folder, old)
+        os.rename(self.tmp, folder)
+        _fsync(parent)
         shutil.rmtree(old, ignore_errors=True)
-        if self.folder.exists():
-            self.folder.rename(old)
-        self.tmp.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_stale_parts(folder)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_parts(folder: Path) -> None:
+    """Delete ``.part`` copies of ``folder`` whose writer is gone (killed mid-save), and the
+    fixed-name ``<folder>.part`` that earlier versions wrote."""
+    shutil.rmtree(folder.with_name(folder.name + ".part"), ignore_errors=True)
+    for part in folder.parent.glob(f"{folder.name}.*.part"):
+        pid = part.name[len(folder.name) + 1:].split(".", 1)[0]
+        if part in _WRITING or (pid.isdigit() and int(pid) != os.getpid()
+                                and _process_alive(int(pid))):
+            continue
+        shutil.rmtree(part, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -99,6 +99,14 @@ class SegmentationTask:
                            f"grid {grid}")
         if not (self.labels >= 0).any():
             raise FhnError("there are no labels: paint or import at least one labelled position")
+        present = np.unique(self.labels[self.labels >= 0])
+        if present.size < 2:
+            only = int(present[0])
+            name = self.class_names[only] if only < len(self.class_names) else f"class {only}"
+            raise FhnError(
+                f"the labels hold one class only ({name}); a network cannot learn to tell "
+                "classes apart from one: label at least one more class"
+            )
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:

@@ -137,6 +137,24 @@ def split_validation(
     return train, val
 
 
+EXPLOSION_FACTOR = 1000.0
+
+
+def exploded_loss(loss: float, n_classes: int) -> str | None:
+    """What is wrong when a finite loss has exploded, else None.
+
+    A network that guesses scores ln(n_classes) in cross-entropy (eq. 3.19, balanced
+    weights keep that scale); a loss :data:`EXPLOSION_FACTOR` times that means logits of
+    thousands against the labels, which no learning rate brings back (h = 5 starts at
+    ~1e7, h = 50 climbs to ~1e9): training is stopped as diverged, not carried on.
+    """
+    guess = math.log(max(n_classes, 2))
+    if loss > EXPLOSION_FACTOR * guess:
+        return (f"the loss exploded to {loss:.3g} ({EXPLOSION_FACTOR:g} times the "
+                f"{guess:.2f} of a guess)")
+    return None
+
+
 def _class_order(task: SegmentationTask) -> list[int]:
     """The top-to-bottom class order all the task's labels show ([] where there is none).
 
@@ -253,6 +271,8 @@ class Trainer:
             total += loss.item()
         if any(not torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
             return "the gradients became NaN or inf"
+        if (exploded := exploded_loss(total, self.task.n_classes)) is not None:
+            return exploded
         # These weights gave a finite loss: the ones to fall back on if the step ruins them.
         self._last_good, self._last_good_iteration = weights, self.iteration
         self.optimiser.step()

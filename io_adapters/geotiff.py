@@ -26,7 +26,7 @@ from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
 
 from .atomic import atomic_output
-from .errors import DataError
+from .errors import DataError, warn_data
 
 _TILE = 256  # GeoTIFF tile edge used whenever the raster is at least this large
 _MAX_CLASSES = 255  # more distinct values than this in a "categorical" map is a mistake
@@ -166,10 +166,23 @@ def stack_rasters(
             if needs_crs and (ds.crs is None or grid.crs is None):
                 missing = src if ds.crs is None else grid.path
                 raise DataError(_no_crs_message(missing))
+            if len(sources) > 1 and min(ds.width, ds.height) < 2:
+                effect = (f"as the reference grid it shrinks every map of the stack to "
+                          f"{ds.width} x {ds.height} pixels; choose another reference"
+                          if src == grid.path else
+                          f"on the {grid.width} x {grid.height} grid of {grid.path.name} its "
+                          "few values are stretched over every pixel; check that it is the "
+                          "map you meant")
+                warn_data(f"{src} is a {ds.width} x {ds.height} raster: {effect}")
             for band in range(1, ds.count + 1):
                 source = _read_masked(ds, [band])[0]
                 kind = Resampling.nearest if is_categorical else Resampling.bilinear
                 warped = _to_grid(source, ds, grid, kind)
+                if np.isfinite(source).any() and not np.isfinite(warped).any():
+                    warn_data(f"{src} does not overlap the reference grid of {grid.path.name} "
+                              f"(bounds {tuple(round(v, 3) for v in ds.bounds)}, CRS {ds.crs}); "
+                              "its channels are all nodata: check its CRS and extent, or "
+                              "leave it out")
                 prefix = f"{name}:{band}" if ds.count > 1 else name
                 if is_categorical and one_hot:
                     for value in _classes(source, src):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import DataError
+from .errors import DataError, warn_data, warn_non_finite
 from .gridmatch import crs_equal, transform_equal
 
 __all__ = ["read_envi", "read_mat", "read_netcdf", "stack_dates", "parse_envi_header"]
@@ -266,6 +266,9 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
     # Reorder the on-disk axes to (lines, samples, bands) = (y, x, band), then copy once.
     cube = np.ascontiguousarray(np.transpose(raw, [order.index(k) for k in "lsb"]), "float32")
     del raw
+    warn_non_finite(cube, data_path)
+    if dtype.kind == "f":
+        _warn_if_misread_floats(cube, data_path, header_path)
 
     coords: dict[str, Any] = {}
     attrs: dict[str, Any] = {"kind": "hyperspectral", "source_path": str(data_path)}
@@ -372,6 +375,21 @@ def _read_mat_v73(path: Path, variable: str | None) -> tuple[str, np.ndarray]:
     return name, np.asarray(data).transpose()
 
 
+def _warn_if_misread_floats(cube: np.ndarray, data_path: Path, header_path: Path) -> None:
+    """Float data read with the wrong data type or byte order land at absurd magnitudes
+    (integers read as floats are subnormal; swapped bytes scatter the exponents)."""
+    values = cube.reshape(-1)[:: max(1, cube.size // (1 << 18))]
+    values = values[np.isfinite(values) & (values != 0)]
+    if values.size < 100:
+        return
+    size = np.abs(values)
+    share = float(np.mean((size < np.finfo(np.float32).tiny) | (size > 1e30)))
+    if share > 0.01:
+        warn_data(f"{data_path}: {share:.0%} of the values are below 1e-38 or above 1e30 in "
+                  "magnitude, which measurements never are; the data type or byte order in "
+                  f"{header_path.name} is probably wrong")
+
+
 def read_mat(
     path: PathLike, variable: str | None = None, *, band_axis: int | None = None
 ) -> xr.DataArray:
@@ -409,9 +427,10 @@ def read_mat(
                 others.append(f"{key} {getattr(value, 'shape', ())}")
         name = _pick_variable(candidates, p, variable, "3D numeric array", others)
         cube = contents[name]
-    cube = _band_last(cube, band_axis, p)
+    cube = np.ascontiguousarray(_band_last(cube, band_axis, p), dtype=np.float32)
+    warn_non_finite(cube, p)
     return xr.DataArray(
-        np.ascontiguousarray(cube, dtype=np.float32),
+        cube,
         dims=("y", "x", "band"),
         attrs={"kind": "hyperspectral", "source_path": str(p), "variable": name},
     )

@@ -21,7 +21,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .errors import DataError
+
 __all__ = [
+    "check_radius",
     "display_to_grid",
     "grid_to_display",
     "line_cells",
@@ -142,10 +145,35 @@ def disk_offsets(radius: float, ndim: int = 2) -> np.ndarray:
     return offsets[np.sum(offsets.astype(np.float64) ** 2, axis=1) <= radius**2 + 1e-9]
 
 
+def check_radius(radius: float, shape: Sequence[int], what: str = "brush radius") -> float:
+    """``radius`` as a float, or :class:`DataError` when it is not a usable brush radius.
+
+    NaN, inf and negative values are errors (a negative radius is not silently 0); so is a
+    radius larger than the grid, which would cover all of it and ask for an offset table
+    of (2r + 1)^ndim cells (1e6 in 2D: terabytes). ``what`` names the value in the message.
+    """
+    try:
+        value = float(radius)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} {radius!r} is not a number; give a radius in cells, e.g. 1.5"
+                        ) from None
+    if not np.isfinite(value) or value < 0:
+        raise DataError(f"{what} {radius!r} is not a radius; give a finite number of cells "
+                        ">= 0, e.g. 1.5")
+    largest = max(shape, default=0)
+    if value > largest:
+        raise DataError(f"{what} {value:g} is larger than the grid ({' x '.join(map(str, shape))}"
+                        f" cells); use at most {largest}")
+    return value
+
+
 def brush_index(
     cells: np.ndarray | Sequence[Sequence[int]], radius: float, shape: tuple[int, ...]
 ) -> tuple[np.ndarray, ...]:
-    """Index tuple of the unique cells within ``radius`` of any of ``cells``, inside ``shape``."""
+    """Index tuple of the unique cells within ``radius`` of any of ``cells``, inside ``shape``.
+
+    Raises :class:`DataError` for a radius :func:`check_radius` refuses."""
+    radius = check_radius(radius, shape)
     c = np.asarray(cells, dtype=np.int64).reshape(-1, len(shape))
     if len(c) == 0:
         return tuple(np.zeros(0, dtype=np.int64) for _ in shape)

@@ -32,7 +32,7 @@ import xarray as xr
 from .atomic import atomic_output
 from .errors import DataError
 from .gridmatch import crs_equal, spatial_dims, spatial_shape, transform_equal
-from .label_geometry import brush_index, line_cells, paint_cells
+from .label_geometry import brush_index, check_radius, line_cells, paint_cells
 
 __all__ = [
     "Provenance",
@@ -600,11 +600,16 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def _number(row: dict[str, str], col: str, path: Path | str, line: int) -> float:
     try:
-        return float(row[col])
+        value = float(row[col])
     except (ValueError, KeyError):
         raise DataError(
             f"{path}, line {line}: column '{col}' = {row.get(col)!r} is not a number; fix it"
         ) from None
+    if not np.isfinite(value):
+        raise DataError(
+            f"{path}, line {line}: column '{col}' = {row[col]!r} is not a finite number; fix it"
+        )
+    return value
 
 
 def _position_columns(header: Sequence[str], grid: xr.DataArray) -> str | None:
@@ -687,6 +692,7 @@ def import_points(
     Raises :class:`DataError` listing how many points fall outside the grid.
     """
     p = Path(path)
+    radius = check_radius(radius, tuple(grid.shape), f"{p}: radius")
     if p.suffix.lower() in (".geojson", ".json"):
         return _import_geojson(p, grid, class_names, radius)
     return _import_points_csv(p, grid, class_names, radius)
@@ -872,6 +878,8 @@ def _boreholes(
     p: Path | str,
 ) -> tuple[LabelSet, list[Borehole]]:
     """The body of :func:`import_boreholes`; ``p`` names the table in messages."""
+    hshape = tuple(grid.sizes[d] for d in _horizontal_dims(grid))
+    radius = check_radius(radius, hshape, f"{p}: radius")
     vertical = _vertical_dim(grid) is not None
     kind = _position_columns(header, grid)
     pos_cols = {"xy": ["x", "y"], "ilxl": ["iline", "xline"], "rowcol": ["row", "col"]}.get(
@@ -915,12 +923,12 @@ def _boreholes(
             Borehole(row["well"], (int(cell[0]), int(cell[1])),
                      (float(a[n]), float(b[n])) if kind == "xy" else None),
         )
-        hshape = tuple(grid.sizes[d] for d in _horizontal_dims(grid))
         disk = brush_index([cell], radius, hshape)
         if zaxis is None:
             paint_cells(ls.labels, disk, cid, source=ls.source, provenance=Provenance.BOREHOLE)
             continue
         top, base = sorted((_number(row, "top", p, n + 2), _number(row, "base", p, n + 2)))
+        _check_no_overlap(well, top, base, p, where)
         zs = np.flatnonzero((zaxis >= top) & (zaxis <= base))
         step = float(np.median(np.abs(np.diff(zaxis)))) if len(zaxis) > 1 else 1.0
         if len(zs) == 0:
@@ -939,6 +947,17 @@ def _boreholes(
         paint_cells(ls.labels, index, cid, source=ls.source, provenance=Provenance.BOREHOLE)
         well.intervals.append((top, base, cid))
     return ls, list(wells.values())
+
+
+def _check_no_overlap(well: Borehole, top: float, base: float, p: Path | str, where: str) -> None:
+    """Two intervals of one well that share more than a boundary would label the shared
+    samples twice, the later row silently winning."""
+    for other_top, other_base, _ in well.intervals:
+        if top < other_base and other_top < base:
+            raise DataError(
+                f"{p}, {where}: interval {top:g}-{base:g} overlaps the interval "
+                f"{other_top:g}-{other_base:g} of the same well; fix the tops and bases"
+            )
 
 
 BOREHOLE_FORMAT = "fhn-boreholes"

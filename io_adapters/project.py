@@ -32,7 +32,8 @@ from .errors import DataError
 from .gridmatch import spatial_dims, spatial_shape
 from .labels import Borehole, LabelSet, load_boreholes, load_labels, save_boreholes, save_labels
 
-__all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind"]
+__all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind",
+           "plain_file_name"]
 
 PathLike = str | os.PathLike[str]
 
@@ -192,6 +193,10 @@ class Project:
         label_file = doc.get("labels", DEFAULT_LABEL_FILE)
         if not isinstance(label_file, str):
             raise bad("'labels' must be a path string")
+        if not _inside(root, label_file):
+            raise bad(f"'labels' = {label_file!r} leads outside the project folder; labels are "
+                      f"written there, so keep them inside, e.g. labels = "
+                      f"{DEFAULT_LABEL_FILE!r}")
         return cls(root, name, sources, label_file, str(doc.get("created", "")),
                    str(doc.get("modified", "")))
 
@@ -310,11 +315,7 @@ class Project:
         For files handed in by upload: the returned relative path is what :meth:`add_source`
         takes. ``name`` must be a plain file name; an existing file of that name is replaced.
         """
-        clean = Path(str(name)).name.strip()
-        if not clean or clean in (".", "..") or clean != str(name).strip():
-            raise DataError(
-                f"{name!r} is not a plain file name; give a name without folders, e.g. 'cube.hdr'"
-            )
+        clean = plain_file_name(name)
         try:
             self.data_dir.mkdir(exist_ok=True)
         except OSError as err:
@@ -421,3 +422,38 @@ def _read_hyperspectral(path: Path, options: dict[str, Any]) -> xr.DataArray:
     if suffix in _NETCDF_SUFFIXES:
         return read_netcdf(path, options.get("variable"))
     return read_envi(path)
+
+
+# The file system allows 255 bytes per name; the temporary ".<name>.<random>.part" of an
+# atomic write needs about 15 of them.
+MAX_NAME_BYTES = 240
+
+
+def plain_file_name(name: str) -> str:
+    """``name`` (an upload's file name) if it is a plain, storable file name, else DataError.
+
+    Refused: folders in the name, '.', '..', NUL or other control characters, and names
+    longer than :data:`MAX_NAME_BYTES` bytes in UTF-8.
+    """
+    text = str(name)
+    clean = Path(text).name.strip()
+    if not clean or clean in (".", "..") or clean != text.strip():
+        raise DataError(
+            f"{text!r} is not a plain file name; give a name without folders, e.g. 'cube.hdr'"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in clean):
+        raise DataError(f"the file name {clean!r} contains control characters (such as NUL); "
+                        "rename the file")
+    size = len(clean.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        raise DataError(f"the file name {clean[:40]!r}... is {size} bytes long; rename the file "
+                        f"to at most {MAX_NAME_BYTES} bytes")
+    return clean
+
+
+def _inside(root: Path, relative: str) -> bool:
+    """Whether ``relative`` (as stored in project.toml) stays inside the project ``root``."""
+    target = Path(relative).expanduser()
+    if target.is_absolute():
+        return False
+    return (root / target).resolve().is_relative_to(root.resolve())

@@ -27,7 +27,7 @@ import segyio
 import xarray as xr
 
 from .atomic import atomic_output
-from .errors import DataError
+from .errors import DataError, warn_data, warn_non_finite
 
 _TEXT_HEADER_BYTES = 3200
 _FILE_HEADER_BYTES = 3600  # textual + binary header
@@ -128,10 +128,51 @@ def read_segy(
             values = _cached_cube(f, src, geom, shape, iline, xline, Path(cache_dir), report)
         coords = _coords(f, geom)
         attrs = _attrs(f, src, layout, geom, iline, xline)
+    _warn_if_suspect(values, src, layout.data_format)
     report(1.0)
     return xr.DataArray(
         values, dims=("iline", "xline", "samples"), coords=coords, attrs=attrs, name="amplitude"
     )
+
+
+# how many samples the plausibility checks look at (spread evenly over the cube)
+_CHECK_SAMPLES = 1 << 18
+
+
+def _warn_if_suspect(values: np.ndarray, src: Path, data_format: int) -> None:
+    """DataWarning for samples that read but are wrong: NaN/inf, or IBM floats in a file
+    whose header says IEEE (format 5)."""
+    sample = np.asarray(values.reshape(-1)[:: max(1, values.size // _CHECK_SAMPLES)])
+    warn_non_finite(sample, src, what="checked samples")
+    if data_format == 5 and _looks_like_ibm(sample):
+        ieee = sample[np.isfinite(sample)]
+        ibm = _ibm_to_float(sample.view(np.uint32))
+        warn_data(
+            f"{src}: the binary header says IEEE floats (format 5) but the samples look like "
+            f"IBM floats: read as IEEE they span {ieee.min():.4g} to {ieee.max():.4g}, as IBM "
+            f"{ibm.min():.4g} to {ibm.max():.4g}; if the IBM range is the right one, set the "
+            "format code (bytes 3225-3226) to 1 and read the file again"
+        )
+
+
+def _looks_like_ibm(sample: np.ndarray) -> bool:
+    """IBM floats are normalised: the top hex digit of the fraction (bits 23-20) is never 0.
+    Read as IEEE, those bits are the exponent's last bit and the mantissa's top three, which
+    are all 0 for about 1 in 16 continuous values. No such value among many distinct ones
+    means IBM; few distinct values (class maps, constants) prove nothing."""
+    bits = sample.view(np.uint32)
+    nonzero = bits[(bits & 0x7FFFFFFF) != 0]
+    if nonzero.size < 1000 or np.unique(nonzero[:20000]).size < 256:
+        return False
+    return not np.any((nonzero >> 20) & 0xF == 0)
+
+
+def _ibm_to_float(bits: np.ndarray) -> np.ndarray:
+    """IBM System/360 single precision (sign, base-16 exponent - 64, 24-bit fraction)."""
+    sign = np.where(bits >> 31, -1.0, 1.0)
+    exponent = ((bits >> 24) & 0x7F).astype(np.int64) - 64
+    fraction = (bits & 0xFFFFFF).astype(np.float64) / float(1 << 24)
+    return sign * fraction * np.power(16.0, exponent)
 
 
 def _no_progress(_fraction: float) -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 from app import ui, views
 from io_adapters.errors import DataError
 from io_adapters.gridmatch import spatial_dims
+from io_adapters.project import plain_file_name
 
 st.subheader("Wells & validation")
 
@@ -44,7 +45,7 @@ with wells_col:
                 def do_import() -> int:
                     if upload is not None:
                         with tempfile.TemporaryDirectory() as tmp:
-                            target = Path(tmp) / Path(upload.name).name
+                            target = Path(tmp) / plain_file_name(upload.name)
                             target.write_bytes(upload.getvalue())
                             return editor.import_boreholes(target, radius)
                     if not path.strip():

@@ -310,3 +310,62 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
         for i in (0, src.tracecount // 2, src.tracecount - 1):
             assert dict(out.header[i]) == dict(src.header[i])
         np.testing.assert_array_equal(segyio.tools.cube(out), classes.astype(np.float32))
+
+
+def _upload(page, name: str, content: bytes) -> None:
+    """Hand a file to the page's uploader; again if a form clearing itself dropped it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(3):
+        page.locator("input[type=file]").first.set_input_files(
+            {"name": name, "mimeType": "text/csv", "buffer": content})
+        try:
+            page.get_by_test_id("stFileChipName").first.wait_for(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    pytest.fail(f"the uploader did not take {name[:40]}")
+
+
+def test_bad_uploads_on_the_data_and_wells_pages_are_messages(server, sync_playwright) -> None:
+    """Uploads a user can really make in the browser: a well CSV in Latin-1, one with
+    overlapping intervals, names too long to store; each is a one-line message on the page,
+    never a traceback, and the labels stay as they were."""
+    from playwright.sync_api import expect
+
+    url, folder = server
+    project = Project.open(folder)
+    labels_before = _digest(project.labels_path)
+    well = (folder / "data" / "demo_wells.csv").read_text().splitlines()[1].split(",")
+    header = "well,iline,xline,top,base,class\n"
+    overlapping = f"{header}A,{well[1]},{well[2]},0,40,Salt\nA,{well[1]},{well[2]},20,60,Shale\n"
+    cases = [  # (page, uploaded name, content, message on the page)
+        ("Wells & validation", "wells.csv",
+         (header + f"Bj\xf8rn,{well[1]},{well[2]},0,40,Salt\n").encode("latin-1"),
+         "save it as UTF-8 CSV"),
+        ("Wells & validation", "wells.csv", overlapping.encode(),
+         "interval 20-60 overlaps the interval 0-40 of the same well"),
+        ("Wells & validation", "w" * 246 + ".csv", overlapping.encode(), "is 250 bytes long"),
+        ("Project & data", "c" * 246 + ".sgy", b"x", "is 250 bytes long"),
+    ]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url)
+            _labelled(page)
+            for title, name, content, message in cases:
+                page.get_by_role("link", name=title).click()
+                if title == "Project & data":
+                    page.get_by_role("tab", name="Upload").click()
+                _upload(page, name, content)
+                button = "Import wells" if title.startswith("Wells") else "Upload and add"
+                page.get_by_role("button", name=button).click()
+                page.get_by_text(message).first.wait_for(timeout=30_000)
+                assert "Traceback" not in page.content()
+                expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-bad-uploads.png"), full_page=True)
+        finally:
+            browser.close()
+    assert _digest(project.labels_path) == labels_before
+    assert not list((folder / "data").glob("c" * 20 + "*"))

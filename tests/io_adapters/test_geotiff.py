@@ -12,7 +12,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
-from io_adapters.errors import DataError
+from io_adapters.errors import DataError, DataWarning
 from io_adapters.geotiff import raster_profile, read_geotiff, stack_rasters, write_geotiff
 
 
@@ -117,7 +117,9 @@ def test_read_not_a_raster(tmp_path: Path) -> None:
 
 
 def test_stack_rgb_and_shade_on_rgb_grid(rgb: Path, shade: Path) -> None:
-    stack = stack_rasters([rgb, shade])
+    with pytest.warns(DataWarning, match=r"shade\.tif does not overlap the reference grid of "
+                                         r"RGB\.byte\.tif"):
+        stack = stack_rasters([rgb, shade])
     with rasterio.open(rgb) as ref, rasterio.open(shade) as other:
         ref_crs, ref_transform, ref_bounds = ref.crs, ref.transform, ref.bounds
         shade_in_utm = transform_bounds(other.crs, ref.crs, *other.bounds)
