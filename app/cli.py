@@ -311,9 +311,17 @@ class _StopFlag:
 
 
 def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, Any]:
-    """Train with a tqdm bar; save the model; print the validation summary."""
+    """Train with a tqdm bar; save the model; print the validation summary.
+
+    Under torchrun only rank 0 shows progress and writes; the other ranks train silently.
+    """
     from tqdm import tqdm
 
+    if not trainer.ranks.is_main:
+        with _StopFlag() as flag:
+            result = trainer.run(None, flag)
+        return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(result.status,
+                                                                          EXIT_OK), result
     cfg = trainer.config
     postfix: dict[str, str] = {}
     with tqdm(total=cfg.iterations, initial=trainer.iteration, desc="training", unit="it",
@@ -389,6 +397,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from app import workflow
     from app.attributes import ATTRIBUTE_FLAGS
+    from fhn_core import distributed
     from fhn_core.run_lock import RunLock
     from fhn_core.training import TrainConfig, Trainer
 
@@ -438,16 +447,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_config = TrainConfig.from_dict(dict(config.get("training", {})))
     _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
     colours = [c.colour for c in labelset.classes]
-    with RunLock(out):  # one writer per output folder, the app's worker included
-        if args.resume:
-            trainer = Trainer.resume(out, task, train_config)
-            print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
-        else:
-            trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
-        print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
-              f"{int((task.labels >= 0).sum())} labelled cells; design "
-              f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
-        code, _ = _run_training(trainer, out, list(task.class_names))
+    ranks = distributed.start(train_config.device) if distributed.launched_by_torchrun() else None
+    try:
+        # One writer per output folder (the app's worker included); under torchrun, rank 0.
+        with distributed.held_by_rank_zero(lambda: RunLock(out), ranks or distributed.Ranks()):
+            if args.resume:
+                trainer = Trainer.resume(out, task, train_config, ranks=ranks)
+            else:
+                trainer = Trainer(task, design, train_config, out_dir=out,
+                                  class_colours=colours, ranks=ranks)
+            if trainer.ranks.is_main:
+                if args.resume:
+                    print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
+                where = (f"{trainer.ranks.world_size} ranks" if trainer.ranks.active
+                         else str(trainer.device))
+                print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} "
+                      f"classes, {int((task.labels >= 0).sum())} labelled cells; design "
+                      f"{design.name or 'from config'} ({design.n_layers} layers) on {where}")
+            code, _ = _run_training(trainer, out, list(task.class_names))
+    finally:
+        distributed.stop()
     return code
 
 

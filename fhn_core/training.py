@@ -9,7 +9,9 @@ checkpoint. A non-finite loss, gradient or weight stops training with the last g
 weights kept. Checkpoints hold the optimiser and RNG states, so a resumed run repeats
 the loss sequence of an uninterrupted one. With ``average_decay`` > 0 a moving average
 of the weights runs beside the optimiser (averaging.py); validation and the returned
-model use it, the checkpoint keeps both.
+model use it, the checkpoint keeps both. Under torchrun several ranks train one model
+(distributed.py): each draws its own sub-volumes, DDP averages the gradients, and rank 0
+alone validates and writes.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import distributed
 from .averaging import WeightAverage, copy_into
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
 from .design import NetworkDesign
+from .distributed import Ranks
 from .errors import FhnError
 from .losses import balanced_class_weights, class_scores, partial_cross_entropy
 from .metrics import Metrics, evaluate
@@ -155,6 +159,12 @@ def exploded_loss(loss: float, n_classes: int) -> str | None:
     return None
 
 
+def sampler_seed(seed: int, rank: int) -> int:
+    """The seed of a rank's sub-volume stream: the run's own seed on rank 0, so one process
+    draws as it always has, and streams far apart on the other ranks."""
+    return seed + 1_000_003 * rank
+
+
 def _class_order(task: SegmentationTask) -> list[int]:
     """The top-to-bottom class order all the task's labels show ([] where there is none).
 
@@ -189,11 +199,13 @@ class Trainer:
         *,
         out_dir: str | Path | None = None,
         class_colours: list[str] | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.task, self.design, self.config = task, design, config or TrainConfig()
         check_design_fits(design, task)
         cfg = self.config
-        self.device = resolve_device(cfg.device)
+        self.ranks = ranks or Ranks()
+        self.device = distributed.rank_device(self.ranks, resolve_device(cfg.device))
         self.out_dir = Path(out_dir) if out_dir else None
         torch.manual_seed(cfg.seed)
         net = HyperbolicNetwork(design, gradient_mode=cfg.gradient_mode)  # type: ignore[arg-type]
@@ -206,6 +218,8 @@ class Trainer:
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
         )
         self.model = TrainedModel(net.to(self.device), info)
+        # What forward and backward run through: DDP over the network with several ranks.
+        self.trained = distributed.wrap(self.model.net, self.ranks)
         labels = task.valid_labels(task.labels)
         if task.val_labels is not None:
             train, val = labels, task.valid_labels(task.val_labels)
@@ -216,7 +230,7 @@ class Trainer:
         from .haar import pad_to_multiple  # local: only the padded copy is kept
 
         self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
-        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.generator = torch.Generator().manual_seed(sampler_seed(cfg.seed, self.ranks.rank))
         self.sampler = SubvolumeSampler(
             self.x_padded, pad_labels(train, design.max_level), size=cfg.patch,
             fixed_axes=task.fixed_axes, slice_axis=task.slice_axis, augment=cfg.augment,
@@ -246,7 +260,7 @@ class Trainer:
         slice_axis = None if task.slice_axis is None else 2 + task.slice_axis
         use_amp = self.config.amp and self.device.type == "cuda"
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            out = self.model.net(x)
+            out = self.trained(x)
         scores = class_scores(out, task.n_classes, slice_axis=slice_axis,
                               slice_index=task.slice_index)
         return partial_cross_entropy(scores, y, class_weights=self.weights)
@@ -260,15 +274,23 @@ class Trainer:
         self.optimiser.zero_grad(set_to_none=True)
         weights = [p.detach().clone() for p in net.parameters()]
         total = 0.0
-        for _ in range(cfg.accumulate):
+        for k in range(cfg.accumulate):
             x, y = self.sampler.draw()
+            problem, loss = None, None
             if not torch.isfinite(x).all():
-                return "the input data contain NaN or inf"
-            loss = self._loss(x.to(self.device), y.to(self.device)) / cfg.accumulate
-            if not torch.isfinite(loss):
-                return "the loss became NaN or inf"
-            loss.backward()
+                problem = "the input data contain NaN or inf"
+            else:
+                loss = self._loss(x.to(self.device), y.to(self.device)) / cfg.accumulate
+                if not torch.isfinite(loss):
+                    problem = "the loss became NaN or inf"
+            # Every rank must leave the loop together, or the others wait in backward.
+            if distributed.any_rank(problem is not None, self.ranks):
+                return problem or "another rank's data or loss became NaN or inf"
+            with self._gradient_sync(last=k == cfg.accumulate - 1):
+                loss.backward()
             total += loss.item()
+        total = distributed.mean_over_ranks([total], self.ranks)[0]
+        # After DDP's averaging the gradients are the same on every rank, so is this test.
         if any(not torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
             return "the gradients became NaN or inf"
         if (exploded := exploded_loss(total, self.task.n_classes)) is not None:
@@ -277,6 +299,12 @@ class Trainer:
         self._last_good, self._last_good_iteration = weights, self.iteration
         self.optimiser.step()
         return total
+
+    def _gradient_sync(self, last: bool) -> AbstractContextManager[Any]:
+        """Average gradients over the ranks only after the last sub-volume of a step."""
+        if last or not isinstance(self.trained, torch.nn.parallel.DistributedDataParallel):
+            return nullcontext()
+        return self.trained.no_sync()
 
     def _restore_last_good(self) -> None:
         copy_into(self.model.net, self._last_good)
@@ -312,6 +340,18 @@ class Trainer:
         callback: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> TrainResult:
+        try:
+            return self._loop(callback, should_stop)
+        except RuntimeError as err:
+            if distributed.is_collective_failure(err, self.ranks):
+                raise distributed.lost_rank_error(err, self.ranks) from err
+            raise
+
+    def _loop(
+        self,
+        callback: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> TrainResult:
         cfg = self.config
         start = time.perf_counter()
         self.model.net.train()
@@ -328,7 +368,8 @@ class Trainer:
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
             last = it == cfg.iterations
             val = None
-            if cfg.validate_every and (it % cfg.validate_every == 0 or last):
+            if self.ranks.is_main and cfg.validate_every and (it % cfg.validate_every == 0
+                                                              or last):
                 val = validation = self.validate()
                 if val is not None:
                     record["validation"] = val.as_dict()
@@ -337,9 +378,9 @@ class Trainer:
                 callback(Progress(it, cfg.iterations, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
                                   _peak_memory_mb(self.device), val))
-            stop = bool(should_stop and should_stop())
-            if self.out_dir and (stop or last or (cfg.checkpoint_every
-                                                  and it % cfg.checkpoint_every == 0)):
+            stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
+            if self.writes and (stop or last or (cfg.checkpoint_every
+                                                 and it % cfg.checkpoint_every == 0)):
                 self.save()
             if stop:
                 return self._result("stopped", f"stopped by request after {it} iterations",
@@ -354,7 +395,7 @@ class Trainer:
             f"{self.config.learning_rate:g}) or h (now {self.design.h:g}), or check the data "
             "for NaN/inf values"
         )
-        if self.out_dir:
+        if self.writes:
             self.save()
         return self._result("diverged", message, validation)
 
@@ -364,6 +405,11 @@ class Trainer:
                            validation, checkpoint)
 
     # --- checkpoints ----------------------------------------------------------------
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes checkpoints: it has a folder and is rank 0."""
+        return self.out_dir is not None and self.ranks.is_main
+
     def save(self) -> Path:
         if self.out_dir is None:
             raise FhnError("no output folder was given, so there is nowhere to save")
@@ -378,16 +424,27 @@ class Trainer:
 
     @classmethod
     def resume(
-        cls, out_dir: str | Path, task: SegmentationTask, config: TrainConfig | None = None
+        cls, out_dir: str | Path, task: SegmentationTask, config: TrainConfig | None = None,
+        ranks: Ranks | None = None,
     ) -> Trainer:
-        """Continue from ``out_dir/checkpoint`` (same task; ``config`` may extend iterations)."""
+        """Continue from ``out_dir/checkpoint`` (same task; ``config`` may extend iterations).
+
+        With any number of ranks: every rank loads the same weights and optimiser state;
+        rank 0 continues the saved sampler stream, the others start fresh ones, so only a
+        one-process run repeats the uninterrupted loss sequence exactly.
+        """
         model, tensors, state = load_checkpoint(Path(out_dir) / "checkpoint")
         saved = TrainConfig.from_dict(state["config"])
         trainer = cls(task, model.design, config or saved, out_dir=out_dir,
-                      class_colours=model.info.class_colours)
+                      class_colours=model.info.class_colours, ranks=ranks)
         trainer.model.net.load_state_dict(model.net.state_dict())
         restore_optimiser(trainer.optimiser, tensors, state["param_groups"])
-        trainer.generator.set_state(tensors["rng.sampler"])
+        rank = trainer.ranks.rank
+        if rank == 0:
+            trainer.generator.set_state(tensors["rng.sampler"])
+        else:
+            trainer.generator.manual_seed(sampler_seed(trainer.config.seed, rank)
+                                          + state["iteration"])
         torch.set_rng_state(tensors["rng.torch"])
         trainer.model.info = model.info
         trainer.iteration, trainer.history = state["iteration"], list(state["history"])
