@@ -338,8 +338,13 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_estimate(args: argparse.Namespace) -> int:
     from fhn_core.memory import GB, estimate_memory
+    from fhn_core.paper import EXAMPLES, comparison_table
 
-    shape = tuple(args.input_shape)
+    example = EXAMPLES.get(args.design)
+    if args.input_shape is None and example is None:
+        raise UserError("--input-shape is needed for a design that is not one of the paper's "
+                        f"examples ({', '.join(EXAMPLES)}), e.g. --input-shape 1 12 248 248 248")
+    shape = tuple(args.input_shape or example.input_shape)
     if len(shape) < 4:
         raise UserError("--input-shape needs N C and 2 or 3 spatial sizes, e.g. 1 12 248 248 248")
     design = _load_design_arg(args.design, in_channels=shape[1])
@@ -347,6 +352,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     title = design.name or args.design
     print(f"design: {title}, {design.n_layers} layers; input {shape}")
     print(estimate.table())
+    if example is not None and shape == example.input_shape:
+        print(f"\nthe paper's Table 1 for {example.title}, input {shape}:")
+        print(comparison_table(example))
     where, free = _available_memory(args.device)
     peak = estimate.training_peak / GB
     if free is None:
@@ -601,8 +609,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the memory estimate of a design (paper Table 1) and "
                                    "whether training fits the device's free memory.")
     p.add_argument("design", metavar="DESIGN", help="design TOML file or preset name")
-    p.add_argument("--input-shape", type=int, nargs="+", required=True,
-                   metavar="N", help="N C and the spatial sizes, e.g. 1 12 248 248 248")
+    p.add_argument("--input-shape", type=int, nargs="+",
+                   metavar="N", help="N C and the spatial sizes, e.g. 1 12 248 248 248 "
+                                     "(default for a paper preset: the paper's input, and its "
+                                     "Table 1 figures are printed beside ours)")
     p.add_argument("--device", default="auto", help=device_help)
     p.set_defaults(func=cmd_estimate)
 

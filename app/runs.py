@@ -369,7 +369,7 @@ def design_choices(
 ) -> dict[str, tuple[NetworkDesign, TrainConfig | None]]:
     """The designs offered for this data: key -> (design, suggested settings or None).
 
-    Every design takes ``max(channels, n_classes)`` input channels (section 3.4) and has
+    Every design takes ``max(channels, n_classes)`` input channels (section 3.2) and has
     as many spatial dims as a layout of this data; presets that do not fit are left out.
     """
     shapes = layout_shapes(da)

@@ -387,7 +387,7 @@ def default_design(
 ) -> NetworkDesign:
     """A design for this data when the user gives none: a small U-shaped network.
 
-    ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.4).
+    ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
     Without ``preset``: two layers per level, down to at most two Haar levels (fewer when
     the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
     32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with

@@ -55,6 +55,11 @@ class MemoryEstimate:
         return self.states_invertible + self.kernels_full
 
     @property
+    def plain_full(self) -> int:
+        """Non-invertible equivalent with full kernels: the first row of the paper's Table 1."""
+        return self.states_plain + self.kernels_full
+
+    @property
     def plain_blr(self) -> int:
         """Non-invertible equivalent (every state stored) with BLR kernels."""
         return self.states_plain + self.kernels_blr
@@ -68,8 +73,10 @@ class MemoryEstimate:
         return self.training_peak <= available_bytes
 
     def rows(self) -> list[tuple[str, float, float, float]]:
-        """(network, states GB, kernels GB, total GB) as in Table 1."""
+        """(network, states GB, kernels GB, total GB) as in Table 1 (its first row first)."""
         return [
+            ("non-invertible, no BLR", self.states_plain / GB, self.kernels_full / GB,
+             self.plain_full / GB),
             ("invertible + BLR", self.states_invertible / GB, self.kernels_blr / GB,
              self.invertible_blr / GB),
             ("invertible, no BLR", self.states_invertible / GB, self.kernels_full / GB,

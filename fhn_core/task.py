@@ -9,7 +9,7 @@ The app, the command line and notebooks all hand numpy arrays to this module:
 
 Preparation standardises each channel (statistics of finite values, stored with the
 model so prediction uses the same), sets nodata to 0 (the channel mean) and removes
-labels there, replicates channels up to the design's input channels (section 3.4) and
+labels there, replicates channels up to the design's input channels (section 3.2) and
 reflect-pads the spatial axes to a multiple of 2^levels (cropped back after prediction).
 """
 

@@ -114,13 +114,14 @@ with design_col:
         value=max(base.in_channels - base.zero_channels, min_channels),
         key=f"fhn-train-channels-{version}",
         help=f"The data has {data_channels} channel(s) and there are {n_classes} classes; "
-             "the input is replicated up to this many channels (section 3.4)")
+             "the input is replicated up to this many channels (section 3.2)")
     kernel = c2.selectbox("Kernel size", [1, 3, 5, 7], index=[1, 3, 5, 7].index(
         base.kernel_size) if base.kernel_size in (1, 3, 5, 7) else 1,
         key=f"fhn-train-kernel-{version}")
     h = c3.number_input("h (step)", min_value=0.01, max_value=2.0, value=float(base.h),
                         step=0.05, format="%.3f", key=f"fhn-train-h-{version}",
-                        help="Time step of eq. 2.6; the paper uses 0.2 (h² = 0.04)")
+                        help="Time step of eq. 2.6; default 0.2 (h² = 0.04, as in the authors' "
+                             "scripts; the paper does not state h)")
     zero_scores = st.toggle(
         "Class scores start at zero", value=bool(base.zero_channels),
         key=f"fhn-train-zeros-{version}",
