@@ -3,11 +3,14 @@
 Pure arithmetic from :func:`fhn_core.memory.estimate_memory` (the numbers ``fhn estimate``
 prints), on the input sizes of the paper's examples:
 
-- seismic 3D (Table 3) on 1 x 12 x 248^3;
-- multi-raster aquifer map, 2D, 848 x 1456 with 112 channels (112/448/1792/7168 channels
-  over its levels, 39 layers, rank 24, 3 x 3 kernels);
-- hyperspectral time-lapse, 368 x 288 x 184 with 16 channels, 18 layers, one
-  coarsening, rank 16.
+- seismic 3D (Table 3) on 1 x 12 x 248^3 (30 layers, 2/3/3/10/3/3/6 per level);
+- aquifer map (Table 2), 2D, 848 x 1456 with 112 channels (112/448/1792/7168 channels
+  over its levels, 38 layers with 17 at the coarsest, rank 24, 3 x 3 kernels);
+- hyperspectral time-lapse (Table 2), 368 x 288 x 184 with 16 channels, 6 + 12 layers,
+  one coarsening and no refinement (output on the coarse grid), rank 16.
+
+The designs and inputs come from :mod:`fhn_core.paper`; ``fhn estimate PRESET`` prints the
+same rows beside the paper's printed Table 1.
 
     python -m benchmarks.estimates
 """
@@ -16,17 +19,13 @@ from __future__ import annotations
 
 import sys
 
-from fhn_core.design import aquifer_map, hyperspectral_timelapse, seismic_table3
 from fhn_core.memory import GB, estimate_memory
+from fhn_core.paper import EXAMPLES
 
 from .harness import BenchOptions, BenchResult, Column, main_for, timed
 
 NAME = "estimates"
-CASES = (
-    (seismic_table3(), (1, 12, 248, 248, 248)),
-    (aquifer_map(), (1, 112, 848, 1456)),
-    (hyperspectral_timelapse(), (1, 16, 368, 288, 184)),
-)
+CASES = tuple((e.design(), e.input_shape) for e in EXAMPLES.values())
 COLUMNS = [
     Column("design", "design"),
     Column("input", "input"),
