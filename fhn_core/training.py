@@ -36,6 +36,7 @@ from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .sampler import SubvolumeSampler
+from .stability import drift_problem
 from .stratigraphy import superposition_order
 from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
 
@@ -251,6 +252,9 @@ class Trainer:
                 return "the loss became NaN or inf"
             loss.backward()
             total += loss.item()
+            if (drift := drift_problem(net)) is not None:  # gradients rebuilt wrongly
+                self._drift = drift
+                return drift
         if any(not torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
             return "the gradients became NaN or inf"
         # These weights gave a finite loss: the ones to fall back on if the step ruins them.
@@ -328,11 +332,12 @@ class Trainer:
 
     def _diverged(self, what: str, validation: Metrics | None) -> TrainResult:
         self._restore_last_good()
+        advice = "" if getattr(self, "_drift", None) == what else (
+            f" Lower the learning rate (now {self.config.learning_rate:g}) or h (now "
+            f"{self.design.h:g}), or check the data for NaN/inf values")
         message = (
             f"training stopped at iteration {self.iteration + 1}: {what}. The last good weights "
-            f"(after iteration {self._last_good_iteration}) are kept. Lower the learning rate (now "
-            f"{self.config.learning_rate:g}) or h (now {self.design.h:g}), or check the data "
-            "for NaN/inf values"
+            f"(after iteration {self._last_good_iteration}) are kept.{advice}"
         )
         if self.out_dir:
             self.save()
