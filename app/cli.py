@@ -1,4 +1,4 @@
-"""The ``fhn`` command line: estimate, train, predict, evaluate, demo.
+"""The ``fhn`` command line: estimate, train, predict, evaluate, diagnose, demo.
 
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
@@ -335,6 +335,15 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
         )
 
 
+def _warn_if_unstable(trainer: Trainer) -> None:
+    """Warn (and go on) when h breaks the leapfrog bound for the weights training starts from."""
+    from fhn_core.stability import check_stability
+
+    warning = check_stability(trainer.model.net).warning()
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_estimate(args: argparse.Namespace) -> int:
     from fhn_core.memory import GB, estimate_memory
@@ -424,6 +433,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
     else:
         trainer = Trainer(task, design, train_config, out_dir=out, class_colours=colours)
+    _warn_if_unstable(trainer)
     print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} classes, "
           f"{int((task.labels >= 0).sum())} labelled cells; design "
           f"{design.name or 'from config'} ({design.n_layers} layers) on {trainer.device}")
@@ -555,6 +565,32 @@ def _write_error_map(path: Path, errors) -> None:
         fig.savefig(tmp, format="png", dpi=100)
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from app import diagnose
+    from fhn_core.diagnostics import diagnostics, sweep_h
+
+    net, title = diagnose.network_of(args.target, seed=args.seed)
+    shape = tuple(args.input_shape or diagnose.default_input_shape(net.design))
+    if len(shape) != net.design.spatial_dims + 2:
+        raise UserError(f"--input-shape needs N C and {net.design.spatial_dims} spatial sizes "
+                        f"for this {net.design.spatial_dims}D network, got {list(shape)}")
+    x = net._checked(diagnose.noise_input(shape, args.seed))
+    print(f"{title}: {net.design.n_layers} layers, h = {net.design.h:g}; X = standard normal "
+          f"noise {shape}")
+    if args.sweep_h is None:
+        result = diagnostics(net, x, perturbation=args.perturbation, draws=args.draws,
+                             seed=args.seed)
+        print(diagnose.table([(net.design.h, result)]))
+        return EXIT_OK
+    hs = args.sweep_h or list(diagnose.DEFAULT_SWEEP)
+    rows = sweep_h(net, x, hs, perturbation=args.perturbation, draws=args.draws, seed=args.seed)
+    print(diagnose.table(rows))
+    if args.plot:
+        diagnose.plot_sweep(rows, Path(args.plot), f"Fig. 3 properties, {title}, X {shape}")
+        print(f"plot written to {args.plot}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app import workflow
     from fhn_core.metrics import evaluate
@@ -576,6 +612,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(task, design, config, out_dir=out, class_colours=[c.colour for c in classes])
+    _warn_if_unstable(trainer)
     print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
           f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
           f"iterations on {trainer.device}")
@@ -670,6 +707,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of classes (default: largest id + 1)")
     p.add_argument("--error-map", metavar="PNG", help="write an error-map image")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("diagnose", help="the paper's Fig. 3 properties of a design or model",
+                       description="Energy growth ||g(X)||/||X||, stability ||g(X)-g(X+dX)||/"
+                                   "||dX|| with ||dX|| = 0.1 ||X|| (mean and std over draws) "
+                                   "and invertibility error ||g^-1(g(X))-X||/||X|| (paper "
+                                   "section 2.1, Fig. 3), on standard normal X.")
+    p.add_argument("target", metavar="DESIGN|MODEL",
+                   help="design TOML, preset name (untrained weights) or model folder")
+    p.add_argument("--input-shape", type=int, nargs="+", metavar="N",
+                   help="N C and the spatial sizes (default: 1 C 32 ...)")
+    p.add_argument("--sweep-h", type=float, nargs="*", metavar="H",
+                   help="measure over these h values (the same weights); alone: "
+                        "0.05 0.1 0.2 0.3 0.4 0.5 0.6 0.8 1.0")
+    p.add_argument("--plot", metavar="PNG", help="with --sweep-h: write Fig. 3's curves here")
+    p.add_argument("--draws", type=int, default=5, help="perturbations drawn (default 5)")
+    p.add_argument("--perturbation", type=float, default=0.1,
+                   help="||dX|| / ||X|| (default 0.1, the paper's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and of X")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("demo", help="train on the built-in synthetic survey",
                        description="Build the synthetic demo survey if missing, train on its "

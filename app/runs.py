@@ -17,6 +17,7 @@ Every file is written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -629,3 +630,20 @@ def exported_files(project: Project, name: str) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------- stability
+def stability_warning(design: NetworkDesign, seed: int = 0) -> str | None:
+    """The leapfrog-bound warning for ``design`` with the weights training starts from, or None.
+
+    Cached per design and seed: the page reruns on every click, the check takes seconds for
+    the paper's widest designs.
+    """
+    return _stability_warning(design.to_toml(), int(seed))
+
+
+@functools.lru_cache(maxsize=16)
+def _stability_warning(design_toml: str, seed: int) -> str | None:
+    from fhn_core.stability import initial_stability
+
+    return initial_stability(NetworkDesign.from_toml(design_toml), seed=seed).warning()

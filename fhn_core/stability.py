@@ -8,9 +8,12 @@ lambda_max(A) <= lambda_max(K^T K) = ||K||_2^2, so each layer needs
     h <= 2 / ||K||_2,
 
 ||K||_2 being the operator norm of the convolution, computed per layer from its Fourier
-symbol (:func:`kernel_lambda_max`; cheap at any channel count). This is a necessary condition, not a sufficient
-one: the layers differ and D changes from step to step, so rounding errors can grow below
-the bound too (measured, 130 layers, float32: h^2 lambda_max = 2.1 already rebuilds X
+symbol (:func:`kernel_lambda_max`; cheap at any channel count). Within the bound every
+frozen, linearised step is stable (lambda_max(A) <= lambda_max(K^T K)); beyond it the
+relu mask may still spare a layer, but nothing guarantees it, hence a warning, not a
+refusal. Nor does the bound make the whole network safe: the layers differ and D changes
+from step to step, so rounding errors can grow below it too (measured, 130 layers,
+float32: h^2 lambda_max = 2.1 already rebuilds X
 with an error of order 1). The drift guard below catches those cases as they happen.
 
 Drift guard (after each backward). The constant-memory backward records how well it
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .design import NetworkDesign
 from .layers import HyperbolicLayer
 from .network import HyperbolicNetwork
 
@@ -121,3 +125,11 @@ def drift_problem(net: HyperbolicNetwork) -> str | None:
         "gradient_mode = \"checkpoint\" for this run (exact gradients, more memory), or "
         "float64 states"
     )
+
+
+def initial_stability(design: NetworkDesign, *, seed: int = 0) -> StabilityCheck:
+    """The bound for ``design`` with the weights training starts from (``seed``'s draw)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = HyperbolicNetwork(design)
+    return check_stability(net)

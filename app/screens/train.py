@@ -252,6 +252,12 @@ if check is not None:
         with st.expander(f"Memory estimate (paper, Table 1): {check.summary()}"):
             st.code(f"training step on {check.training.input_shape}:\n{table}", language=None)
 
+# The leapfrog stability bound for h (fhn_core.stability), on the starting weights.
+if design is not None and config is not None:
+    unstable = ui.run_action(lambda: runs.stability_warning(design, config.seed))
+    if unstable:
+        st.warning(unstable, icon=":material/warning:")
+
 # ----------------------------------------------------------------------------- start
 split = "held-back labels from Wells & validation" if editor.labels.split is not None else (
     f"a random {config.validation_fraction:.0%} of the labels" if config else "")
