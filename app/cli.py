@@ -302,6 +302,9 @@ def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, A
         result = trainer.run(progress, flag)
     model_dir = result.model.save(out / "model")
     print(result.message)
+    if result.diagnostics is not None:
+        _write_json(out / "diagnostics.json", result.diagnostics.as_dict())
+        print(f"trained network (paper Fig. 3): {result.diagnostics}")
     if result.validation is not None:
         print("\nvalidation (held-back labels):")
         print(result.validation.table(names))
@@ -333,6 +336,13 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
             "use a smaller patch, fewer channels or a smaller design, or --ignore-memory "
             "to try anyway"
         )
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    from io_adapters.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def _warn_if_unstable(trainer: Trainer) -> None:

@@ -141,6 +141,7 @@ class RunInfo:
     grid_dims: list[str] | None = None
     grid_shape: list[int] | None = None
     history: list[dict[str, Any]] | None = None
+    diagnostics: dict[str, Any] | None = None  # Fig. 3's properties of the trained network
     error: str = ""
     has_model: bool = False
     has_checkpoint: bool = False

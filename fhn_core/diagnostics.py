@@ -105,3 +105,21 @@ def sweep_h(
         for layer, h in zip(net.layers, own, strict=True):
             layer.h = h
     return out
+
+
+def central_window(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """The centred window of ``size`` of a (N, C, *S) tensor (the whole axis where larger)."""
+    index = [slice(None), slice(None)]
+    for s, full in zip(size, x.shape[2:], strict=True):
+        start = max(0, (full - s) // 2)
+        index.append(slice(start, start + min(s, full)))
+    return x[tuple(index)]
+
+
+def trained_diagnostics(
+    net: HyperbolicNetwork, x: torch.Tensor, window: Sequence[int], *, draws: int = 3
+) -> Diagnostics:
+    """Fig. 3's properties of a trained network on the centred training-sized window of its
+    (padded, standardised) training input: what a run records about the network it made.
+    The window keeps the cost to a few training steps' worth of forwards."""
+    return diagnostics(net, central_window(x, window), draws=draws)

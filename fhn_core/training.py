@@ -30,6 +30,7 @@ import torch
 from .averaging import WeightAverage, copy_into
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
 from .design import NetworkDesign
+from .diagnostics import Diagnostics, trained_diagnostics
 from .errors import FhnError
 from .losses import balanced_class_weights, class_scores, partial_cross_entropy
 from .metrics import Metrics, evaluate
@@ -120,6 +121,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     validation: Metrics | None = None
     checkpoint: Path | None = None
+    diagnostics: Diagnostics | None = None  # Fig. 3's properties of the returned network
 
 
 def split_validation(
@@ -345,8 +347,10 @@ class Trainer:
 
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
         checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
-        return TrainResult(self.final_model(), status, message, self.iteration, self.history,
-                           validation, checkpoint)
+        model = self.final_model()
+        fig3 = trained_diagnostics(model.net, self.x_padded.to(self.device), self.sampler.size)
+        return TrainResult(model, status, message, self.iteration, self.history,
+                           validation, checkpoint, fig3)
 
     # --- checkpoints ----------------------------------------------------------------
     def save(self) -> Path:
