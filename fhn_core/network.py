@@ -42,8 +42,9 @@ class HyperbolicNetwork(nn.Module):
         super().__init__()
         self.design = design
         self.gradient_mode = gradient_mode
-        # The drift guard: what the last constant-memory backward measured (reversible.py).
-        self.reconstruction = ReconstructionMonitor()
+        # The drift guard: what the last constant-memory backward measured (reversible.py);
+        # None switches it off (benchmarks/drift_guard.py times it both ways).
+        self.reconstruction: ReconstructionMonitor | None = ReconstructionMonitor()
         self.layers = nn.ModuleList(
             HyperbolicLayer(
                 spec.channels, spec.rank, design.spatial_dims, design.kernel_size, design.h,

@@ -113,7 +113,7 @@ def check_stability(net: HyperbolicNetwork) -> StabilityCheck:
 def drift_problem(net: HyperbolicNetwork) -> str | None:
     """The cause and fixes when the last constant-memory backward rebuilt X badly, else None."""
     monitor = net.reconstruction
-    if not monitor.flagged:
+    if monitor is None or not monitor.flagged:
         return None
     design = net.design
     most = max(s.layers for s in design.segments)

@@ -138,12 +138,15 @@ def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
     if task.n_classes > design.out_channels:
         raise FhnError(
             f"{task.n_classes} classes but the design's output has {design.out_channels} "
-            f"channels; set in_channels to at least {task.n_classes}"
+            f"channels; set in_channels to at least {task.n_classes}, or take the Haar route "
+            "(fhn_core.coarse.haar_route: a 2x coarser output with 2^d times the channels)"
         )
-    if design.out_level != 0:
+    factor = 2**design.out_level
+    if factor > 1 and any(s < factor for s in task.label_grid):
         raise FhnError(
-            "this design ends at a coarser level; the interactive tool scores full-resolution "
-            "outputs, so end the design at level 0"
+            f"the design's output is {factor}x coarser than the data, but the label grid "
+            f"{task.label_grid} has an axis shorter than {factor} cells; end the design at a "
+            "finer level"
         )
 
 

@@ -29,6 +29,7 @@ import torch
 
 from .averaging import WeightAverage, copy_into
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
+from .coarse import labels_on_output_grid, output_factor, output_slice_index, to_data_grid
 from .design import NetworkDesign
 from .diagnostics import Diagnostics, trained_diagnostics
 from .errors import FhnError
@@ -233,7 +234,8 @@ class Trainer:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             out = self.model.net(x)
         scores = class_scores(out, task.n_classes, slice_axis=slice_axis,
-                              slice_index=task.slice_index)
+                              slice_index=output_slice_index(task.slice_index, self.design))
+        y = labels_on_output_grid(y, self.design, task.n_classes)  # section 3.4
         return partial_cross_entropy(scores, y, class_weights=self.weights)
 
     def _step(self) -> float | str:
@@ -278,7 +280,9 @@ class Trainer:
                 slice_index=task.slice_index, device=self.device,
             )
         self.model.net.train()
-        return evaluate(logits.argmax(0).numpy(), self.val_labels, task.n_classes)
+        classes = to_data_grid(logits.argmax(0), output_factor(self.design),
+                               self.val_labels.shape)  # nearest, for a coarse output
+        return evaluate(classes, self.val_labels, task.n_classes)
 
     def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
         net = self.model.net
