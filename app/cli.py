@@ -28,6 +28,8 @@ is saved; ``fhn train CONFIG --resume`` continues it).
     spatial_dims = 3                   #   or the design keys inline; omitted: a small
     in_channels = 4                    #   default design for the data
     segments = [[0, 2, 8], [1, 2, 16], [0, 2, 8]]
+    # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
+                                       #   transform the input, output 2x coarser (3.4)
 
     [training]                         # any fhn_core.training.TrainConfig field
     iterations = 200
@@ -215,6 +217,21 @@ def _label_kind(path: Path) -> str:
 
 # --------------------------------------------------------------------------- design
 def _design_from_section(spec: dict[str, Any], base: Path, layout, n_classes: int):
+
+    spec = dict(spec)
+    expansion = spec.pop("channel_expansion", "replicate")
+    if expansion not in ("replicate", "haar"):
+        raise UserError(f"[design] channel_expansion must be \"replicate\" or \"haar\", got "
+                        f"{expansion!r}")
+    design = _design_of(spec, base, layout, n_classes)
+    if expansion == "haar":  # section 3.2: a coarser output with 2^d times the channels
+        from fhn_core.coarse import haar_route
+
+        design = haar_route(design, int(layout.data.shape[0]), n_classes)
+    return design
+
+
+def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
     from app.workflow import default_design
     from fhn_core.design import NetworkDesign
 
@@ -511,7 +528,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              device=args.device, progress=progress)
     written = workflow.export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
-    print(f"{args.what} written to {written}")
+    grid = "the data grid"
+    if prediction.output_factor > 1:
+        grid = (f"the data grid (brought back by nearest from the {prediction.output_factor}x "
+                "coarser output grid)" if args.what != "probabilities" else
+                f"the network's output grid, {prediction.output_factor}x coarser than the data")
+    print(f"{args.what} written to {written}, on {grid}")
     return EXIT_OK
 
 

@@ -478,6 +478,11 @@ def export_prediction(
         )
     k = int(prediction.probabilities.shape[0])
     table = class_table_of(class_table, k)
+    if what == "probabilities" and prediction.output_factor > 1:  # a coarse output (3.4)
+        from app.coarse_export import export_coarse_probabilities
+
+        return export_coarse_probabilities(prediction, da, target, dims,
+                                           [name for name, _ in table])
     values = _product(prediction, what, class_index if suffix in SEGY_SUFFIXES else None)
     if suffix in SEGY_SUFFIXES:
         return _export_segy(values, what, da, target, dims)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import jobs, run_ui, runs, ui, workflow
+from fhn_core.coarse import haar_route
 from fhn_core.memory import GB
 from fhn_core.training import TrainConfig
 
@@ -66,7 +67,8 @@ with design_col:
                  help="Designs after the paper's examples, the demo's tuned recipe, or a "
                       "small network sized for this data")
     st.caption("Segments of consecutive layers: the Haar **level** (0 = full resolution; "
-               "levels change by one between segments and must end at 0), the number of "
+               "levels change by one between segments; ending above 0 puts the output and "
+               "the labels on a 2^level coarser grid, section 3.4), the number of "
                "**layers** and the **block rank** of their kernels (eq. 3.17).")
     rows = st.data_editor(
         pd.DataFrame(runs.segment_rows(base)), num_rows="dynamic", hide_index=True,
@@ -134,6 +136,20 @@ with design_col:
         rows.to_dict("records"), in_channels=int(in_channels),
         spatial_dims=base.spatial_dims, kernel_size=int(kernel), h=float(h),
         zero_channels=n_classes if zero_scores else 0, name=base.name))
+    haar = st.toggle(
+        "Haar route for more classes than channels", value=False,
+        key=f"fhn-train-haar-{version}",
+        help="Section 3.2: instead of replicating the data's channels up to the number of "
+             "classes, Haar-transform the input once (information preserving: 4x the channels "
+             "in 2D, 8x in 3D, the grid 2x coarser). The network then runs one level up, its "
+             "output and the labels are on the coarser grid; the prediction is brought back "
+             "to the data grid by nearest neighbour, its probabilities stay coarse.")
+    if design is not None and haar:
+        design = ui.run_action(lambda: haar_route(design, data_channels, n_classes))
+    if design is not None and design.out_level:
+        st.caption(f"Output on a grid {2 ** design.out_level}x coarser than the data "
+                   f"(section 3.4), {design.out_channels} output channels; labels coarsened "
+                   "by majority, prediction brought back to the data grid by nearest.")
     if design is not None:
         zeros = (f"; {design.zero_channels} zero channel(s) in front, where the class scores "
                  "start" if design.zero_channels else "")
