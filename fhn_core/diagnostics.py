@@ -118,8 +118,13 @@ def central_window(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 def trained_diagnostics(
     net: HyperbolicNetwork, x: torch.Tensor, window: Sequence[int], *, draws: int = 3
-) -> Diagnostics:
+) -> Diagnostics | None:
     """Fig. 3's properties of a trained network on the centred training-sized window of its
     (padded, standardised) training input: what a run records about the network it made.
-    The window keeps the cost to a few training steps' worth of forwards."""
-    return diagnostics(net, central_window(x, window), draws=draws)
+    The window keeps the cost to a few training steps' worth of forwards. None where they
+    cannot be measured: the window holds NaN/inf (a run stopped for that) or is all zeros.
+    """
+    patch = central_window(x, window)
+    if not torch.isfinite(patch).all() or not patch.any():
+        return None
+    return diagnostics(net, patch, draws=draws)

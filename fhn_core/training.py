@@ -128,14 +128,24 @@ class TrainResult:
 def split_validation(
     labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hold back a random ``fraction`` of each class's labels (at least one stays for training)."""
+    """Hold back a random ``fraction`` of each class's labels: (training, validation) labels.
+
+    The one stratified split of the product (the Trainer, the app's Wells & validation page
+    and notebooks use it): per class, ``round(fraction * n)`` labels, at least one when
+    ``fraction`` > 0, and always at least one left for training; a class with a single label
+    keeps it for training.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise FhnError(f"validation fraction {fraction} must be in [0, 1); e.g. 0.2")
     rng = np.random.default_rng(seed)
     train, val = labels.copy(), np.full_like(labels, -1)
-    if fraction <= 0:
+    if fraction == 0:
         return train, val
     for k in np.unique(labels[labels >= 0]):
         idx = np.flatnonzero(labels == k)
-        n_val = min(int(round(fraction * idx.size)), idx.size - 1)
+        if idx.size < 2:
+            continue
+        n_val = min(max(1, round(fraction * idx.size)), idx.size - 1)
         chosen = rng.choice(idx, size=n_val, replace=False)
         train.flat[chosen], val.flat[chosen] = -1, k
     return train, val
