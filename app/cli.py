@@ -338,20 +338,20 @@ def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, A
 
 
 def _check_memory(design, task, config, device: str, ignore: bool) -> None:
-    """Refuse (before allocating) a design whose estimated training peak exceeds memory."""
-    from fhn_core.memory import GB, estimate_memory
+    """Refuse (before allocating) a run that does not fit: fhn_core's one memory policy."""
+    from fhn_core.memory import GB
+    from fhn_core.memory_check import check_memory
 
-    sizes = task.spatial_shape
-    patch = config.patch or (None,) * len(sizes)
-    window = [s if p is None else min(int(p), s) for s, p in zip(sizes, patch, strict=False)]
-    estimate = estimate_memory(design, (1, design.in_channels, *window))
     where, free = _available_memory(device)
-    if free is not None and not estimate.fits(free) and not ignore:
+    check = check_memory(design, task.spatial_shape, config.patch, free,
+                         n_classes=task.n_classes, averaging=config.average_decay > 0)
+    if not check.fits and not ignore:
         raise UserError(
-            f"the design does not fit: the estimated training peak is "
-            f"{estimate.training_peak / GB:.2f} GB but {where} has {free / GB:.2f} GB free; "
-            "use a smaller patch, fewer channels or a smaller design, or --ignore-memory "
-            "to try anyway"
+            f"the design does not fit: the run needs about {check.needed / GB:.2f} GB (held "
+            f"{check.held_bytes / GB:.2f}, a training step {check.step_bytes / GB:.2f}, the "
+            f"whole-volume validation/prediction {check.prediction_bytes / GB:.2f}) but "
+            f"{where} has {free / GB:.2f} GB free; use a smaller patch, fewer channels or a "
+            "smaller design, or --ignore-memory to try anyway"
         )
 
 
@@ -374,6 +374,7 @@ def _warn_if_unstable(trainer: Trainer) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_estimate(args: argparse.Namespace) -> int:
     from fhn_core.memory import GB, estimate_memory
+    from fhn_core.memory_check import check_memory
     from fhn_core.paper import EXAMPLES, comparison_table
 
     example = EXAMPLES.get(args.design)
@@ -392,13 +393,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(f"\nthe paper's Table 1 for {example.title}, input {shape}:")
         print(comparison_table(example))
     where, free = _available_memory(args.device)
-    peak = estimate.training_peak / GB
+    check = check_memory(design, shape[2:], None, free)
+    print(f"\ntraining on this whole input (fhn_core.memory_check):\n{check.breakdown()}")
+    need = check.needed / GB
     if free is None:
-        print(f"device {where}: available memory unknown; training needs about {peak:.3f} GB")
-    elif estimate.fits(free):
-        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: fits")
+        print(f"device {where}: available memory unknown; training needs about {need:.3f} GB")
+    elif check.fits:
+        print(f"device {where}: {free / GB:.3f} GB available; training needs {need:.3f} GB: "
+              "fits")
     else:
-        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: "
+        print(f"device {where}: {free / GB:.3f} GB available; training needs {need:.3f} GB: "
               "DOES NOT FIT (use a smaller input, fewer channels or a smaller design)")
     return EXIT_OK
 

@@ -33,7 +33,6 @@ import xarray as xr
 
 from fhn_core.design import PRESETS, NetworkDesign, Segment
 from fhn_core.errors import FhnError
-from fhn_core.memory import GB, MemoryEstimate, estimate_memory
 from fhn_core.metrics import Metrics, metrics_from_confusion
 from fhn_core.prediction import Prediction
 from fhn_core.training import TrainConfig
@@ -52,7 +51,6 @@ __all__ = [
     "RunInfo",
     "LayoutShape",
     "Device",
-    "MemoryCheck",
     "DESIGN_CHOICES",
     "new_run_name",
     "list_runs",
@@ -69,10 +67,8 @@ __all__ = [
     "design_choices",
     "segment_rows",
     "design_from_rows",
-    "training_window",
     "devices",
     "free_memory",
-    "check_memory",
     "find_reference",
     "load_reference",
     "export_formats",
@@ -437,21 +433,6 @@ def design_from_rows(
                          zero_channels=int(zero_channels), name=name)
 
 
-def training_window(
-    spatial_shape: Sequence[int], patch: Sequence[int | None] | None, levels: int
-) -> tuple[int, ...]:
-    """The sub-volume one training step sees: the patch (None/0 = whole axis), padded up
-    to a multiple of 2^levels as the trainer pads it."""
-    m = 2**levels
-    patch = list(patch or [])
-    window = []
-    for a, s in enumerate(spatial_shape):
-        p = patch[a] if a < len(patch) else None
-        size = int(s) if not p else min(int(p), int(s))
-        window.append(-(-size // m) * m)
-    return tuple(window)
-
-
 # --------------------------------------------------------------------------- memory
 @dataclass(frozen=True)
 class Device:
@@ -503,57 +484,6 @@ def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-@dataclass(frozen=True)
-class MemoryCheck:
-    """The memory a run needs next to what the device has free.
-
-    ``training``: the estimate (paper Table 1) for one training step on the sub-volume;
-    ``prediction``: the estimate on the whole input, which validation and the final
-    prediction push through the network in one piece (no gradients: states + kernels).
-    """
-
-    training: MemoryEstimate
-    prediction: MemoryEstimate
-    available: float | None
-
-    @property
-    def prediction_bytes(self) -> int:
-        return self.prediction.invertible_blr
-
-    @property
-    def needed(self) -> int:
-        return max(self.training.training_peak, self.prediction_bytes)
-
-    @property
-    def fits(self) -> bool:
-        if self.available is None:
-            return True
-        return self.training.fits(self.available) and self.prediction_bytes <= self.available
-
-    def summary(self) -> str:
-        need = f"about {self.needed / GB:.3f} GB"
-        if self.available is None:
-            return f"Needs {need}; the free memory of this device is unknown."
-        verdict = "fits" if self.fits else "does NOT fit"
-        return f"Needs {need}; {self.available / GB:.3f} GB available: {verdict}."
-
-
-def check_memory(
-    design: NetworkDesign,
-    spatial_shape: Sequence[int],
-    patch: Sequence[int | None] | None,
-    available: float | None,
-) -> MemoryCheck:
-    """Estimate a run of ``design`` on data of ``spatial_shape`` against ``available`` bytes."""
-    window = training_window(spatial_shape, patch, design.max_level)
-    full = training_window(spatial_shape, None, design.max_level)
-    return MemoryCheck(
-        training=estimate_memory(design, (1, design.in_channels, *window)),
-        prediction=estimate_memory(design, (1, design.in_channels, *full)),
-        available=available,
-    )
 
 
 # --------------------------------------------------------------------------- reference

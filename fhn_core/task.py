@@ -22,7 +22,6 @@ import torch
 
 from .design import NetworkDesign
 from .errors import FhnError
-from .haar import pad_to_multiple
 from .losses import UNLABELLED, expand_channels
 
 
@@ -170,8 +169,3 @@ def pad_labels(labels: np.ndarray, levels: int) -> torch.Tensor:
     pads = [(0, (-s) % m) for s in labels.shape]
     padded = np.pad(labels.astype(np.int64), pads, constant_values=UNLABELLED)
     return torch.from_numpy(padded).unsqueeze(0)
-
-
-def padded_input(x: torch.Tensor, design: NetworkDesign) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Reflect-pad (1, C, *S) to a multiple of 2^max_level; returns the original sizes."""
-    return pad_to_multiple(x, design.max_level)

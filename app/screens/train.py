@@ -8,6 +8,7 @@ import streamlit as st
 from app import jobs, run_ui, runs, ui, workflow
 from fhn_core.coarse import haar_route
 from fhn_core.memory import GB
+from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
 
 DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
@@ -250,10 +251,12 @@ budget = mem_cols[3].number_input(
 available = min(float(budget) * GB, free) if free is not None else float(budget) * GB
 check = None
 if design is not None and config is not None:
-    check = ui.run_action(lambda: runs.check_memory(design, layout.spatial_shape, config.patch,
-                                                    available))
+    check = ui.run_action(lambda: check_memory(
+        design, layout.spatial_shape, config.patch, available, n_classes=n_classes,
+        averaging=config.average_decay > 0))
 if check is not None:
-    mem_cols[0].metric("Training step needs", f"{check.training.training_peak / GB:.3f} GB")
+    mem_cols[0].metric("Training needs", f"{check.training_bytes / GB:.3f} GB",
+                       help=check.breakdown())
     mem_cols[1].metric("Whole-data prediction", f"{check.prediction_bytes / GB:.3f} GB")
     mem_cols[2].metric("Free on device", f"{free_gb:.2f} GB" if free is not None else "unknown",
                        help=f"of {total / GB:.1f} GB" if total else None)
@@ -261,12 +264,12 @@ if check is not None:
     if not check.fits:
         st.error(f"**This design does not fit.** {check.summary()} Use a smaller sub-volume, "
                  "fewer input channels, lower ranks or fewer levels.", icon=":material/memory:")
-        st.code(f"training step on {check.training.input_shape}:\n{table}\n\n"
-                f"whole-data prediction on {check.prediction.input_shape}: "
-                f"{check.prediction_bytes / GB:.3f} GB", language=None)
+        st.code(f"{check.breakdown()}\n\ntraining step on {check.training.input_shape}:\n"
+                f"{table}", language=None)
     else:
         with st.expander(f"Memory estimate (paper, Table 1): {check.summary()}"):
-            st.code(f"training step on {check.training.input_shape}:\n{table}", language=None)
+            st.code(f"{check.breakdown()}\n\ntraining step on {check.training.input_shape}:\n"
+                    f"{table}", language=None)
 
 # The leapfrog stability bound for h (fhn_core.stability), on the starting weights.
 if design is not None and config is not None:
