@@ -124,7 +124,7 @@ def trained_diagnostics(
     The window keeps the cost to a few training steps' worth of forwards. None where they
     cannot be measured: the window holds NaN/inf (a run stopped for that) or is all zeros.
     """
-    patch = central_window(x, window)
+    patch = central_window(x, window).to(next(net.parameters()).device)
     if not torch.isfinite(patch).all() or not patch.any():
         return None
     return diagnostics(net, patch, draws=draws)

@@ -10,6 +10,12 @@ weights kept. Checkpoints hold the optimiser and RNG states, so a resumed run re
 the loss sequence of an uninterrupted one. With ``average_decay`` > 0 a moving average
 of the weights runs beside the optimiser (averaging.py); validation and the returned
 model use it, the checkpoint keeps both.
+
+The drift guard of the constant-memory backward (:mod:`fhn_core.stability`) stops training,
+with the cause and the fixes, at a step whose rebuilt gradients cannot be trusted. The
+result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
+A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
+and validated on the data grid (:mod:`fhn_core.coarse`).
 """
 
 from __future__ import annotations
@@ -362,7 +368,7 @@ class Trainer:
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
         checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
         model = self.final_model()
-        fig3 = trained_diagnostics(model.net, self.x_padded.to(self.device), self.sampler.size)
+        fig3 = trained_diagnostics(model.net, self.x_padded, self.sampler.size)
         return TrainResult(model, status, message, self.iteration, self.history,
                            validation, checkpoint, fig3)
 
