@@ -66,7 +66,11 @@ class MemoryEstimate:
 
     @property
     def training_peak(self) -> int:
-        """A conservative peak for one invertible training step (optimiser and workspace)."""
+        """A conservative peak for one invertible training step (optimiser and workspace).
+
+        One step only; what a whole run holds (validation, copies of the weights) is
+        :mod:`fhn_core.memory_check`, the policy the CLI and the app apply.
+        """
         return _WORKSPACE_STATES * self.input_bytes + _OPTIMISER_COPIES * self.kernels_blr
 
     def fits(self, available_bytes: float) -> bool:
@@ -89,7 +93,6 @@ class MemoryEstimate:
         lines = [f"{'network':<22}{'states GB':>12}{'kernels GB':>12}{'total GB':>12}"]
         for name, states, kernels, total in self.rows():
             lines.append(f"{name:<22}{states:>12.3f}{kernels:>12.3f}{total:>12.3f}")
-        lines.append(f"{'training peak (est.)':<22}{'':>24}{self.training_peak / GB:>12.3f}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
