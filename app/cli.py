@@ -610,7 +610,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if len(shape) != net.design.spatial_dims + 2:
         raise UserError(f"--input-shape needs N C and {net.design.spatial_dims} spatial sizes "
                         f"for this {net.design.spatial_dims}D network, got {list(shape)}")
-    x = net._checked(diagnose.noise_input(shape, args.seed))
+    x = diagnose.noise_input(shape, args.seed)  # the network validates it (sizes, channels)
     print(f"{title}: {net.design.n_layers} layers, h = {net.design.h:g}; X = standard normal "
           f"noise {shape}")
     if args.sweep_h is None:

@@ -239,7 +239,9 @@ def seismic_table3(in_channels: int = 12) -> NetworkDesign:
     41.16 GB of full 6144 x 6144 x 27 kernels, which 6 there (the earlier preset) could
     not (24.98 GB). The same per-layer sequence is the ``architecture`` of the authors'
     public example script (PetersBas/FHN_Examples, SemanticSegmentationF3_3D_interpolation.jl),
-    which runs it on 4 replicated channels rather than Table 1's 12.
+    which runs it on 4 replicated channels rather than Table 1's 12. (Table 3's own text
+    was not at hand when this was written: the counts rest on Table 1 and that script,
+    which agree.)
     """
     return NetworkDesign(
         in_channels=in_channels,
@@ -262,6 +264,8 @@ def hyperspectral_timelapse(in_channels: int = 16) -> NetworkDesign:
     22.5 GB, kernels 0.02 / 0.003 GB); the 6 + 12 split is the one that gives the 0.02 GB
     of full kernels (12 layers at 128 channels), and it is the ``architecture`` of the
     authors' public script TimeLapseHyperspectral_ResolutionChange.jl (PetersBas/FHN_Examples).
+    The input size is the one that gives Table 1's state figures with 16 channels; Table
+    2's own text was not at hand to check it against.
     """
     return NetworkDesign(
         in_channels=in_channels,
@@ -285,7 +289,8 @@ def aquifer_map(in_channels: int = 112) -> NetworkDesign:
     level's layers split between the coarsening and the refining side (Table 1 is a sum
     over layers), so that split (4/4/3 down, 3/3/4 up) is a choice, not the paper's. With
     rank 24 the BLR kernels are 0.118 GB (Table 1 prints 0.12). The earlier preset
-    (5/5/5/9/5/5/5, 39 layers) gave 21.57 and 17.88 GB, not Table 1.
+    (5/5/5/9/5/5/5, 39 layers) gave 21.57 and 17.88 GB, not Table 1. Table 2's own text
+    was not at hand when this was written; everything above is derived from Table 1.
     """
     return NetworkDesign(
         in_channels=in_channels,
