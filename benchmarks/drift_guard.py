@@ -5,9 +5,8 @@ with the guard on and off (``net.reconstruction`` a monitor or None), alternated
 round so both see the same weights and allocator state; the fastest of the timed steps of
 each (the least disturbed by other work on a shared machine). (2) Isolated: the work the
 guard adds, timed alone (fastest of 20): ``reversible._rebuild_error`` at the first layer,
-i.e. K^T z slice by slice (z is computed by the backward anyway), the combine that
-rebuilds X (eq. 2.9) and the differences and norms against X; divided by the fastest
-guard-off step. The
+i.e. K^T z (z is computed by the backward anyway), the combine that rebuilds X (eq. 2.9)
+and the differences and norms against X; divided by the fastest guard-off step. The
 target is checked on (2), which a loaded machine disturbs far less than a difference of
 two step times; (1) is shown beside it as a cross-check.
 

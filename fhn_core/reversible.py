@@ -36,22 +36,21 @@ initial scale rebuild X with a relative error of about 3 and parameter gradients
 wrong, while plain autograd is exact). The backward ends at the first layer, whose true
 input X is at hand: there it also rebuilds the starting pair (X, X) and records
 ||X_rebuilt - X|| / ||X|| in a :class:`ReconstructionMonitor`. The rebuild reuses the
-layer's z and runs K^T z a slice of channels at a time, compared and reduced to a norm
-slice by slice, so it adds one K^T (of the ~7 n convolutions of a step) and no
-state-sized buffer to the peak. Past the monitor's tolerance the gradients of that step
-cannot be trusted; the trainer stops (:mod:`fhn_core.training`).
+layer's z, so it adds one K^T (of the ~7 n convolutions of a step) and one transient
+state, freed before the layer's own backward reaches its peak. Past the monitor's
+tolerance the gradients of that step cannot be trusted; the trainer stops
+(:mod:`fhn_core.training`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from .layers import HyperbolicLayer, State, convolve, cpu_axis_order, inverse_order
+from .layers import HyperbolicLayer, State, cpu_axis_order, inverse_order
 
 _convolution_backward = torch.ops.aten.convolution_backward.default
 
@@ -86,25 +85,17 @@ def _rebuild_error(
 
     (c, n) is the layer's output pair as the backward rebuilt it, so c and p are the
     rebuilt starting pair (X, X) after the layer's resampling W (orthonormal: the norms
-    are those of the unresampled states). K^T z is computed a slice of output channels at
-    a time and reduced at once, so no state-sized buffer is added.
+    are those of the unresampled states). One state-sized buffer, K^T z's, holds p - W X
+    and then c - W X, and is freed before the layer's own backward allocates anything.
     """
     target = layer.resample(x)
     scale = float(target.norm())
     if scale == 0:
         return None
-    h2 = layer.h * layer.h
-    weight = layer.adjoint_weight()
-    width = max(1, layer.channels // 8)
-    err_p = torch.zeros((), dtype=torch.float64, device=c.device)
-    err_c = torch.zeros((), dtype=torch.float64, device=c.device)
-    for a in range(0, layer.channels, width):
-        part = slice(a, a + width)
-        f = convolve(z, weight[part], None, layer.padding).to(c.dtype)
-        p = f.mul_(-h2).add_(c[:, part], alpha=2.0).sub_(n[:, part]).sub_(target[:, part])
-        err_p += p.square().sum(dtype=torch.float64)
-        err_c += (c[:, part] - target[:, part]).square().sum(dtype=torch.float64)
-    return math.sqrt(float(torch.maximum(err_p, err_c))) / scale
+    buffer = layer.combine_(layer.adjoint(z), c, n).sub_(target)  # p - W X (eq. 2.9)
+    err_p = buffer.norm()
+    err_c = buffer.copy_(c).sub_(target).norm()
+    return float(torch.maximum(err_p, err_c)) / scale
 
 
 def run_layers(layers: Sequence[HyperbolicLayer], x: torch.Tensor) -> State:
