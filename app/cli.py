@@ -1,4 +1,4 @@
-"""The ``fhn`` command line: estimate, train, predict, evaluate, demo.
+"""The ``fhn`` command line: estimate, train, predict, evaluate, diagnose, demo.
 
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
@@ -31,6 +31,8 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     spatial_dims = 3                   #   or the design keys inline; omitted: a small
     in_channels = 4                    #   default design for the data
     segments = [[0, 2, 8], [1, 2, 16], [0, 2, 8]]
+    # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
+                                       #   transform the input, output 2x coarser (3.4)
 
     [training]                         # any fhn_core.training.TrainConfig field
     iterations = 200
@@ -242,6 +244,21 @@ def _label_kind(path: Path) -> str:
 
 # --------------------------------------------------------------------------- design
 def _design_from_section(spec: dict[str, Any], base: Path, layout, n_classes: int):
+
+    spec = dict(spec)
+    expansion = spec.pop("channel_expansion", "replicate")
+    if expansion not in ("replicate", "haar"):
+        raise UserError(f"[design] channel_expansion must be \"replicate\" or \"haar\", got "
+                        f"{expansion!r}")
+    design = _design_of(spec, base, layout, n_classes)
+    if expansion == "haar":  # section 3.2: a coarser output with 2^d times the channels
+        from fhn_core.coarse import haar_route
+
+        design = haar_route(design, int(layout.data.shape[0]), n_classes)
+    return design
+
+
+def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
     from app.workflow import default_design
     from fhn_core.design import NetworkDesign
 
@@ -337,6 +354,9 @@ def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, A
         result = trainer.run(progress, flag)
     model_dir = result.model.save(out / "model")
     print(result.message)
+    if result.diagnostics is not None:
+        _write_json(out / "diagnostics.json", result.diagnostics.as_dict())
+        print(f"trained network (paper Fig. 3): {result.diagnostics}")
     if result.validation is not None:
         print("\nvalidation (held-back labels):")
         print(result.validation.table(names))
@@ -353,28 +373,50 @@ def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, A
 
 
 def _check_memory(design, task, config, device: str, ignore: bool) -> None:
-    """Refuse (before allocating) a design whose estimated training peak exceeds memory."""
-    from fhn_core.memory import GB, estimate_memory
+    """Refuse (before allocating) a run that does not fit: fhn_core's one memory policy."""
+    from fhn_core.memory import GB
+    from fhn_core.memory_check import check_memory
 
-    sizes = task.spatial_shape
-    patch = config.patch or (None,) * len(sizes)
-    window = [s if p is None else min(int(p), s) for s, p in zip(sizes, patch, strict=False)]
-    estimate = estimate_memory(design, (1, design.in_channels, *window))
     where, free = _available_memory(device)
-    if free is not None and not estimate.fits(free) and not ignore:
+    check = check_memory(design, task.spatial_shape, config.patch, free,
+                         n_classes=task.n_classes, averaging=config.average_decay > 0)
+    if not check.fits and not ignore:
         raise UserError(
-            f"the design does not fit: the estimated training peak is "
-            f"{estimate.training_peak / GB:.2f} GB but {where} has {free / GB:.2f} GB free; "
-            "use a smaller patch, fewer channels or a smaller design, or --ignore-memory "
-            "to try anyway"
+            f"the design does not fit: the run needs about {check.needed / GB:.2f} GB (held "
+            f"{check.held_bytes / GB:.2f}, a training step {check.step_bytes / GB:.2f}, the "
+            f"whole-volume validation/prediction {check.prediction_bytes / GB:.2f}) but "
+            f"{where} has {free / GB:.2f} GB free; use a smaller patch, fewer channels or a "
+            "smaller design, or --ignore-memory to try anyway"
         )
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    from io_adapters.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def _warn_if_unstable(trainer: Trainer) -> None:
+    """Warn (and go on) when h breaks the leapfrog bound for the weights training starts from."""
+    from fhn_core.stability import check_stability
+
+    warning = check_stability(trainer.model.net).warning()
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- commands
 def cmd_estimate(args: argparse.Namespace) -> int:
     from fhn_core.memory import GB, estimate_memory
+    from fhn_core.memory_check import check_memory
+    from fhn_core.paper import EXAMPLES, comparison_table
 
-    shape = tuple(args.input_shape)
+    example = EXAMPLES.get(args.design)
+    if args.input_shape is None and example is None:
+        raise UserError("--input-shape is needed for a design that is not one of the paper's "
+                        f"examples ({', '.join(EXAMPLES)}), e.g. --input-shape 1 12 248 248 248")
+    shape = tuple(args.input_shape or example.input_shape)
     if len(shape) < 4:
         raise UserError("--input-shape needs N C and 2 or 3 spatial sizes, e.g. 1 12 248 248 248")
     design = _load_design_arg(args.design, in_channels=shape[1])
@@ -382,14 +424,20 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     title = design.name or args.design
     print(f"design: {title}, {design.n_layers} layers; input {shape}")
     print(estimate.table())
+    if example is not None and shape == example.input_shape:
+        print(f"\nthe paper's Table 1 for {example.title}, input {shape}:")
+        print(comparison_table(example))
     where, free = _available_memory(args.device)
-    peak = estimate.training_peak / GB
+    check = check_memory(design, shape[2:], None, free)
+    print(f"\ntraining on this whole input (fhn_core.memory_check):\n{check.breakdown()}")
+    need = check.needed / GB
     if free is None:
-        print(f"device {where}: available memory unknown; training needs about {peak:.3f} GB")
-    elif estimate.fits(free):
-        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: fits")
+        print(f"device {where}: available memory unknown; training needs about {need:.3f} GB")
+    elif check.fits:
+        print(f"device {where}: {free / GB:.3f} GB available; training needs {need:.3f} GB: "
+              "fits")
     else:
-        print(f"device {where}: {free / GB:.3f} GB available; training peak {peak:.3f} GB: "
+        print(f"device {where}: {free / GB:.3f} GB available; training needs {need:.3f} GB: "
               "DOES NOT FIT (use a smaller input, fewer channels or a smaller design)")
     return EXIT_OK
 
@@ -464,6 +512,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} "
                       f"classes, {int((task.labels >= 0).sum())} labelled cells; design "
                       f"{design.name or 'from config'} ({design.n_layers} layers) on {where}")
+                _warn_if_unstable(trainer)
             code, _ = _run_training(trainer, out, list(task.class_names))
     finally:
         distributed.stop()
@@ -533,7 +582,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              device=args.device, progress=progress)
     written = workflow.export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
-    print(f"{args.what} written to {written}")
+    grid = "the data grid"
+    if prediction.output_factor > 1:
+        grid = (f"the data grid (brought back by nearest from the {prediction.output_factor}x "
+                "coarser output grid)" if args.what != "probabilities" else
+                f"the network's output grid, {prediction.output_factor}x coarser than the data")
+    print(f"{args.what} written to {written}, on {grid}")
     return EXIT_OK
 
 
@@ -600,6 +654,32 @@ def _write_error_map(path: Path, errors) -> None:
         fig.savefig(tmp, format="png", dpi=100)
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from app import diagnose
+    from fhn_core.diagnostics import diagnostics, sweep_h
+
+    net, title = diagnose.network_of(args.target, seed=args.seed)
+    shape = tuple(args.input_shape or diagnose.default_input_shape(net.design))
+    if len(shape) != net.design.spatial_dims + 2:
+        raise UserError(f"--input-shape needs N C and {net.design.spatial_dims} spatial sizes "
+                        f"for this {net.design.spatial_dims}D network, got {list(shape)}")
+    x = diagnose.noise_input(shape, args.seed)  # the network validates it (sizes, channels)
+    print(f"{title}: {net.design.n_layers} layers, h = {net.design.h:g}; X = standard normal "
+          f"noise {shape}")
+    if args.sweep_h is None:
+        result = diagnostics(net, x, perturbation=args.perturbation, draws=args.draws,
+                             seed=args.seed)
+        print(diagnose.table([(net.design.h, result)]))
+        return EXIT_OK
+    hs = args.sweep_h or list(diagnose.DEFAULT_SWEEP)
+    rows = sweep_h(net, x, hs, perturbation=args.perturbation, draws=args.draws, seed=args.seed)
+    print(diagnose.table(rows))
+    if args.plot:
+        diagnose.plot_sweep(rows, Path(args.plot), f"Fig. 3 properties, {title}, X {shape}")
+        print(f"plot written to {args.plot}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app import workflow
     from fhn_core.metrics import evaluate
@@ -624,6 +704,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with RunLock(out):  # one writer per output folder, as for fhn train
         trainer = Trainer(task, design, config, out_dir=out,
                           class_colours=[c.colour for c in classes])
+        _warn_if_unstable(trainer)
         print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
               f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
               f"iterations on {trainer.device}")
@@ -656,8 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the memory estimate of a design (paper Table 1) and "
                                    "whether training fits the device's free memory.")
     p.add_argument("design", metavar="DESIGN", help="design TOML file or preset name")
-    p.add_argument("--input-shape", type=int, nargs="+", required=True,
-                   metavar="N", help="N C and the spatial sizes, e.g. 1 12 248 248 248")
+    p.add_argument("--input-shape", type=int, nargs="+",
+                   metavar="N", help="N C and the spatial sizes, e.g. 1 12 248 248 248 "
+                                     "(default for a paper preset: the paper's input, and its "
+                                     "Table 1 figures are printed beside ours)")
     p.add_argument("--device", default="auto", help=device_help)
     p.set_defaults(func=cmd_estimate)
 
@@ -715,6 +798,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of classes (default: largest id + 1)")
     p.add_argument("--error-map", metavar="PNG", help="write an error-map image")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("diagnose", help="the paper's Fig. 3 properties of a design or model",
+                       description="Energy growth ||g(X)||/||X||, stability ||g(X)-g(X+dX)||/"
+                                   "||dX|| with ||dX|| = 0.1 ||X|| (mean and std over draws) "
+                                   "and invertibility error ||g^-1(g(X))-X||/||X|| (paper "
+                                   "section 2.1, Fig. 3), on standard normal X.")
+    p.add_argument("target", metavar="DESIGN|MODEL",
+                   help="design TOML, preset name (untrained weights) or model folder")
+    p.add_argument("--input-shape", type=int, nargs="+", metavar="N",
+                   help="N C and the spatial sizes (default: 1 C 32 ...)")
+    p.add_argument("--sweep-h", type=float, nargs="*", metavar="H",
+                   help="measure over these h values (the same weights); alone: "
+                        "0.05 0.1 0.2 0.3 0.4 0.5 0.6 0.8 1.0")
+    p.add_argument("--plot", metavar="PNG", help="with --sweep-h: write Fig. 3's curves here")
+    p.add_argument("--draws", type=int, default=5, help="perturbations drawn (default 5)")
+    p.add_argument("--perturbation", type=float, default=0.1,
+                   help="||dX|| / ||X|| (default 0.1, the paper's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and of X")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("demo", help="train on the built-in synthetic survey",
                        description="Build the synthetic demo survey if missing, train on its "

@@ -268,6 +268,8 @@ class TrainingJob:
         result.model.save(paths.model_dir)
         info.status, info.message, info.iteration = result.status, result.message, result.iteration
         info.history = [_history_record(h) for h in result.history]
+        if result.diagnostics is not None:
+            info.diagnostics = result.diagnostics.as_dict()
 
         self._set(status="predicting", message="Predicting the whole data with the trained model")
         prediction = predict(result.model, layout.data, augment=spec.augment,

@@ -37,7 +37,6 @@ from io_adapters.labels import (
     boreholes_from_rows,
     import_boreholes,
     split_by_region,
-    split_random,
 )
 from io_adapters.project import Project
 
@@ -405,8 +404,15 @@ class LabelEditor:
 
     # ---------------------------------------------------------------- split
     def split_random(self, fraction: float, seed: int = 0) -> None:
-        """Hold back ``fraction`` of each class at random for validation; saves."""
-        split_random(self.labels, fraction, seed)
+        """Hold back ``fraction`` of each class at random for validation; saves.
+
+        The split is fhn_core's (the one the trainer makes when given no validation labels),
+        kept as the label set's validation mask.
+        """
+        from fhn_core.training import split_validation
+
+        _, val = split_validation(self.labels.labels, fraction, seed)
+        self.labels.split = (val >= 0).astype(np.uint8)
         self.save()
 
     def split_by_region(self, axis: int | str, position: int) -> None:

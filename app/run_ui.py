@@ -314,3 +314,24 @@ def scene_html(folder: str, run: str, colour_by: str, reference: str, positions:
         return render3d.interactive_html(plotter)
     finally:
         plotter.close()
+
+
+def diagnostics_block(record: dict[str, Any] | None) -> None:
+    """The paper's Fig. 3 properties of a run's trained network, as its run record has them."""
+    from fhn_core.diagnostics import Diagnostics
+
+    if not record:
+        st.caption("This run recorded no network diagnostics (it predates them).")
+        return
+    d = Diagnostics.from_dict(record)
+    cols = st.columns(3)
+    cols[0].metric("Energy growth", f"{d.energy_growth:.3g}",
+                   help="||g(X)|| / ||X|| on the centred training window")
+    cols[1].metric("Stability", f"{d.stability:.3g} ± {d.stability_std:.2g}",
+                   help=f"||g(X) - g(X + dX)|| / ||dX||, ||dX|| = {d.perturbation:g} ||X||, "
+                        f"mean ± std over {d.draws} draws")
+    cols[2].metric("Invertibility error", f"{d.invertibility_error:.2e}",
+                   help="||g^-1(g(X)) - X|| / ||X||: how exactly the trained network can be "
+                        "run backwards in float32")
+    st.caption("The three properties of the paper's Fig. 3 (section 2.1) for the network this "
+               "run trained; `fhn diagnose MODEL --sweep-h` gives them over h.")

@@ -17,6 +17,7 @@ Every file is written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -32,7 +33,6 @@ import xarray as xr
 
 from fhn_core.design import PRESETS, NetworkDesign, Segment
 from fhn_core.errors import FhnError
-from fhn_core.memory import GB, MemoryEstimate, estimate_memory
 from fhn_core.metrics import Metrics, metrics_from_confusion
 from fhn_core.prediction import Prediction
 from fhn_core.training import TrainConfig
@@ -51,7 +51,6 @@ __all__ = [
     "RunInfo",
     "LayoutShape",
     "Device",
-    "MemoryCheck",
     "DESIGN_CHOICES",
     "new_run_name",
     "list_runs",
@@ -68,10 +67,8 @@ __all__ = [
     "design_choices",
     "segment_rows",
     "design_from_rows",
-    "training_window",
     "devices",
     "free_memory",
-    "check_memory",
     "find_reference",
     "load_reference",
     "export_formats",
@@ -140,6 +137,7 @@ class RunInfo:
     grid_dims: list[str] | None = None
     grid_shape: list[int] | None = None
     history: list[dict[str, Any]] | None = None
+    diagnostics: dict[str, Any] | None = None  # Fig. 3's properties of the trained network
     error: str = ""
     has_model: bool = False
     has_checkpoint: bool = False
@@ -369,7 +367,7 @@ def design_choices(
 ) -> dict[str, tuple[NetworkDesign, TrainConfig | None]]:
     """The designs offered for this data: key -> (design, suggested settings or None).
 
-    Every design takes ``max(channels, n_classes)`` input channels (section 3.4) and has
+    Every design takes ``max(channels, n_classes)`` input channels (section 3.2) and has
     as many spatial dims as a layout of this data; presets that do not fit are left out.
     """
     shapes = layout_shapes(da)
@@ -435,21 +433,6 @@ def design_from_rows(
                          zero_channels=int(zero_channels), name=name)
 
 
-def training_window(
-    spatial_shape: Sequence[int], patch: Sequence[int | None] | None, levels: int
-) -> tuple[int, ...]:
-    """The sub-volume one training step sees: the patch (None/0 = whole axis), padded up
-    to a multiple of 2^levels as the trainer pads it."""
-    m = 2**levels
-    patch = list(patch or [])
-    window = []
-    for a, s in enumerate(spatial_shape):
-        p = patch[a] if a < len(patch) else None
-        size = int(s) if not p else min(int(p), int(s))
-        window.append(-(-size // m) * m)
-    return tuple(window)
-
-
 # --------------------------------------------------------------------------- memory
 @dataclass(frozen=True)
 class Device:
@@ -501,57 +484,6 @@ def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-@dataclass(frozen=True)
-class MemoryCheck:
-    """The memory a run needs next to what the device has free.
-
-    ``training``: the estimate (paper Table 1) for one training step on the sub-volume;
-    ``prediction``: the estimate on the whole input, which validation and the final
-    prediction push through the network in one piece (no gradients: states + kernels).
-    """
-
-    training: MemoryEstimate
-    prediction: MemoryEstimate
-    available: float | None
-
-    @property
-    def prediction_bytes(self) -> int:
-        return self.prediction.invertible_blr
-
-    @property
-    def needed(self) -> int:
-        return max(self.training.training_peak, self.prediction_bytes)
-
-    @property
-    def fits(self) -> bool:
-        if self.available is None:
-            return True
-        return self.training.fits(self.available) and self.prediction_bytes <= self.available
-
-    def summary(self) -> str:
-        need = f"about {self.needed / GB:.3f} GB"
-        if self.available is None:
-            return f"Needs {need}; the free memory of this device is unknown."
-        verdict = "fits" if self.fits else "does NOT fit"
-        return f"Needs {need}; {self.available / GB:.3f} GB available: {verdict}."
-
-
-def check_memory(
-    design: NetworkDesign,
-    spatial_shape: Sequence[int],
-    patch: Sequence[int | None] | None,
-    available: float | None,
-) -> MemoryCheck:
-    """Estimate a run of ``design`` on data of ``spatial_shape`` against ``available`` bytes."""
-    window = training_window(spatial_shape, patch, design.max_level)
-    full = training_window(spatial_shape, None, design.max_level)
-    return MemoryCheck(
-        training=estimate_memory(design, (1, design.in_channels, *window)),
-        prediction=estimate_memory(design, (1, design.in_channels, *full)),
-        available=available,
-    )
 
 
 # --------------------------------------------------------------------------- reference
@@ -629,3 +561,20 @@ def exported_files(project: Project, name: str) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------- stability
+def stability_warning(design: NetworkDesign, seed: int = 0) -> str | None:
+    """The leapfrog-bound warning for ``design`` with the weights training starts from, or None.
+
+    Cached per design and seed: the page reruns on every click, the check takes seconds for
+    the paper's widest designs.
+    """
+    return _stability_warning(design.to_toml(), int(seed))
+
+
+@functools.lru_cache(maxsize=16)
+def _stability_warning(design_toml: str, seed: int) -> str | None:
+    from fhn_core.stability import initial_stability
+
+    return initial_stability(NetworkDesign.from_toml(design_toml), seed=seed).warning()

@@ -387,7 +387,7 @@ def default_design(
 ) -> NetworkDesign:
     """A design for this data when the user gives none: a small U-shaped network.
 
-    ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.4).
+    ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
     Without ``preset``: two layers per level, down to at most two Haar levels (fewer when
     the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
     32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with
@@ -478,6 +478,11 @@ def export_prediction(
         )
     k = int(prediction.probabilities.shape[0])
     table = class_table_of(class_table, k)
+    if what == "probabilities" and prediction.output_factor > 1:  # a coarse output (3.4)
+        from app.coarse_export import export_coarse_probabilities
+
+        return export_coarse_probabilities(prediction, da, target, dims,
+                                           [name for name, _ in table])
     values = _product(prediction, what, class_index if suffix in SEGY_SUFFIXES else None)
     if suffix in SEGY_SUFFIXES:
         return _export_segy(values, what, da, target, dims)

@@ -1,8 +1,9 @@
 """fhn_core: the fully invertible hyperbolic network and its training (pure torch + numpy).
 
 One concept per module, in the order they build on each other:
-haar -> layers -> design -> reversible -> network -> losses -> memory -> diagnostics
--> metrics -> sampler -> training -> prediction.
+haar -> layers -> design -> reversible -> network -> losses -> memory -> paper
+-> diagnostics -> stability -> coarse -> metrics -> sampler -> memory_check -> training
+-> prediction.
 """
 
 from .design import NetworkDesign, Segment

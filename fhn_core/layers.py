@@ -73,7 +73,8 @@ class HyperbolicLayer(nn.Module):
         rank: r, the block rank (output channels of K); independent of C.
         spatial_dims: 2 or 3.
         kernel_size: odd k.
-        h: the time step; h^2 scales the update (default 0.2 as in the paper).
+        h: the time step; h^2 scales the update (default 0.2: the paper does not state h,
+            the authors' example scripts use h^2 = 0.2^2).
         change: +1 to coarsen both states first (W), -1 to refine (W^T), 0 for none.
     """
 

@@ -3,12 +3,12 @@
 An invertible network's output has as many elements as its input, so the class scores
 are a chosen part of the output state Y_n:
 
-- segmentation at full resolution: output channels 0..K-1              (section 3.2)
+- segmentation at full resolution: output channels 0..K-1
 - 3D/4D data to a 2D map: those channels at slice p of a non-spatial axis (eq. 3.20)
 - a coarser output grid: the design ends one level down and the labels live on the
-  coarse grid (:func:`coarsen_labels`)                                    (section 3.3)
+  coarse grid (:func:`coarsen_labels`)                                    (section 3.4)
 - more classes than channels: expand the input channels once, by replication or by a
-  Haar analysis step, before the network (:func:`expand_channels`)        (section 3.4)
+  Haar analysis step, before the network (:func:`expand_channels`)        (section 3.2)
 
 Only labelled positions enter the loss (eq. 3.19); -1 marks "unlabelled".
 """
@@ -128,7 +128,7 @@ def coarsen_labels(labels: torch.Tensor, levels: int, n_classes: int) -> torch.T
 
 
 def expand_channels(x: torch.Tensor, n_channels: int, method: str = "replicate") -> torch.Tensor:
-    """Give the input at least ``n_channels`` channels, once, before the network (section 3.4).
+    """Give the input at least ``n_channels`` channels, once, before the network (section 3.2).
 
     ``"replicate"`` repeats the channels; ``"haar"`` applies Haar analysis steps, which
     multiply the channels by 2^d and are information preserving (the labels then live on

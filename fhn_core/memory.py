@@ -55,21 +55,32 @@ class MemoryEstimate:
         return self.states_invertible + self.kernels_full
 
     @property
+    def plain_full(self) -> int:
+        """Non-invertible equivalent with full kernels: the first row of the paper's Table 1."""
+        return self.states_plain + self.kernels_full
+
+    @property
     def plain_blr(self) -> int:
         """Non-invertible equivalent (every state stored) with BLR kernels."""
         return self.states_plain + self.kernels_blr
 
     @property
     def training_peak(self) -> int:
-        """A conservative peak for one invertible training step (optimiser and workspace)."""
+        """A conservative peak for one invertible training step (optimiser and workspace).
+
+        One step only; what a whole run holds (validation, copies of the weights) is
+        :mod:`fhn_core.memory_check`, the policy the CLI and the app apply.
+        """
         return _WORKSPACE_STATES * self.input_bytes + _OPTIMISER_COPIES * self.kernels_blr
 
     def fits(self, available_bytes: float) -> bool:
         return self.training_peak <= available_bytes
 
     def rows(self) -> list[tuple[str, float, float, float]]:
-        """(network, states GB, kernels GB, total GB) as in Table 1."""
+        """(network, states GB, kernels GB, total GB) as in Table 1 (its first row first)."""
         return [
+            ("non-invertible, no BLR", self.states_plain / GB, self.kernels_full / GB,
+             self.plain_full / GB),
             ("invertible + BLR", self.states_invertible / GB, self.kernels_blr / GB,
              self.invertible_blr / GB),
             ("invertible, no BLR", self.states_invertible / GB, self.kernels_full / GB,
@@ -82,7 +93,6 @@ class MemoryEstimate:
         lines = [f"{'network':<22}{'states GB':>12}{'kernels GB':>12}{'total GB':>12}"]
         for name, states, kernels, total in self.rows():
             lines.append(f"{name:<22}{states:>12.3f}{kernels:>12.3f}{total:>12.3f}")
-        lines.append(f"{'training peak (est.)':<22}{'':>24}{self.training_peak / GB:>12.3f}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -24,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from .design import NetworkDesign
 from .errors import FhnError
 from .layers import HyperbolicLayer, State
-from .reversible import reversible_forward, run_layers
+from .reversible import ReconstructionMonitor, reversible_forward, run_layers
 
 GradientMode = Literal["invertible", "autograd", "checkpoint"]
 GRADIENT_MODES: tuple[str, ...] = ("invertible", "autograd", "checkpoint")
@@ -42,6 +42,9 @@ class HyperbolicNetwork(nn.Module):
         super().__init__()
         self.design = design
         self.gradient_mode = gradient_mode
+        # The drift guard: what the last constant-memory backward measured (reversible.py);
+        # None switches it off (benchmarks/drift_guard.py times it both ways).
+        self.reconstruction: ReconstructionMonitor | None = ReconstructionMonitor()
         self.layers = nn.ModuleList(
             HyperbolicLayer(
                 spec.channels, spec.rank, design.spatial_dims, design.kernel_size, design.h,
@@ -68,7 +71,7 @@ class HyperbolicNetwork(nn.Module):
         """The last pair of states (Y_{n-1}, Y_n); pass it to :meth:`inverse` to recover X."""
         x = self._checked(x)
         if self.gradient_mode == "invertible" and torch.is_grad_enabled():
-            return reversible_forward(list(self.layers), x)
+            return reversible_forward(list(self.layers), x, self.reconstruction)
         if self.gradient_mode == "checkpoint" and torch.is_grad_enabled():
             pair = (x, x)
             for layer in self.layers:

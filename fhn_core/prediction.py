@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .checkpoint import TrainedModel
+from .coarse import factor_between, output_factor, output_slice_index, to_data_grid
 from .errors import FhnError
 from .haar import crop_to, pad_to_multiple
 from .losses import class_scores
@@ -42,9 +43,21 @@ Transform = tuple[tuple[int, ...], tuple[int, int] | None]
 
 @dataclass(frozen=True)
 class Prediction:
+    """Class ids and entropy on the label grid; probabilities on the network's output grid.
+
+    For a design that ends coarser (section 3.4) the probabilities stay on that coarse grid
+    as the network gave them (``output_factor`` times coarser per axis, the padding
+    cropped); class ids and entropy are brought to the label grid by nearest neighbour.
+    """
+
     classes: np.ndarray        # int16 class ids on the label grid
-    probabilities: np.ndarray  # float32 (K, *grid)
+    probabilities: np.ndarray  # float32 (K, *output grid): the label grid unless coarser
     entropy: np.ndarray        # float32 in [0, 1] on the label grid
+
+    @property
+    def output_factor(self) -> int:
+        """How many times coarser the probabilities' grid is than the label grid (1: same)."""
+        return factor_between(self.classes.shape, self.probabilities.shape[1:])
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -161,18 +174,24 @@ def _block_logits(
     device: torch.device | str,
     progress: Callable[[float], None] | None,
 ) -> torch.Tensor:
-    """Logits of one input, in one chunk or averaged over overlapping blocks."""
+    """Logits of one input, in one chunk or averaged over overlapping blocks.
+
+    For a design that ends coarser (section 3.4) the logits are on its output grid, f =
+    2^out_level times coarser: blocks start on multiples of f so that they share that grid.
+    """
     levels = net.design.max_level
     x, sizes = pad_to_multiple(x, levels)
     spatial = tuple(x.shape[2:])
     m = 2**levels
+    f = output_factor(net.design)
     whole = block is None
     blocks = [
         s if whole or a == slice_axis else min(s, math.ceil(block / m) * m)
         for a, s in enumerate(spatial)
     ]
-    starts = [_block_starts(s, b, overlap) for s, b in zip(spatial, blocks, strict=True)]
-    grid = [s for a, s in enumerate(spatial) if a != slice_axis]
+    starts = [sorted({start // f * f for start in _block_starts(s, b, overlap)})
+              for s, b in zip(spatial, blocks, strict=True)]
+    grid = [s // f for a, s in enumerate(spatial) if a != slice_axis]
     total = torch.zeros(n_classes, *grid)
     count = torch.zeros(*grid)
     corners = list(itertools.product(*starts))
@@ -181,14 +200,16 @@ def _block_logits(
         window = tuple(slice(c, c + b) for c, b in zip(corner, blocks, strict=True))
         out = net(x[(slice(None), slice(None), *window)].to(device))
         scores = class_scores(out, n_classes, slice_axis=None if slice_axis is None
-                              else 2 + slice_axis, slice_index=slice_index)[0].float().cpu()
-        grid_window = tuple(w for a, w in enumerate(window) if a != slice_axis)
+                              else 2 + slice_axis, slice_index=output_slice_index(
+                                  slice_index, net.design))[0].float().cpu()
+        grid_window = tuple(slice(w.start // f, w.stop // f) for a, w in enumerate(window)
+                            if a != slice_axis)
         total[(slice(None), *grid_window)] += scores
         count[grid_window] += 1
         if progress:
             progress((i + 1) / len(corners))
     logits = total / count
-    grid_sizes = tuple(s for a, s in enumerate(sizes) if a != slice_axis)
+    grid_sizes = tuple(math.ceil(s / f) for a, s in enumerate(sizes) if a != slice_axis)
     return crop_to(logits.unsqueeze(0), grid_sizes)[0]
 
 
@@ -247,6 +268,13 @@ def predict(
             f"the model is {model.design.spatial_dims}D and expects (C, *spatial) data, got "
             f"shape {data.shape}"
         )
+    factor = output_factor(model.design)
+    if augment and any(s % factor for s in data.shape[1:]):
+        raise FhnError(
+            f"test-time flips need data sizes divisible by the output grid's factor {factor} "
+            f"(got {data.shape[1:]}): a flipped volume's coarse cells would not line up; "
+            "predict without augmentation"
+        )
     dev = resolve_device(device)
     x = to_input(data, info.normalisation, model.design)
     model.net.to(dev)
@@ -256,4 +284,9 @@ def predict(
         fixed_axes=tuple(info.fixed_axes), augment=augment, device=dev, progress=progress,
     )
     order = tuple(info.class_order) if stratigraphic_order else ()
-    return probabilities_to_prediction(logits, order, info.vertical_axis)
+    prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
+    if factor == 1:
+        return prediction
+    grid = tuple(s for a, s in enumerate(data.shape[1:]) if a != info.slice_axis)
+    return Prediction(to_data_grid(prediction.classes, factor, grid),
+                      prediction.probabilities, to_data_grid(prediction.entropy, factor, grid))

@@ -9,7 +9,7 @@ The app, the command line and notebooks all hand numpy arrays to this module:
 
 Preparation standardises each channel (statistics of finite values, stored with the
 model so prediction uses the same), sets nodata to 0 (the channel mean) and removes
-labels there, replicates channels up to the design's input channels (section 3.4) and
+labels there, replicates channels up to the design's input channels (section 3.2) and
 reflect-pads the spatial axes to a multiple of 2^levels (cropped back after prediction).
 """
 
@@ -22,7 +22,6 @@ import torch
 
 from .design import NetworkDesign
 from .errors import FhnError
-from .haar import pad_to_multiple
 from .losses import UNLABELLED, expand_channels
 
 
@@ -146,12 +145,15 @@ def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
     if task.n_classes > design.out_channels:
         raise FhnError(
             f"{task.n_classes} classes but the design's output has {design.out_channels} "
-            f"channels; set in_channels to at least {task.n_classes}"
+            f"channels; set in_channels to at least {task.n_classes}, or take the Haar route "
+            "(fhn_core.coarse.haar_route: a 2x coarser output with 2^d times the channels)"
         )
-    if design.out_level != 0:
+    factor = 2**design.out_level
+    if factor > 1 and any(s < factor for s in task.label_grid):
         raise FhnError(
-            "this design ends at a coarser level; the interactive tool scores full-resolution "
-            "outputs, so end the design at level 0"
+            f"the design's output is {factor}x coarser than the data, but the label grid "
+            f"{task.label_grid} has an axis shorter than {factor} cells; end the design at a "
+            "finer level"
         )
 
 
@@ -175,8 +177,3 @@ def pad_labels(labels: np.ndarray, levels: int) -> torch.Tensor:
     pads = [(0, (-s) % m) for s in labels.shape]
     padded = np.pad(labels.astype(np.int64), pads, constant_values=UNLABELLED)
     return torch.from_numpy(padded).unsqueeze(0)
-
-
-def padded_input(x: torch.Tensor, design: NetworkDesign) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Reflect-pad (1, C, *S) to a multiple of 2^max_level; returns the original sizes."""
-    return pad_to_multiple(x, design.max_level)

@@ -12,6 +12,12 @@ of the weights runs beside the optimiser (averaging.py); validation and the retu
 model use it, the checkpoint keeps both. Under torchrun several ranks train one model
 (distributed.py): each draws its own sub-volumes, DDP averages the gradients, and rank 0
 alone validates and writes.
+
+The drift guard of the constant-memory backward (:mod:`fhn_core.stability`) stops training,
+with the cause and the fixes, at a step whose rebuilt gradients cannot be trusted. The
+result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
+A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
+and validated on the data grid (:mod:`fhn_core.coarse`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import torch
 from . import distributed
 from .averaging import WeightAverage, copy_into
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
+from .coarse import labels_on_output_grid, output_factor, output_slice_index, to_data_grid
 from .design import NetworkDesign
+from .diagnostics import Diagnostics, trained_diagnostics
 from .distributed import Ranks
 from .errors import FhnError
 from .losses import balanced_class_weights, class_scores, partial_cross_entropy
@@ -40,6 +48,7 @@ from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .sampler import SubvolumeSampler
+from .stability import drift_problem
 from .stratigraphy import superposition_order
 from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
 
@@ -123,19 +132,30 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     validation: Metrics | None = None
     checkpoint: Path | None = None
+    diagnostics: Diagnostics | None = None  # Fig. 3's properties of the returned network
 
 
 def split_validation(
     labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hold back a random ``fraction`` of each class's labels (at least one stays for training)."""
+    """Hold back a random ``fraction`` of each class's labels: (training, validation) labels.
+
+    The one stratified split of the product (the Trainer, the app's Wells & validation page
+    and notebooks use it): per class, ``round(fraction * n)`` labels, at least one when
+    ``fraction`` > 0, and always at least one left for training; a class with a single label
+    keeps it for training.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise FhnError(f"validation fraction {fraction} must be in [0, 1); e.g. 0.2")
     rng = np.random.default_rng(seed)
     train, val = labels.copy(), np.full_like(labels, -1)
-    if fraction <= 0:
+    if fraction == 0:
         return train, val
     for k in np.unique(labels[labels >= 0]):
         idx = np.flatnonzero(labels == k)
-        n_val = min(int(round(fraction * idx.size)), idx.size - 1)
+        if idx.size < 2:
+            continue
+        n_val = min(max(1, round(fraction * idx.size)), idx.size - 1)
         chosen = rng.choice(idx, size=n_val, replace=False)
         train.flat[chosen], val.flat[chosen] = -1, k
     return train, val
@@ -262,7 +282,8 @@ class Trainer:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
             out = self.trained(x)
         scores = class_scores(out, task.n_classes, slice_axis=slice_axis,
-                              slice_index=task.slice_index)
+                              slice_index=output_slice_index(task.slice_index, self.design))
+        y = labels_on_output_grid(y, self.design, task.n_classes)  # section 3.4
         return partial_cross_entropy(scores, y, class_weights=self.weights)
 
     def _step(self) -> float | str:
@@ -289,6 +310,10 @@ class Trainer:
             with self._gradient_sync(last=k == cfg.accumulate - 1):
                 loss.backward()
             total += loss.item()
+            drift = drift_problem(net)  # gradients rebuilt wrongly (on any rank)
+            if distributed.any_rank(drift is not None, self.ranks):
+                self._drift = drift or "another rank's backward rebuilt its input badly"
+                return self._drift
         total = distributed.mean_over_ranks([total], self.ranks)[0]
         # After DDP's averaging the gradients are the same on every rank, so is this test.
         if any(not torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None):
@@ -320,7 +345,9 @@ class Trainer:
                 slice_index=task.slice_index, device=self.device,
             )
         self.model.net.train()
-        return evaluate(logits.argmax(0).numpy(), self.val_labels, task.n_classes)
+        classes = to_data_grid(logits.argmax(0), output_factor(self.design),
+                               self.val_labels.shape)  # nearest, for a coarse output
+        return evaluate(classes, self.val_labels, task.n_classes)
 
     def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
         net = self.model.net
@@ -389,11 +416,12 @@ class Trainer:
 
     def _diverged(self, what: str, validation: Metrics | None) -> TrainResult:
         self._restore_last_good()
+        advice = "" if getattr(self, "_drift", None) == what else (
+            f" Lower the learning rate (now {self.config.learning_rate:g}) or h (now "
+            f"{self.design.h:g}), or check the data for NaN/inf values")
         message = (
             f"training stopped at iteration {self.iteration + 1}: {what}. The last good weights "
-            f"(after iteration {self._last_good_iteration}) are kept. Lower the learning rate (now "
-            f"{self.config.learning_rate:g}) or h (now {self.design.h:g}), or check the data "
-            "for NaN/inf values"
+            f"(after iteration {self._last_good_iteration}) are kept.{advice}"
         )
         if self.writes:
             self.save()
@@ -401,8 +429,12 @@ class Trainer:
 
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
         checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
-        return TrainResult(self.final_model(), status, message, self.iteration, self.history,
-                           validation, checkpoint)
+        model = self.final_model()
+        # Rank 0 writes the run record; the other ranks' copies of the network are the same.
+        fig3 = (trained_diagnostics(model.net, self.x_padded, self.sampler.size)
+                if self.ranks.is_main else None)
+        return TrainResult(model, status, message, self.iteration, self.history,
+                           validation, checkpoint, fig3)
 
     # --- checkpoints ----------------------------------------------------------------
     @property

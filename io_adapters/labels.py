@@ -42,7 +42,6 @@ __all__ = [
     "DEFAULT_COLOURS",
     "save_labels",
     "load_labels",
-    "split_random",
     "split_by_region",
     "map_to_cells",
     "import_label_raster",
@@ -372,27 +371,6 @@ def load_labels(path: PathLike) -> LabelSet:
 def _class_cells(labelset: LabelSet) -> list[np.ndarray]:
     flat = labelset.labels.ravel()
     return [np.flatnonzero(flat == c.id) for c in labelset.classes]
-
-
-def split_random(labelset: LabelSet, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
-    """Hold back ``fraction`` of each class's labels for validation, at random (in place).
-
-    Stratified per class; every class with >= 2 labels keeps at least one training and
-    (for ``fraction > 0``) one validation label; single labels stay training. Sets and
-    returns ``labelset.split`` (uint8, 1 = validation; unlabelled cells are 0).
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise DataError(f"validation fraction {fraction} must be in [0, 1); e.g. 0.2")
-    rng = np.random.default_rng(seed)
-    split = np.zeros(labelset.shape, dtype=np.uint8)
-    for cells in _class_cells(labelset):
-        n = len(cells)
-        if n < 2 or fraction == 0:
-            continue
-        n_val = min(max(1, round(fraction * n)), n - 1)
-        split.flat[rng.choice(cells, size=n_val, replace=False)] = 1
-    labelset.split = split
-    return split
 
 
 def split_by_region(labelset: LabelSet, axis: int | str, position: int) -> np.ndarray:

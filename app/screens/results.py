@@ -113,5 +113,8 @@ with st.expander("Training curves", icon=":material/show_chart:"):
     run_ui.history_charts(history)
     st.caption(info.message)
 
+with st.expander("Network diagnostics (paper, Fig. 3)", icon=":material/monitor_heart:"):
+    run_ui.diagnostics_block(info.diagnostics)
+
 ui.link("screens/view3d.py", "Look at it in 3D", ":material/view_in_ar:")
 ui.link("screens/export.py", "Export the prediction", ":material/ios_share:")

@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from app import jobs, run_ui, runs, ui, workflow
+from fhn_core.coarse import haar_route
 from fhn_core.memory import GB
+from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
 
 DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
@@ -66,7 +68,8 @@ with design_col:
                  help="Designs after the paper's examples, the demo's tuned recipe, or a "
                       "small network sized for this data")
     st.caption("Segments of consecutive layers: the Haar **level** (0 = full resolution; "
-               "levels change by one between segments and must end at 0), the number of "
+               "levels change by one between segments; ending above 0 puts the output and "
+               "the labels on a 2^level coarser grid, section 3.4), the number of "
                "**layers** and the **block rank** of their kernels (eq. 3.17).")
     rows = st.data_editor(
         pd.DataFrame(runs.segment_rows(base)), num_rows="dynamic", hide_index=True,
@@ -114,13 +117,14 @@ with design_col:
         value=max(base.in_channels - base.zero_channels, min_channels),
         key=f"fhn-train-channels-{version}",
         help=f"The data has {data_channels} channel(s) and there are {n_classes} classes; "
-             "the input is replicated up to this many channels (section 3.4)")
+             "the input is replicated up to this many channels (section 3.2)")
     kernel = c2.selectbox("Kernel size", [1, 3, 5, 7], index=[1, 3, 5, 7].index(
         base.kernel_size) if base.kernel_size in (1, 3, 5, 7) else 1,
         key=f"fhn-train-kernel-{version}")
     h = c3.number_input("h (step)", min_value=0.01, max_value=2.0, value=float(base.h),
                         step=0.05, format="%.3f", key=f"fhn-train-h-{version}",
-                        help="Time step of eq. 2.6; the paper uses 0.2 (h² = 0.04)")
+                        help="Time step of eq. 2.6; default 0.2 (h² = 0.04, as in the authors' "
+                             "scripts; the paper does not state h)")
     zero_scores = st.toggle(
         "Class scores start at zero", value=bool(base.zero_channels),
         key=f"fhn-train-zeros-{version}",
@@ -133,6 +137,20 @@ with design_col:
         rows.to_dict("records"), in_channels=int(in_channels),
         spatial_dims=base.spatial_dims, kernel_size=int(kernel), h=float(h),
         zero_channels=n_classes if zero_scores else 0, name=base.name))
+    haar = st.toggle(
+        "Haar route for more classes than channels", value=False,
+        key=f"fhn-train-haar-{version}",
+        help="Section 3.2: instead of replicating the data's channels up to the number of "
+             "classes, Haar-transform the input once (information preserving: 4x the channels "
+             "in 2D, 8x in 3D, the grid 2x coarser). The network then runs one level up, its "
+             "output and the labels are on the coarser grid; the prediction is brought back "
+             "to the data grid by nearest neighbour, its probabilities stay coarse.")
+    if design is not None and haar:
+        design = ui.run_action(lambda: haar_route(design, data_channels, n_classes))
+    if design is not None and design.out_level:
+        st.caption(f"Output on a grid {2 ** design.out_level}x coarser than the data "
+                   f"(section 3.4), {design.out_channels} output channels; labels coarsened "
+                   "by majority, prediction brought back to the data grid by nearest.")
     if design is not None:
         zeros = (f"; {design.zero_channels} zero channel(s) in front, where the class scores "
                  "start" if design.zero_channels else "")
@@ -233,10 +251,12 @@ budget = mem_cols[3].number_input(
 available = min(float(budget) * GB, free) if free is not None else float(budget) * GB
 check = None
 if design is not None and config is not None:
-    check = ui.run_action(lambda: runs.check_memory(design, layout.spatial_shape, config.patch,
-                                                    available))
+    check = ui.run_action(lambda: check_memory(
+        design, layout.spatial_shape, config.patch, available, n_classes=n_classes,
+        averaging=config.average_decay > 0))
 if check is not None:
-    mem_cols[0].metric("Training step needs", f"{check.training.training_peak / GB:.3f} GB")
+    mem_cols[0].metric("Training needs", f"{check.training_bytes / GB:.3f} GB",
+                       help=check.breakdown())
     mem_cols[1].metric("Whole-data prediction", f"{check.prediction_bytes / GB:.3f} GB")
     mem_cols[2].metric("Free on device", f"{free_gb:.2f} GB" if free is not None else "unknown",
                        help=f"of {total / GB:.1f} GB" if total else None)
@@ -244,12 +264,18 @@ if check is not None:
     if not check.fits:
         st.error(f"**This design does not fit.** {check.summary()} Use a smaller sub-volume, "
                  "fewer input channels, lower ranks or fewer levels.", icon=":material/memory:")
-        st.code(f"training step on {check.training.input_shape}:\n{table}\n\n"
-                f"whole-data prediction on {check.prediction.input_shape}: "
-                f"{check.prediction_bytes / GB:.3f} GB", language=None)
+        st.code(f"{check.breakdown()}\n\ntraining step on {check.training.input_shape}:\n"
+                f"{table}", language=None)
     else:
         with st.expander(f"Memory estimate (paper, Table 1): {check.summary()}"):
-            st.code(f"training step on {check.training.input_shape}:\n{table}", language=None)
+            st.code(f"{check.breakdown()}\n\ntraining step on {check.training.input_shape}:\n"
+                    f"{table}", language=None)
+
+# The leapfrog stability bound for h (fhn_core.stability), on the starting weights.
+if design is not None and config is not None:
+    unstable = ui.run_action(lambda: runs.stability_warning(design, config.seed))
+    if unstable:
+        st.warning(unstable, icon=":material/warning:")
 
 # ----------------------------------------------------------------------------- start
 split = "held-back labels from Wells & validation" if editor.labels.split is not None else (

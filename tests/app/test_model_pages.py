@@ -164,7 +164,7 @@ def test_a_design_that_does_not_fit_is_refused_with_the_estimate(demo: Path) -> 
     budget.set_value(0.0001).run()
     assert any("does not fit" in e.value for e in at.error), [e.value for e in at.error]
     (code,) = [c.value for c in at.code]
-    assert "training peak (est.)" in code and "invertible + BLR" in code
+    assert "whole-volume pass" in code and "invertible + BLR" in code
     assert at.button(key="fhn-train-start").disabled
     assert jobs.registry().active() is None
 

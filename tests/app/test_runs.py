@@ -91,17 +91,19 @@ def test_design_from_rows_round_trips_and_explains_bad_rows() -> None:
 
 
 def test_memory_check_uses_the_padded_window_and_refuses_what_does_not_fit() -> None:
+    from fhn_core.memory_check import check_memory, training_window
+
     design = NetworkDesign(4, 3, (Segment(0, 1, 4), Segment(1, 1, 8), Segment(2, 1, 8),
                                   Segment(1, 1, 8), Segment(0, 1, 4)))
-    assert runs.training_window((100, 90, 50), (30, None, 0), 2) == (32, 92, 52)
-    check = runs.check_memory(design, (100, 90, 50), (30, None, None), 1e12)
+    assert training_window((100, 90, 50), (30, None, 0), 2) == (32, 92, 52)
+    check = check_memory(design, (100, 90, 50), (30, None, None), 1e12)
     assert check.training == estimate_memory(design, (1, 4, 32, 92, 52))
     assert check.prediction == estimate_memory(design, (1, 4, 100, 92, 52))
-    assert check.fits and check.needed == max(check.training.training_peak,
-                                              check.prediction.invertible_blr)
-    tight = runs.check_memory(design, (100, 90, 50), (30, None, None), check.needed - 1)
+    assert check.fits and check.needed == check.held_bytes + max(check.step_bytes,
+                                                                 check.prediction_bytes)
+    tight = check_memory(design, (100, 90, 50), (30, None, None), check.needed - 1)
     assert not tight.fits and "does NOT fit" in tight.summary()
-    assert runs.check_memory(design, (100, 90, 50), None, None).fits  # unknown: no refusal
+    assert check_memory(design, (100, 90, 50), None, None).fits  # unknown: no refusal
 
 
 def test_runs_are_listed_with_their_files(project: Project) -> None:

@@ -56,6 +56,19 @@ def test_validation_split_keeps_a_training_label_per_class():
     assert ((train >= 0) & (val >= 0)).sum() == 0
 
 
+def test_validation_split_rounds_per_class_and_keeps_single_labels():
+    labels = np.full((10, 10), -1, dtype=np.int16)
+    labels[0, :2] = 0  # 2 labels
+    labels[1, 0] = 1  # 1 label
+    labels[2:6, :] = 2  # 40 labels
+    train, val = split_validation(labels, 0.5, seed=3)
+    assert (val == 0).sum() == 1 and (val == 1).sum() == 0 and (val == 2).sum() == 20
+    assert (train == 1).sum() == 1
+    assert (split_validation(labels, 0.01, seed=3)[1] == 2).sum() == 1  # at least one
+    with pytest.raises(FhnError, match="fraction"):
+        split_validation(labels, 1.0, seed=0)
+
+
 def test_training_learns_layers_from_two_wells_and_checkpoints(tmp_path):
     task, truth = _layered_task()
     config = TrainConfig(iterations=40, learning_rate=1e-2, validate_every=20, seed=0)
