@@ -15,6 +15,28 @@ try:  # a components-v2 package: importable only inside a running streamlit scri
 except Exception:  # noqa: BLE001 - any failure means: no painting canvas, show the image
     st_canvas = None
 
+# One set of controls, the app's (tools, Undo): the canvas component draws its own toolbar
+# (upload, undo, redo, trash) inside its shadow root and offers no option to leave it out,
+# so a style put into that root hides it.
+HIDE_CANVAS_TOOLBAR = """<script>
+(() => {
+  const css = ".dc-toolbar{display:none !important}";
+  const hide = () => document.querySelectorAll("*").forEach((el) => {
+    const root = el.shadowRoot;
+    if (root && root.querySelector(".dc-toolbar") && !root.querySelector("style[data-fhn]")) {
+      const style = document.createElement("style");
+      style.dataset.fhn = "1";
+      style.textContent = css;
+      root.appendChild(style);
+    }
+  });
+  if (!window.fhnCanvasToolbarHidden) {
+    window.fhnCanvasToolbarHidden = true;
+    new MutationObserver(hide).observe(document.body, {childList: true, subtree: true});
+  }
+  hide();
+})();
+</script>"""
 INJECT_KEY = "fhn_canvas_inject"  # tests (and scripts) put canvas json_data here
 NONCE_KEY = "fhn_canvas_nonce"
 FLASH_KEY = "fhn_label_flash"
@@ -127,6 +149,7 @@ with canvas_col:
         apply_drawing(raw)
 
     if st_canvas is not None:
+        st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
         st_canvas(
             background_image=Image.fromarray(image),
             width=size[0],

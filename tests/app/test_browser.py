@@ -1,7 +1,7 @@
 """A real browser against a real server: paint a stroke, see it saved, reload, still there;
 train from the demo's labels, look at the results and the 3D view, export a SEG-Y.
 
-Starts ``streamlit run app/main.py`` on a free port with a small copy of the demo
+Starts ``streamlit run app/serve.py`` on a free port with a small copy of the demo
 project, drives Debian's Chromium (installed with apt when missing; skipped with the
 reason when that is impossible) through Playwright, and stops the server by its process
 id. Screenshots go to ``test-artifacts/`` (git-ignored).
@@ -98,7 +98,7 @@ def server(tmp_path: Path, chromium: Path) -> Iterator[tuple[str, Path]]:
     env = dict(os.environ, FHN_PROJECT=str(folder))
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "serve.py"),
              "--server.headless", "true", "--server.address", "127.0.0.1",
              "--server.port", str(port), "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
