@@ -41,12 +41,20 @@ with controls:
     exaggeration = 1.0
     if volume:
         start = viewer.section_positions(grid, key="view")  # where the 2D viewer is
-        st.caption("Slice positions (index)")
-        positions = tuple(
-            st.slider(title, 0, n - 1, int(min(start.get(a, n // 2), n - 1)),
-                      key=f"fhn-3d-pos-{a}")
-            for a, (title, n) in enumerate(zip(("Inline", "Crossline", "Time / depth"), shape,
-                                               strict=True)))
+        titles = [k.title for k in views.view_kinds(grid)]
+        picked = []
+        for a, title in enumerate(titles):
+            coords, unit = viewer.axis_coordinates(grid, a)
+            key = f"fhn-3d-pos-{a}"
+            if key not in st.session_state:
+                st.session_state[key] = int(min(start.get(a, len(coords) // 2), len(coords) - 1))
+            picked.append(st.select_slider(
+                f"{title} ({unit})" if unit else title, options=list(range(len(coords))),
+                format_func=lambda i, c=coords, u=unit: f"{ui.format_coordinate(c[i])} {u}".strip(),
+                key=key))
+        positions = tuple(int(p) for p in picked)
+        st.caption("Slice positions in survey coordinates (indices "
+                   f"{', '.join(map(str, positions))})")
         surfaces = tuple(st.multiselect(
             "Class surfaces", range(len(names)), format_func=names.__getitem__,
             key="fhn-3d-surfaces", help="Boundaries of the predicted classes, see-through"))
