@@ -37,7 +37,7 @@ STATUS_TITLES = {
 
 # --------------------------------------------------------------------------- charts
 def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
-                   key: str = "hist") -> None:
+                   key: str = "hist", validate_every: int | None = None) -> None:
     """Training loss per iteration and validation mean IoU where it was measured."""
     if not history:
         st.caption("No iterations yet.")
@@ -64,16 +64,38 @@ def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
                 },
             }, width="stretch")
         else:
-            st.caption("Not measured yet (every *validate every* iterations and at the end).")
+            if validate_every == 0:
+                st.caption("No validation in this run: no labels were held back.")
+            elif validate_every:
+                st.caption(f"Not measured yet: every {validate_every} iterations and at the "
+                           "end, on the held-back labels.")
+            else:
+                st.caption("Not measured in this run.")
 
 
 # --------------------------------------------------------------------------- job panel
+def format_duration(seconds: float) -> str:
+    """A time span as people say it: 45 s, 3 min 20 s, 1 h 05 min."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
 def _job_status(snap: jobs.JobSnapshot) -> None:
     title = STATUS_TITLES.get(snap.status, snap.status)
     loss = f"{snap.loss:.4f}" if snap.loss is not None else "-"
     val = f"{snap.val_miou:.3f}" if snap.val_miou is not None else "-"
+    left = (f" · about {format_duration(snap.remaining)} left" if snap.status == "training"
+            and snap.remaining is not None else "")
     st.progress(snap.fraction, text=f"**{title}** · iteration {snap.iteration} of "
-                                    f"{snap.iterations} · loss {loss} · validation IoU {val}")
+                                    f"{snap.iterations} · loss {loss} · validation IoU {val}"
+                                    f"{left}")
+    if snap.status == "predicting":
+        st.progress(min(1.0, snap.predicted),
+                    text=f"Predicting the whole data: {snap.predicted:.0%}")
     cols = st.columns(5)
     cols[0].metric("Iteration", f"{snap.iteration} / {snap.iterations}")
     cols[1].metric("Loss", loss)
@@ -123,7 +145,7 @@ def job_panel(project: Project) -> jobs.JobSnapshot | None:
                     ui.link("screens/results.py", "See the results", ":material/insights:")
             else:
                 st.caption(snap.message)
-            history_charts(snap.history)
+            history_charts(snap.history, validate_every=snap.validate_every)
         if not snap.active and st.session_state.get(_SEEN_ACTIVE) == snap.name:
             # the job ended while this page watched: redraw the whole page once
             st.session_state.pop(_SEEN_ACTIVE, None)

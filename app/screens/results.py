@@ -135,7 +135,8 @@ for (what, _title, metrics), tab in zip(tabs, st.tabs([t[1] for t in tabs]), str
 with st.expander("Training curves", icon=":material/show_chart:"):
     history = [{"iteration": h["iteration"], "loss": h["loss"],
                 "val_miou": h.get("val_miou")} for h in info.history or []]
-    run_ui.history_charts(history)
+    run_ui.history_charts(history, validate_every=int((info.config or {}).get(
+        "validate_every", 0) or 0))
     st.caption(info.message)
 
 ui.link("screens/view3d.py", "Look at it in 3D", ":material/view_in_ar:")
