@@ -24,7 +24,8 @@ from io_adapters.project import Project
 from . import jobs, runs, ui
 
 __all__ = ["RUN_KEY", "REFERENCE_KEY", "job_panel", "run_picker", "reference_picker",
-           "metrics_block", "history_charts", "legend_html", "errors_of", "scene_png", "scene_html"]
+           "metrics_block", "history_charts", "legend_html", "class_bar_html", "errors_of",
+           "scene_png", "scene_html"]
 
 RUN_KEY = "fhn_run"
 REFERENCE_KEY = "fhn_reference_path"
@@ -255,6 +256,20 @@ def legend_html(names: list[str], colours: list[str]) -> str:
     return f"<div style='font-size:0.85rem'>{items}</div>"
 
 
+def class_bar_html(title: str, names: list[str], colours: list[str]) -> str:
+    """A categorical colour bar: one block per class, its colour and name, top to bottom."""
+    import html
+
+    blocks = "".join(
+        f"<div style='display:flex;align-items:center;margin:2px 0'><span style='display:"
+        f"inline-block;width:16px;height:26px;background:{c};border:1px solid #0005;"
+        f"margin-right:8px'></span><span>{html.escape(n)}</span></div>"
+        for n, c in zip(names, colours, strict=False))
+    return (f"<div class='fhn-class-bar' style='font-size:0.85rem;margin-top:3rem'>"
+            f"<div style='font-weight:600;margin-bottom:4px'>{html.escape(title)}</div>"
+            f"{blocks}</div>")
+
+
 # --------------------------------------------------------------------------- metrics
 def metrics_block(metrics: Metrics | None, class_names: list[str], what: str) -> None:
     """Mean IoU, overall accuracy, kappa and a per-class table (IoU, accuracy, cells)."""
@@ -277,7 +292,8 @@ def metrics_block(metrics: Metrics | None, class_names: list[str], what: str) ->
 
 # --------------------------------------------------------------------------- 3D scenes
 def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tuple,
-           surfaces: tuple[int, ...], exaggeration: float, signature: tuple):
+           surfaces: tuple[int, ...], exaggeration: float, signature: tuple,
+           categorical_bar: bool = True):
     """A render3d plotter for one run (built fresh; the callers cache what it renders)."""
     from . import render3d
 
@@ -310,7 +326,8 @@ def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tup
     meshes = render3d.class_surfaces(geometry, classes, list(surfaces),
                                      stride=max(1, int(np.ceil(max(classes.shape) / 100))))
     return render3d.build_plotter(da, layer, positions=positions or None, surfaces=meshes,
-                                  surface_colours=colours, geometry=geometry)
+                                  surface_colours=colours, geometry=geometry,
+                                  scalar_bar=categorical_bar or not layer.categorical)
 
 
 @st.cache_data(max_entries=8, show_spinner="Rendering the 3D view...")
@@ -330,8 +347,10 @@ def scene_html(folder: str, run: str, colour_by: str, reference: str, positions:
     """The 3D view of a run as a self-contained vtk.js page; cached per setting."""
     from . import render3d
 
+    # vtk.js draws a scalar bar as numbers (0-4 for five classes): the page shows the
+    # class bar beside the scene instead (:func:`class_bar_html`)
     plotter = _scene(folder, run, colour_by, reference, positions, surfaces, exaggeration,
-                     signature)
+                     signature, categorical_bar=False)
     try:
         return render3d.interactive_html(plotter)
     finally:

@@ -32,7 +32,7 @@ if st.session_state.get("fhn-3d-layer") not in layers:
     st.session_state["fhn-3d-layer"] = "prediction"
 
 volume = views.is_volume(grid)
-controls, scene_col = st.columns([1, 3.2], gap="medium")
+controls, scene_col, bar_col = st.columns([1, 3.2, 0.7], gap="medium")
 with controls:
     colour_by = st.radio("Colour the slices by", list(layers), format_func=layers.get,
                          key="fhn-3d-layer")
@@ -63,6 +63,19 @@ with controls:
     interactive = st.toggle("Interactive (rotate, zoom)", value=True, key="fhn-3d-interactive",
                             help="Off: a rendered image")
 
+
+
+def class_bar_of(layer: str) -> tuple[str, list[str], list[str]] | None:
+    """(title, names, colours) of a categorical layer's colour bar; None for the others."""
+    from app.render3d import ERROR_COLOURS, ERROR_NAMES
+
+    if layer == "prediction":
+        return "prediction", names, list(info.class_colours or [])
+    if layer.startswith("error"):
+        return layers[layer].lower(), list(ERROR_NAMES), list(ERROR_COLOURS)
+    return None
+
+
 signature = (runs.RunPaths.of(project, info.name).metrics_file.stat().st_mtime_ns,
              ui.data_signature(project))
 args = (str(project.folder), info.name, colour_by, reference_path, positions, surfaces,
@@ -84,6 +97,9 @@ with scene_col:
             holder.close()
             shown = True
             st.caption("Drag to rotate, scroll to zoom, shift-drag to pan.")
+            categories = class_bar_of(colour_by)
+            if categories is not None:  # the scene has no bar of its own for classes
+                bar_col.markdown(run_ui.class_bar_html(*categories), unsafe_allow_html=True)
         except ui.user_errors() as err:
             ui.show_error(err)
             st.stop()
