@@ -45,6 +45,8 @@ __all__ = [
     "user_errors",
     "sidebar",
     "synced_position",
+    "image",
+    "png_bytes",
     "format_coordinate",
     "nearest_index",
     "coordinate_step",
@@ -275,6 +277,37 @@ def coordinate_step(coords: Sequence[Any] | np.ndarray) -> float:
         return 1.0
     step = float(np.median(np.abs(np.diff(c))))
     return step if np.isfinite(step) and step > 0 else 1.0
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB(A) uint8 image as PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image(picture: np.ndarray | bytes, caption: str | None = None,
+          width: int | None = None) -> None:
+    """Show an image written into the page itself (a PNG data URI).
+
+    ``st.image`` serves the picture from the server's media store, which drops a run's
+    files when the next run ends: a rerun that starts before the browser fetched the
+    picture (a click, a stroke, a page switch) leaves a broken image and a "404 Not Found"
+    in the console. A picture inside the page cannot go missing.
+    """
+    import base64
+
+    data = picture if isinstance(picture, bytes) else png_bytes(picture)
+    source = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    size = f"width:{int(width)}px;max-width:100%" if width else "max-width:100%"
+    text = (f"<div style='color:#808495;font-size:0.85rem;margin-top:2px'>"
+            f"{_escape(caption)}</div>" if caption else "")
+    st.markdown(f"<div class='fhn-image'><img src='{source}' style='{size}' alt="
+                f"'{_escape(caption or 'image')}'/>{text}</div>", unsafe_allow_html=True)
 
 
 def sidebar(project: Project | None) -> None:

@@ -79,7 +79,7 @@ if grid is not None:
         image, _ = views.render_section(grid, preview, settings, [clip])
         image = views.frame_section(image, grid, preview,
                                     views.data_colourbar(grid, settings, [clip])).image
-        st.image(image, caption=f"{preview.title} {preview.index}" if preview.axis is not None
+        ui.image(image, caption=f"{preview.title} {preview.index}" if preview.axis is not None
                  else "Band 1")
         ui.link("screens/label.py", "View and label the data", ":material/brush:")
 

@@ -170,7 +170,7 @@ with canvas_col:
             on_change=on_draw,
         )
     else:
-        st.image(framed.image, width=framed.image.shape[1])
+        ui.image(framed.image, width=framed.image.shape[1])
         st.caption("The painting canvas (streamlit-drawable-canvas) is not available here; "
                    "the section is shown without painting.")
     flash = st.session_state.get(FLASH_KEY)

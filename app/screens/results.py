@@ -8,18 +8,6 @@ import streamlit as st
 from app import overlays, run_ui, runs, ui, viewer, views, workflow
 from fhn_core.metrics import error_map
 
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """An RGB image as PNG bytes (the figure as shown, axes and colour bar included)."""
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 st.subheader("Results")
 
 project, grid = ui.open_project_and_grid()
@@ -80,9 +68,9 @@ with left:
         extra_overlays=[overlays.class_overlay(classes, view, colours, settings.opacity)])
     figure = views.frame_section(image, grid, view, views.ColourBar(
         "class", classes=tuple(zip(names, colours, strict=False)))).image
-    st.image(figure)
+    ui.image(figure)
     section_name = view.kind if view.axis is None else f"{view.kind}-{view.index}"
-    st.download_button("Save figure", png_bytes(figure), icon=":material/download:",
+    st.download_button("Save figure", ui.png_bytes(figure), icon=":material/download:",
                        file_name=f"{info.name}-prediction-{section_name}.png",
                        mime="image/png", key="fhn-results-fig-left", on_click="ignore")
     st.markdown(ui.class_legend_html([
@@ -112,8 +100,8 @@ with right:
     image, _ = views.render_section(grid, view, settings, clips, positions=positions,
                                     extra_overlays=[over])
     figure = views.frame_section(image, grid, view, bar).image
-    st.image(figure)
-    st.download_button("Save figure", png_bytes(figure), icon=":material/download:",
+    ui.image(figure)
+    st.download_button("Save figure", ui.png_bytes(figure), icon=":material/download:",
                        file_name=f"{info.name}-{choice}-{section_name}.png",
                        mime="image/png", key="fhn-results-fig-right", on_click="ignore")
     st.caption(caption)

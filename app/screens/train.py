@@ -10,6 +10,7 @@ from fhn_core.memory import GB
 from fhn_core.training import TrainConfig
 
 DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
+DESIGN_DATA_KEY = "fhn_train_design_data"  # the data the design was chosen for
 VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset is chosen
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
@@ -61,7 +62,12 @@ def choose_preset() -> None:
     st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
 
 
-if DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices:
+# the design chosen belongs to the data it was chosen for: another project (or new data)
+# starts from its own presets (a 3D seismic design does not fit a map)
+data_key = ui.data_signature(project)
+if (DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices
+        or st.session_state.get(DESIGN_DATA_KEY) != data_key):
+    st.session_state[DESIGN_DATA_KEY] = data_key
     first = "demo" if "demo" in choices and runs.find_reference(project) else "default"
     st.session_state[PRESET_KEY] = first
     choose_preset()
@@ -247,8 +253,19 @@ free_gb = (free or 0) / GB
 budget_key = f"fhn-train-budget-{device}"
 if budget_key not in st.session_state:  # set once: the free memory drifts between reruns
     st.session_state[budget_key] = round(free_gb, 2)
+# the choice is kept apart from the widget's own state, which streamlit drops (and the box
+# then falls back to 0 GB: "does not fit") when a rerun is cut short before the box is drawn
+budget_input = f"{budget_key}-input"
+st.session_state[budget_input] = st.session_state[budget_key]
+
+
+def keep_budget() -> None:
+    st.session_state[budget_key] = st.session_state[budget_input]
+
+
 budget = mem_cols[3].number_input(
-    "Use at most (GB)", min_value=0.0, step=0.5, format="%.3f", key=budget_key,
+    "Use at most (GB)", min_value=0.0, step=0.5, format="%.3f", key=budget_input,
+    on_change=keep_budget,
     help="Memory this run may use on the device; the free memory by default. Lower it to "
          "leave room for other work.")
 available = min(float(budget) * GB, free) if free is not None else float(budget) * GB

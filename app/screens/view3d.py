@@ -110,7 +110,7 @@ with scene_col:
         png = ui.run_action(lambda: run_ui.scene_png(*args))
         if png is None:
             st.stop()
-        st.image(png, caption=f"{layers[colour_by]} on orthogonal slices" if volume
+        ui.image(png, caption=f"{layers[colour_by]} on orthogonal slices" if volume
                  else layers[colour_by])
         st.download_button("Download image", png, file_name=f"{info.name}-{colour_by}.png",
                            mime="image/png", icon=":material/download:", key="fhn-3d-png")

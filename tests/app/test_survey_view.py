@@ -217,3 +217,15 @@ def test_3d_slice_positions_read_in_survey_coordinates(demo: Path) -> None:
     assert sliders["Inline"].options[0] == str(int(grid.coords["iline"].values[0]))
     assert sliders["Time slice (ms)"].options[-1] == (
         f"{float(grid.coords['samples'].values[-1]):g} ms")
+
+
+def test_layout_shapes_count_every_band_of_every_date() -> None:
+    from app import runs, workflow
+
+    rng = np.random.default_rng(0)
+    pair = xr.DataArray(rng.normal(size=(6, 7, 4, 2)).astype(np.float32),
+                        dims=("y", "x", "band", "time"))
+    shapes = runs.layout_shapes(pair)
+    full = workflow.to_channels_first(pair, spatial_dims=2)
+    assert shapes[2].channels == full.data.shape[0] == 8
+    assert shapes[2].spatial_shape == (6, 7)
