@@ -12,7 +12,10 @@ Streamlit's own server.
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -116,3 +119,18 @@ def _middleware() -> list:
 
 
 app = st.App("main.py", middleware=_middleware())
+
+
+def _warm_up() -> None:
+    """Import torch and the network in the background while the first page is read: the
+    first visit to Train (or the first run) then does not wait for them."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        import fhn_core.training  # noqa: F401
+    except Exception:  # noqa: BLE001 - the pages report import problems themselves
+        pass
+
+
+threading.Thread(target=_warm_up, name="fhn-warm-up", daemon=True).start()
