@@ -229,3 +229,82 @@ def test_layout_shapes_count_every_band_of_every_date() -> None:
     full = workflow.to_channels_first(pair, spatial_dims=2)
     assert shapes[2].channels == full.data.shape[0] == 8
     assert shapes[2].spatial_shape == (6, 7)
+
+
+# ----------------------------------------------------------------------------- volumes
+@pytest.fixture(scope="module")
+def surveys(tmp_path_factory: pytest.TempPathFactory):
+    from assets.demo_survey import build_demo_survey
+
+    root = tmp_path_factory.mktemp("volumes")
+    near = build_demo_survey(root / "near", shape=(16, 17, 32), seed=0).segy
+    far = build_demo_survey(root / "far", shape=(16, 17, 32), seed=3).segy
+    other = build_demo_survey(root / "other", shape=(18, 17, 32), seed=0).segy
+    return near, far, other
+
+
+def test_several_volumes_of_one_survey_are_input_channels(surveys, tmp_path: Path) -> None:
+    from app import sources, workflow
+    from io_adapters.errors import DataError
+    from io_adapters.segy import read_segy
+
+    near, far, other = surveys
+    project = Project.create(tmp_path / "p", "stacks")
+    sources.add_paths(project, [str(near), str(far)])
+    grid = Project.open(project.folder).load_data()
+    assert grid.dims == ("band", "iline", "xline", "samples")
+    assert list(grid.coords["band"].values) == ["demo", "demo-2"]
+    np.testing.assert_array_equal(grid.isel(band=1).values, read_segy(far).values)
+    assert grid.attrs["source_path"] == read_segy(near).attrs["source_path"]
+    layout = workflow.to_channels_first(grid, vertical_channel=True)
+    assert layout.channel_names == ["demo", "demo-2", "vertical coordinate (ms)"]
+    np.testing.assert_array_equal(layout.data[1], read_segy(far).values)
+    assert workflow.grid_of(grid) == (("iline", "xline", "samples"), (16, 17, 32))
+    # a volume on another grid is refused with what differs, and nothing is kept
+    with pytest.raises(DataError, match="does not share the survey grid.*iline axis"):
+        sources.add_paths(project, [str(other)])
+    assert len(Project.open(project.folder).sources) == 2
+
+
+def test_a_file_that_does_not_fit_can_start_a_new_project(surveys, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    near, _far, other = surveys
+    project = Project.create(tmp_path / "p", "first")
+    project.add_source(str(near), "segy")
+    monkeypatch.setenv("FHN_PROJECT", str(project.folder))
+    at = run(str(APP / "screens" / "data.py"))
+    at.text_area(key="fhn-add-paths").set_value(str(other))
+    at.button[[b.label for b in at.button].index("Add to project")].click().run()
+    assert any("does not share the survey grid" in e.value for e in at.error)
+    offer = [b for b in at.button if b.label == "New project from this file"]
+    assert offer, "no offer to start a new project from the file"
+    target = tmp_path / "second"
+    at.text_input(key="fhn-misfit-folder").set_value(str(target))
+    offer[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    made = Project.open(target)
+    assert [Path(s.path).name for s in made.sources] == [other.name]
+    assert at.session_state["fhn_project_dir"] == str(target.resolve())
+    assert len(Project.open(project.folder).sources) == 1  # the first project is untouched
+
+
+def test_pages_show_and_train_on_several_volumes(surveys, tmp_path: Path, monkeypatch) -> None:
+    near, far, _other = surveys
+    project = Project.create(tmp_path / "p", "stacks")
+    project.add_source(str(near), "segy")
+    project.add_source(str(far), "segy")
+    monkeypatch.setenv("FHN_PROJECT", str(project.folder))
+    label = run(LABEL_PAGE)
+    band = label.selectbox(key="display-band")
+    assert list(band.options) == ["1: demo", "2: demo-2"]
+    label.text_input(key="fhn-cls-new-name").set_value("Sand")
+    label.button[[b.label for b in label.button].index("Add class")].click().run()
+    assert not label.exception
+    label.session_state["fhn_canvas_inject"] = {"version": "5.3.0", "objects": [
+        {"type": "circle", "left": 20, "top": 20, "radius": 3, "originX": "left",
+         "originY": "top", "width": 6, "height": 6, "strokeWidth": 0}]}
+    label.run()
+    assert not label.exception and (Project.open(project.folder).load_labels().labels >= 0).any()
+    train = run(TRAIN_PAGE)
+    assert any("data laid out as (5, 16, 17, 32)" in c.value for c in train.caption), \
+        [c.value for c in train.caption]
