@@ -382,6 +382,29 @@ def survey_axes(plotter: pv.Plotter, da: xr.DataArray, bounds: Sequence[float]) 
 
     times = [label.strip().lstrip("-") or "0" for label in actor.z_labels]
     actor.SetAxisLabels(2, convert_string_array(np.array(times)))
+    actor._fhn_survey_bounds = (il[0], il[1], xl[0], xl[1], z[0], z[1])  # see below
+
+
+def _without_survey_axes(plotter: pv.Plotter) -> None:
+    """Leave the survey axes out of a browser (vtk.js) scene: vtk.js labels cube axes with
+    the scene's own coordinates (scaled metres), which would read as wrong inline numbers
+    and times. The page states the axes beside the scene instead (:func:`axes_key`)."""
+    for name, actor in list(plotter.renderer.actors.items()):
+        if getattr(actor, "_fhn_survey_bounds", None) is not None:
+            plotter.remove_actor(name, render=False)
+
+
+def axes_key(da: xr.DataArray) -> str:
+    """The survey axes of the 3D scene in words (inline, crossline, time/depth ranges)."""
+    def span(dim: str) -> str:
+        values = np.asarray(da.coords[dim].values, dtype=np.float64) if dim in da.coords \
+            else np.arange(da.sizes[dim], dtype=np.float64)
+        return f"{values[0]:g}-{values[-1]:g}"
+
+    unit = str(da.attrs.get("vertical_unit", "ms"))
+    vertical = "depth" if unit.lower() in ("m", "ft", "km") else "time"
+    return (f"Inline {span('iline')} along the front edge, crossline {span('xline')} along "
+            f"the side, {vertical} {span('samples')} {unit} growing downwards.")
 
 
 def screenshot(plotter: pv.Plotter, *, close: bool = True) -> np.ndarray:
@@ -424,6 +447,7 @@ def interactive_html(plotter: pv.Plotter) -> str:
     )
     from trame_vtk.tools.vtksz2html import write_html
 
+    _without_survey_axes(plotter)
     with _RENDER_LOCK:
         plotter.render()  # brings every mapper's input up to date
         window = plotter.render_window

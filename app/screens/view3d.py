@@ -96,7 +96,11 @@ with scene_col:
             stpyvista.stpyvista(holder, backend="trame", key="fhn-3d-scene")
             holder.close()
             shown = True
-            st.caption("Drag to rotate, scroll to zoom, shift-drag to pan.")
+            from app.render3d import axes_key
+
+            st.caption("Drag to rotate, scroll to zoom, shift-drag to pan."
+                       + (f" {axes_key(grid)} Switch *Interactive* off for the "
+                          "image with ticked axes." if volume else ""))
             categories = class_bar_of(colour_by)
             if categories is not None:  # the scene has no bar of its own for classes
                 bar_col.markdown(run_ui.class_bar_html(*categories), unsafe_allow_html=True)

@@ -176,3 +176,23 @@ def test_axes_read_survey_coordinates_with_time_growing_down(survey: xr.DataArra
     finally:
         plotter.close()
     assert all(close_to(image, c) > 50 for c in COLOURS)
+
+
+def test_browser_scene_leaves_out_axes_it_would_number_wrongly(survey: xr.DataArray) -> None:
+    import pyvista as pv
+
+    layer = render3d.class_layer(layered((12, 10, 20)), NAMES, COLOURS)
+    plotter = render3d.build_plotter(survey, layer, window_size=(300, 200))
+    try:
+        def cube_axes() -> int:
+            return sum(isinstance(a, pv.CubeAxesActor) for a in plotter.renderer.actors.values())
+
+        assert cube_axes() == 1  # in the rendered image
+        html = render3d.interactive_html(plotter)
+        # vtk.js numbers cube axes in scene units (metres), not inlines and times
+        assert cube_axes() == 0 and "<html" in html.lower()
+    finally:
+        plotter.close()
+    assert render3d.axes_key(survey) == (
+        "Inline 100-111 along the front edge, crossline 200-209 along the side, time 0-76 "
+        "ms growing downwards.")
