@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import sources, ui, views
+from app import sources, ui, viewer, views
 from io_adapters.summary import summarize
 
 MISFIT_KEY = "fhn-data-misfit"  # files that did not fit the open project: (paths, kind, options)
@@ -110,8 +110,13 @@ if grid is not None:
         image, _ = views.render_section(grid, preview, settings, [clip])
         image = views.frame_section(image, grid, preview,
                                     views.data_colourbar(grid, settings, [clip])).image
-        ui.image(image, caption=f"{preview.title} {preview.index}" if preview.axis is not None
-                 else "Band 1")
+        if preview.axis is not None:
+            coords, unit = viewer.axis_coordinates(grid, preview.axis)
+            caption = (f"{preview.title} {ui.format_coordinate(coords[preview.index])} "
+                       f"{unit}".strip())
+        else:
+            caption = "Band 1"
+        ui.image(image, caption=caption)
         ui.link("screens/label.py", "View and label the data", ":material/brush:")
 
 st.divider()
