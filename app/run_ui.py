@@ -200,7 +200,10 @@ def reference_picker(project: Project, grid_shape: tuple[int, ...]) -> tuple[np.
     Offered by path; the demo's ground truth is proposed when it is there.
     """
     suggestion = runs.find_reference(project)
-    if REFERENCE_KEY not in st.session_state:
+    owner_key = f"{REFERENCE_KEY}_project"  # the choice belongs to one project
+    if (REFERENCE_KEY not in st.session_state
+            or st.session_state.get(owner_key) != str(project.folder)):
+        st.session_state[owner_key] = str(project.folder)
         st.session_state[REFERENCE_KEY] = str(suggestion) if suggestion else ""
     # the widget's own key is dropped when another page shows; the choice is kept apart
     widget_key = "fhn-reference-input"

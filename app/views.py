@@ -764,19 +764,24 @@ def frame_section(
     in the framed image (:attr:`Framed.offset`)."""
     img = np.asarray(image, dtype=np.uint8)
     height, width = img.shape[:2]
-    right = _colourbar_width(colourbar)
-    total = (FRAME_LEFT + width + right, FRAME_TOP + height + FRAME_BOTTOM)
-    pil = Image.new("RGB", total, (255, 255, 255))
-    pil.paste(Image.fromarray(img[..., :3]), (FRAME_LEFT, FRAME_TOP))
-    draw = ImageDraw.Draw(pil)
     font, small = _font(12), _font(11)
-    ink = (40, 40, 40)
-    x0, y0 = FRAME_LEFT, FRAME_TOP
-    draw.rectangle([x0 - 1, y0 - 1, x0 + width, y0 + height], outline=ink)
     row_dim, col_dim = display_axes(grid, view)
     shape = section_shape([int(grid.sizes[d]) for d in spatial_dims(grid)], view)
     col_coords = _coords_of(grid, col_dim, shape[1])
     row_coords = _coords_of(grid, row_dim, shape[0])
+    row_ticks = axis_ticks(row_coords, height, max(2, height // 60))
+    # room on the left for the longest tick label and the rotated axis title
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widest = max((measure.textlength(t, font=small) for _, t in row_ticks), default=0.0)
+    left = max(FRAME_LEFT, int(widest) + 30)
+    right = _colourbar_width(colourbar)
+    total = (left + width + right, FRAME_TOP + height + FRAME_BOTTOM)
+    pil = Image.new("RGB", total, (255, 255, 255))
+    pil.paste(Image.fromarray(img[..., :3]), (left, FRAME_TOP))
+    draw = ImageDraw.Draw(pil)
+    ink = (40, 40, 40)
+    x0, y0 = left, FRAME_TOP
+    draw.rectangle([x0 - 1, y0 - 1, x0 + width, y0 + height], outline=ink)
     for x, text in axis_ticks(col_coords, width, max(2, width // 90)):
         px = x0 + x
         draw.line([(px, y0 - 5), (px, y0 - 1)], fill=ink)
@@ -784,7 +789,7 @@ def frame_section(
         draw.text((min(max(px - w / 2, x0 - 20), x0 + width - w + 20), y0 - 18), text,
                   fill=ink, font=small)
     draw.text((x0, 2), _axis_label(grid, col_dim), fill=ink, font=font)
-    for y, text in axis_ticks(row_coords, height, max(2, height // 60)):
+    for y, text in row_ticks:
         py = y0 + y
         draw.line([(x0 - 5, py), (x0 - 1, py)], fill=ink)
         w = draw.textlength(text, font=small)
@@ -797,7 +802,7 @@ def frame_section(
     pil.paste(rotated, (2, y0 + max(0, (height - rotated.height) // 2)))
     if colourbar is not None:
         _draw_colourbar(draw, colourbar, x0 + width + 12, y0, height, font, small, ink)
-    return Framed(np.asarray(pil), (FRAME_LEFT, FRAME_TOP), (width, height))
+    return Framed(np.asarray(pil), (left, FRAME_TOP), (width, height))
 
 
 def _coords_of(grid: xr.DataArray, dim: str, n: int) -> np.ndarray:

@@ -81,6 +81,17 @@ def test_frame_section_keeps_the_section_and_labels_its_axes() -> None:
     assert (framed.image[top:top + 150, left - 5:left - 1] < 100).any()
 
 
+def test_frame_makes_room_for_long_map_coordinates() -> None:
+    values = np.zeros((40, 48), dtype=np.float32)
+    grid = xr.DataArray(values, dims=("y", "x"), coords={
+        "y": 6_000_000.0 - 30.0 * np.arange(40), "x": 500_000.0 + 30.0 * np.arange(48)})
+    view = make_view(grid, "map")
+    framed = frame_section(np.zeros((400, 480, 3), np.uint8), grid, view)
+    left, top = framed.offset
+    assert left > 64  # seven-digit northings need more than the default margin
+    assert np.array_equal(framed.image[top:top + 400, left:left + 480], np.zeros((400, 480, 3)))
+
+
 def test_strokes_on_section_move_by_the_frame_and_drop_the_margins() -> None:
     strokes = [Stroke("path", np.array([[70.0, 50.0], [10.0, 50.0], [90.0, 60.0]])),
                Stroke("point", np.array([[5.0, 5.0]]))]

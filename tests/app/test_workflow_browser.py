@@ -246,6 +246,9 @@ def results(page, watch: PageWatch, shot: str) -> None:
     goto(page, watch, "Results")
     page.get_by_role("button", name="Save figure").first.wait_for(timeout=WAIT)
     wait_text(page, "Mean IoU")
+    # no message from another project (its reference, its design) on this project's page
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, [errors.nth(i).inner_text() for i in range(errors.count())]
     time.sleep(0.5)
     page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
     watch.check("results")
