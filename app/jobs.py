@@ -96,6 +96,9 @@ class JobSnapshot:
     peak_memory_mb: float
     history: tuple[dict[str, Any], ...]
     device: str
+    remaining: float | None = None   # seconds of training left (estimate), None: unknown
+    predicted: float = 0.0           # fraction of the final prediction done
+    validate_every: int = 0          # validation interval of the run (0: no validation)
 
     @property
     def active(self) -> bool:
@@ -118,6 +121,7 @@ class TrainingJob:
             "status": "preparing", "message": "Loading the data and labels", "error": "",
             "iteration": 0, "iterations": spec.config.iterations, "loss": None,
             "val_miou": None, "elapsed": 0.0, "peak_memory_mb": 0.0, "device": "",
+            "remaining": None, "predicted": 0.0, "start_iteration": 0,
         }
         self._history: list[dict[str, Any]] = []
         self._started = time.perf_counter()
@@ -155,7 +159,8 @@ class TrainingJob:
             s["elapsed"] = time.perf_counter() - self._started
         return JobSnapshot(self.name, self.spec.project, s["status"], s["message"], s["error"],
                            s["iteration"], s["iterations"], s["loss"], s["val_miou"],
-                           s["elapsed"], s["peak_memory_mb"], history, s["device"])
+                           s["elapsed"], s["peak_memory_mb"], history, s["device"],
+                           s["remaining"], s["predicted"], self.spec.config.validate_every)
 
     def _set(self, **changes: Any) -> None:
         with self._lock:
@@ -170,6 +175,9 @@ class TrainingJob:
         if p.validation is not None:
             record["val_miou"] = changes["val_miou"] = float(p.validation.mean_iou)
         with self._lock:
+            done = p.iteration - self._state["start_iteration"]
+            if done > 0:  # the pace so far (validations included) times what is left
+                changes["remaining"] = p.elapsed / done * max(0, p.iterations - p.iteration)
             self._history.append(record)
             self._state.update(changes)
             if not self._stop.is_set():
@@ -256,6 +264,7 @@ class TrainingJob:
             self._history = [_history_record(h) for h in trainer.history]
             self._state.update(status="training", device=info.device,
                                iteration=trainer.iteration, iterations=spec.config.iterations,
+                               start_iteration=trainer.iteration,
                                message=f"Training on {trainer.device}")
         info.status = "training"
         runs.write_run(paths, info)
@@ -271,9 +280,11 @@ class TrainingJob:
         if result.diagnostics is not None:
             info.diagnostics = result.diagnostics.as_dict()
 
-        self._set(status="predicting", message="Predicting the whole data with the trained model")
+        self._set(status="predicting", remaining=0.0, predicted=0.0,
+                  message="Predicting the whole data with the trained model")
         prediction = predict(result.model, layout.data, augment=spec.augment,
-                             stratigraphic_order=ordered, device=trainer.device)
+                             stratigraphic_order=ordered, device=trainer.device,
+                             progress=lambda done: self._set(predicted=float(done)))
         val = trainer.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:

@@ -48,6 +48,7 @@ __all__ = [
     "Tool",
     "strokes_from_canvas",
     "canvas_to_cells",
+    "strokes_on_section",
     "LabelEditor",
 ]
 
@@ -180,6 +181,23 @@ def strokes_from_canvas(json_data: Mapping[str, Any] | None) -> list[Stroke]:
         elif kind == "circle":
             strokes.append(Stroke("point", centre[None, :].copy()))
     return strokes
+
+
+def strokes_on_section(
+    strokes: Sequence[Stroke], offset: tuple[float, float], size: tuple[int, int]
+) -> list[Stroke]:
+    """Strokes drawn on a framed section (axes around it, :func:`app.views.frame_section`)
+    in the section's own display pixels: moved by ``offset`` (left, top), points off the
+    section (on the axes or the colour bar) left out, strokes with no point left dropped."""
+    width, height = size
+    out = []
+    for stroke in strokes:
+        pts = np.asarray(stroke.points, dtype=np.float64) - np.asarray(offset, dtype=np.float64)
+        inside = ((pts[:, 0] >= -1) & (pts[:, 0] <= width + 1)
+                  & (pts[:, 1] >= -1) & (pts[:, 1] <= height + 1))
+        if inside.any():
+            out.append(Stroke(stroke.kind, pts[inside]))
+    return out
 
 
 def canvas_to_cells(

@@ -1,9 +1,10 @@
 """Start the app: ``python -m app.launch`` (what ``make run`` calls).
 
 Makes sure the demo project exists (unless ``FHN_PROJECT`` names another project), then
-runs ``streamlit run app/main.py`` headless on 127.0.0.1, port 8501 or ``FHN_PORT``, with
-the project folder handed over in ``FHN_PROJECT``. Prints the address to open. On POSIX
-the launcher replaces itself with the server process, so its process id is the server's.
+runs ``streamlit run app/serve.py`` (app/main.py behind a small ASGI wrapper) headless on
+127.0.0.1, port 8501 or ``FHN_PORT``, with the project folder handed over in
+``FHN_PROJECT``. Prints the address to open. On POSIX the launcher replaces itself with the
+server process, so its process id is the server's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SCRIPT = ROOT / "app" / "main.py"
+APP_SCRIPT = ROOT / "app" / "serve.py"
 DEFAULT_PORT = 8501
 
 

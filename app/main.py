@@ -35,14 +35,24 @@ def _icon():
 
 st.set_page_config(page_title="fhn", page_icon=_icon(), layout="wide")
 
+LABEL_PAGE = st.Page("screens/label.py", title="View & label", icon=":material/brush:",
+                     url_path="label")
+
+
+def _home() -> None:
+    """The root URL opens View & label at its own URL, so that every page (this one too)
+    answers at ``/<page>``: the default page of ``st.navigation`` has no URL of its own."""
+    st.switch_page(LABEL_PAGE, query_params=dict(st.query_params))
+
+
 PAGES: dict[str, list[st.Page]] = {
+    "": [st.Page(_home, title="fhn", url_path="home", default=True, visibility="hidden")],
     "Project": [
         st.Page("screens/data.py", title="Project & data", icon=":material/folder_open:",
                 url_path="data"),
     ],
     "Interpret": [
-        st.Page("screens/label.py", title="View & label", icon=":material/brush:",
-                url_path="label", default=True),
+        LABEL_PAGE,
         st.Page("screens/wells.py", title="Wells & validation", icon=":material/straighten:",
                 url_path="wells"),
     ],

@@ -340,18 +340,71 @@ def build_plotter(
                          show_scalar_bar=scalar_bar and i == 0, scalar_bar_args=bar,
                          nan_color=NAN_COLOUR, lighting=False, interpolate_before_map=False)
     plotter.add_mesh(grid.outline(), color="black", line_width=1)
+    if not geometry.flat:
+        survey_axes(plotter, da, grid.bounds)
     for k, mesh in (surfaces or {}).items():
         colour = surface_colours[k] if k < len(surface_colours) else "#888888"
         plotter.add_mesh(mesh, color=colour, opacity=surface_opacity, smooth_shading=True)
     if geometry.flat:
         plotter.view_xy()
     else:
-        plotter.view_isometric()
-        plotter.camera.azimuth = plotter.camera.azimuth + 180  # inline 0 in front
-        plotter.camera.elevation = 15
+        # from the first inline's side and a little above, z (up) upright on the screen:
+        # time/depth runs down the vertical sections as on the 2D sections
+        x0, x1, y0, y1, z0, z1 = grid.bounds
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2])
+        direction = np.array([-1.0, -1.6, 0.9])
+        plotter.camera_position = [tuple(centre + direction), tuple(centre), (0.0, 0.0, 1.0)]
         plotter.reset_camera()
-        plotter.camera.zoom(1.15)
+        plotter.camera.zoom(1.05)
     return plotter
+
+
+def survey_axes(plotter: pv.Plotter, da: xr.DataArray, bounds: Sequence[float]) -> None:
+    """Axes along the volume's edges labelled in survey coordinates: inline and crossline
+    numbers, and time or depth in the file's unit growing downwards (the scene's z points
+    up, so its bottom is the latest time)."""
+    def span(dim: str) -> tuple[float, float]:
+        values = np.asarray(da.coords[dim].values, dtype=np.float64) if dim in da.coords \
+            else np.arange(da.sizes[dim], dtype=np.float64)
+        return float(values[0]), float(values[-1])
+
+    il, xl, z = span("iline"), span("xline"), span("samples")
+    unit = str(da.attrs.get("vertical_unit", "ms"))
+    vertical = "Depth" if unit.lower() in ("m", "ft", "km") else "Time"
+    # the cube axes count up along +z: give them minus the time, then label the ticks with
+    # the time itself (VTK places no labels on a falling range)
+    actor = plotter.show_bounds(
+        bounds=list(bounds), axes_ranges=[il[0], il[1], xl[0], xl[1], -z[1], -z[0]],
+        xtitle="Inline", ytitle="Crossline", ztitle=f"{vertical} ({unit}), down",
+        color="black", font_size=10, fmt="%.0f", location="outer", ticks="outside",
+        minor_ticks=False, use_3d_text=False)
+    from pyvista.core.utilities.arrays import convert_string_array
+
+    times = [label.strip().lstrip("-") or "0" for label in actor.z_labels]
+    actor.SetAxisLabels(2, convert_string_array(np.array(times)))
+    actor._fhn_survey_bounds = (il[0], il[1], xl[0], xl[1], z[0], z[1])  # see below
+
+
+def _without_survey_axes(plotter: pv.Plotter) -> None:
+    """Leave the survey axes out of a browser (vtk.js) scene: vtk.js labels cube axes with
+    the scene's own coordinates (scaled metres), which would read as wrong inline numbers
+    and times. The page states the axes beside the scene instead (:func:`axes_key`)."""
+    for name, actor in list(plotter.renderer.actors.items()):
+        if getattr(actor, "_fhn_survey_bounds", None) is not None:
+            plotter.remove_actor(name, render=False)
+
+
+def axes_key(da: xr.DataArray) -> str:
+    """The survey axes of the 3D scene in words (inline, crossline, time/depth ranges)."""
+    def span(dim: str) -> str:
+        values = np.asarray(da.coords[dim].values, dtype=np.float64) if dim in da.coords \
+            else np.arange(da.sizes[dim], dtype=np.float64)
+        return f"{values[0]:g}-{values[-1]:g}"
+
+    unit = str(da.attrs.get("vertical_unit", "ms"))
+    vertical = "depth" if unit.lower() in ("m", "ft", "km") else "time"
+    return (f"Inline {span('iline')} along the front edge, crossline {span('xline')} along "
+            f"the side, {vertical} {span('samples')} {unit} growing downwards.")
 
 
 def screenshot(plotter: pv.Plotter, *, close: bool = True) -> np.ndarray:
@@ -394,6 +447,7 @@ def interactive_html(plotter: pv.Plotter) -> str:
     )
     from trame_vtk.tools.vtksz2html import write_html
 
+    _without_survey_axes(plotter)
     with _RENDER_LOCK:
         plotter.render()  # brings every mapper's input up to date
         window = plotter.render_window

@@ -24,7 +24,8 @@ from io_adapters.project import Project
 from . import jobs, runs, ui
 
 __all__ = ["RUN_KEY", "REFERENCE_KEY", "job_panel", "run_picker", "reference_picker",
-           "metrics_block", "history_charts", "legend_html", "errors_of", "scene_png", "scene_html"]
+           "metrics_block", "history_charts", "legend_html", "class_bar_html", "errors_of",
+           "scene_png", "scene_html"]
 
 RUN_KEY = "fhn_run"
 REFERENCE_KEY = "fhn_reference_path"
@@ -37,7 +38,7 @@ STATUS_TITLES = {
 
 # --------------------------------------------------------------------------- charts
 def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
-                   key: str = "hist") -> None:
+                   key: str = "hist", validate_every: int | None = None) -> None:
     """Training loss per iteration and validation mean IoU where it was measured."""
     if not history:
         st.caption("No iterations yet.")
@@ -64,16 +65,38 @@ def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
                 },
             }, width="stretch")
         else:
-            st.caption("Not measured yet (every *validate every* iterations and at the end).")
+            if validate_every == 0:
+                st.caption("No validation in this run: no labels were held back.")
+            elif validate_every:
+                st.caption(f"Not measured yet: every {validate_every} iterations and at the "
+                           "end, on the held-back labels.")
+            else:
+                st.caption("Not measured in this run.")
 
 
 # --------------------------------------------------------------------------- job panel
+def format_duration(seconds: float) -> str:
+    """A time span as people say it: 45 s, 3 min 20 s, 1 h 05 min."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
 def _job_status(snap: jobs.JobSnapshot) -> None:
     title = STATUS_TITLES.get(snap.status, snap.status)
     loss = f"{snap.loss:.4f}" if snap.loss is not None else "-"
     val = f"{snap.val_miou:.3f}" if snap.val_miou is not None else "-"
+    left = (f" · about {format_duration(snap.remaining)} left" if snap.status == "training"
+            and snap.remaining is not None else "")
     st.progress(snap.fraction, text=f"**{title}** · iteration {snap.iteration} of "
-                                    f"{snap.iterations} · loss {loss} · validation IoU {val}")
+                                    f"{snap.iterations} · loss {loss} · validation IoU {val}"
+                                    f"{left}")
+    if snap.status == "predicting":
+        st.progress(min(1.0, snap.predicted),
+                    text=f"Predicting the whole data: {snap.predicted:.0%}")
     cols = st.columns(5)
     cols[0].metric("Iteration", f"{snap.iteration} / {snap.iterations}")
     cols[1].metric("Loss", loss)
@@ -123,7 +146,7 @@ def job_panel(project: Project) -> jobs.JobSnapshot | None:
                     ui.link("screens/results.py", "See the results", ":material/insights:")
             else:
                 st.caption(snap.message)
-            history_charts(snap.history)
+            history_charts(snap.history, validate_every=snap.validate_every)
         if not snap.active and st.session_state.get(_SEEN_ACTIVE) == snap.name:
             # the job ended while this page watched: redraw the whole page once
             st.session_state.pop(_SEEN_ACTIVE, None)
@@ -177,7 +200,10 @@ def reference_picker(project: Project, grid_shape: tuple[int, ...]) -> tuple[np.
     Offered by path; the demo's ground truth is proposed when it is there.
     """
     suggestion = runs.find_reference(project)
-    if REFERENCE_KEY not in st.session_state:
+    owner_key = f"{REFERENCE_KEY}_project"  # the choice belongs to one project
+    if (REFERENCE_KEY not in st.session_state
+            or st.session_state.get(owner_key) != str(project.folder)):
+        st.session_state[owner_key] = str(project.folder)
         st.session_state[REFERENCE_KEY] = str(suggestion) if suggestion else ""
     # the widget's own key is dropped when another page shows; the choice is kept apart
     widget_key = "fhn-reference-input"
@@ -233,6 +259,20 @@ def legend_html(names: list[str], colours: list[str]) -> str:
     return f"<div style='font-size:0.85rem'>{items}</div>"
 
 
+def class_bar_html(title: str, names: list[str], colours: list[str]) -> str:
+    """A categorical colour bar: one block per class, its colour and name, top to bottom."""
+    import html
+
+    blocks = "".join(
+        f"<div style='display:flex;align-items:center;margin:2px 0'><span style='display:"
+        f"inline-block;width:16px;height:26px;background:{c};border:1px solid #0005;"
+        f"margin-right:8px'></span><span>{html.escape(n)}</span></div>"
+        for n, c in zip(names, colours, strict=False))
+    return (f"<div class='fhn-class-bar' style='font-size:0.85rem;margin-top:3rem'>"
+            f"<div style='font-weight:600;margin-bottom:4px'>{html.escape(title)}</div>"
+            f"{blocks}</div>")
+
+
 # --------------------------------------------------------------------------- metrics
 def metrics_block(metrics: Metrics | None, class_names: list[str], what: str) -> None:
     """Mean IoU, overall accuracy, kappa and a per-class table (IoU, accuracy, cells)."""
@@ -255,7 +295,8 @@ def metrics_block(metrics: Metrics | None, class_names: list[str], what: str) ->
 
 # --------------------------------------------------------------------------- 3D scenes
 def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tuple,
-           surfaces: tuple[int, ...], exaggeration: float, signature: tuple):
+           surfaces: tuple[int, ...], exaggeration: float, signature: tuple,
+           categorical_bar: bool = True):
     """A render3d plotter for one run (built fresh; the callers cache what it renders)."""
     from . import render3d
 
@@ -288,7 +329,8 @@ def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tup
     meshes = render3d.class_surfaces(geometry, classes, list(surfaces),
                                      stride=max(1, int(np.ceil(max(classes.shape) / 100))))
     return render3d.build_plotter(da, layer, positions=positions or None, surfaces=meshes,
-                                  surface_colours=colours, geometry=geometry)
+                                  surface_colours=colours, geometry=geometry,
+                                  scalar_bar=categorical_bar or not layer.categorical)
 
 
 @st.cache_data(max_entries=8, show_spinner="Rendering the 3D view...")
@@ -308,8 +350,10 @@ def scene_html(folder: str, run: str, colour_by: str, reference: str, positions:
     """The 3D view of a run as a self-contained vtk.js page; cached per setting."""
     from . import render3d
 
+    # vtk.js draws a scalar bar as numbers (0-4 for five classes): the page shows the
+    # class bar beside the scene instead (:func:`class_bar_html`)
     plotter = _scene(folder, run, colour_by, reference, positions, surfaces, exaggeration,
-                     signature)
+                     signature, categorical_bar=False)
     try:
         return render3d.interactive_html(plotter)
     finally:

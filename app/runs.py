@@ -332,9 +332,12 @@ class LayoutShape:
 def layout_shapes(da: xr.DataArray) -> dict[int, LayoutShape]:
     """The layouts the data can take, by number of spatial dims (2 and/or 3).
 
-    Worked out on a 2-cell corner of the data, so nothing large is copied.
+    Worked out on a 2-cell corner of the data's grid (every band and date kept: they are
+    the channels), so nothing large is copied.
     """
-    corner = da.isel({d: slice(0, 2) for d in da.dims})
+    from io_adapters.gridmatch import spatial_dims
+
+    corner = da.isel({d: slice(0, 2) for d in spatial_dims(da)})
     out: dict[int, LayoutShape] = {}
     for dims in (2, 3):
         try:

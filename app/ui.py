@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 import xarray as xr
 
@@ -44,7 +45,12 @@ __all__ = [
     "show_error",
     "user_errors",
     "sidebar",
-    "synced_index",
+    "synced_position",
+    "image",
+    "png_bytes",
+    "format_coordinate",
+    "nearest_index",
+    "coordinate_step",
 ]
 
 PROJECT_KEY = "fhn_project_dir"
@@ -203,30 +209,114 @@ def run_action(action: Callable[[], Any], success: str | None = None) -> Any:
     return result
 
 
-def synced_index(label: str, n: int, key: str, default: int = 0,
-                 help: str | None = None) -> int:
-    """A slider and a number input for the same index 0..n-1, kept in step."""
+def format_coordinate(value: Any) -> str:
+    """A survey coordinate as people write it: 1020, 1200, 1204.5 (no trailing zeros)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number.is_integer():
+        return str(int(number))
+    return f"{number:.3f}".rstrip("0").rstrip(".")
+
+
+def synced_position(label: str, values: Sequence[Any], key: str, default: int = 0,
+                    unit: str = "", help: str | None = None) -> int:
+    """A slider and a number box in survey coordinates (``values``: the coordinate of each
+    index, e.g. inline numbers or times in ms) for one position; returns its index.
+
+    The slider steps through the coordinates; the number box takes any number and goes to
+    the nearest coordinate. The index is kept in ``{key}__value`` (other widgets read it).
+    """
+    coords = np.asarray(values)
+    n = len(coords)
+    numeric = np.issubdtype(coords.dtype, np.number)
     value_key = f"{key}__value"
     if value_key not in st.session_state:
         st.session_state[value_key] = int(min(max(default, 0), n - 1))
     st.session_state[value_key] = int(min(max(st.session_state[value_key], 0), n - 1))
+    suffix = f" {unit}" if unit else ""
+
+    def as_text(i: int) -> str:
+        return f"{format_coordinate(coords[i])}{suffix}"
 
     def from_slider() -> None:
         st.session_state[value_key] = int(st.session_state[f"{key}__slider"])
 
     def from_number() -> None:
-        st.session_state[value_key] = int(st.session_state[f"{key}__number"])
+        typed = st.session_state[f"{key}__number"]
+        st.session_state[value_key] = nearest_index(coords, typed) if numeric else int(typed)
 
-    st.session_state[f"{key}__slider"] = st.session_state[value_key]
-    st.session_state[f"{key}__number"] = st.session_state[value_key]
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
+    index = st.session_state[value_key]
+    st.session_state[f"{key}__slider"] = index
+    left, right = st.columns([5, 1.3], vertical_alignment="bottom")
     if n > 1:
-        left.slider(label, 0, n - 1, key=f"{key}__slider", on_change=from_slider, help=help)
+        left.select_slider(label, options=list(range(n)), format_func=as_text,
+                           key=f"{key}__slider", on_change=from_slider, help=help)
     else:
-        left.caption(f"{label}: a single position")
-    right.number_input("index", 0, n - 1, step=1, key=f"{key}__number", on_change=from_number,
-                       label_visibility="collapsed" if n > 1 else "visible")
+        left.caption(f"{label}: {as_text(0)} (a single position)")
+    if numeric:
+        step = coordinate_step(coords)
+        integral = bool(np.all(np.mod(coords, 1) == 0) and float(step).is_integer())
+        cast = int if integral else float
+        st.session_state[f"{key}__number"] = cast(coords[index])
+        right.number_input(
+            f"{label} number", cast(coords.min()), cast(coords.max()), step=cast(step),
+            key=f"{key}__number", on_change=from_number,
+            format=None if integral else "%g",
+            label_visibility="collapsed" if n > 1 else "visible",
+            help=f"Type a value in {unit or 'survey coordinates'}: the nearest one is shown")
+    else:
+        st.session_state[f"{key}__number"] = index
+        right.number_input(f"{label} index", 0, n - 1, step=1, key=f"{key}__number",
+                           on_change=from_number, label_visibility="collapsed")
     return int(st.session_state[value_key])
+
+
+def nearest_index(coords: Sequence[Any] | np.ndarray, value: float) -> int:
+    """Index of the coordinate nearest ``value``."""
+    c = np.asarray(coords, dtype=np.float64)
+    return int(np.abs(c - float(value)).argmin())
+
+
+def coordinate_step(coords: Sequence[Any] | np.ndarray) -> float:
+    """The typical distance between neighbouring coordinates (1 when there is none)."""
+    c = np.asarray(coords, dtype=np.float64)
+    if c.size < 2:
+        return 1.0
+    step = float(np.median(np.abs(np.diff(c))))
+    return step if np.isfinite(step) and step > 0 else 1.0
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB(A) uint8 image as PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image(picture: np.ndarray | bytes, caption: str | None = None,
+          width: int | None = None) -> None:
+    """Show an image written into the page itself (a PNG data URI).
+
+    ``st.image`` serves the picture from the server's media store, which drops a run's
+    files when the next run ends: a rerun that starts before the browser fetched the
+    picture (a click, a stroke, a page switch) leaves a broken image and a "404 Not Found"
+    in the console. A picture inside the page cannot go missing.
+    """
+    import base64
+
+    data = picture if isinstance(picture, bytes) else png_bytes(picture)
+    source = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    size = f"width:{int(width)}px;max-width:100%" if width else "max-width:100%"
+    text = (f"<div style='color:#808495;font-size:0.85rem;margin-top:2px'>"
+            f"{_escape(caption)}</div>" if caption else "")
+    st.markdown(f"<div class='fhn-image'><img src='{source}' style='{size}' alt="
+                f"'{_escape(caption or 'image')}'/>{text}</div>", unsafe_allow_html=True)
 
 
 def sidebar(project: Project | None) -> None:

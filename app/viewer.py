@@ -9,7 +9,10 @@ the volume-wide clip range once per setting. Drawing the image is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -30,21 +33,96 @@ from .views import (
     view_kinds,
 )
 
-__all__ = ["view_controls", "layer_controls", "display_popover", "display_controls",
-           "clip_ranges", "section_positions"]
+__all__ = ["view_controls", "axis_coordinates", "load_view_state", "save_view_state",
+           "layer_controls", "display_popover", "display_controls", "clip_ranges",
+           "section_positions"]
 
 
 def _index_key(key: str, kind: str) -> str:
     return f"{key}-{kind}"
 
 
+VIEW_FILE = "view.json"  # the viewer's section and positions, kept in the project folder
+_LOADED_KEY = "fhn_view_state_of"
+
+
+def axis_coordinates(grid: xr.DataArray, axis: int) -> tuple[np.ndarray, str]:
+    """The survey coordinates along a label-grid axis and their unit (inline/crossline
+    numbers; times or depths in the file's unit), or indices where there are none."""
+    dim = spatial_dims(grid)[axis]
+    n = int(grid.sizes[dim])
+    if dim in grid.coords and grid.coords[dim].ndim == 1:
+        values = np.asarray(grid.coords[dim].values)
+    else:
+        values = np.arange(n)
+    unit = str(grid.attrs.get("vertical_unit", "")) if dim == "samples" else ""
+    return values, unit
+
+
+def load_view_state(folder: str | Path) -> dict[str, Any]:
+    """The viewer state saved in a project folder ({} when none or unreadable)."""
+    path = Path(folder) / VIEW_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_view_state(folder: str | Path, state: dict[str, Any]) -> None:
+    """Keep the viewer state in the project folder (atomically; a read-only folder is
+    silently left as it is: the view is a convenience, not data)."""
+    from io_adapters.atomic import atomic_output
+
+    try:
+        with atomic_output(Path(folder) / VIEW_FILE) as tmp:
+            tmp.write_text(json.dumps(state, sort_keys=True))
+    except OSError:
+        pass
+
+
+def _restore(grid: xr.DataArray, key: str, folder: str | Path | None) -> None:
+    """Put the project's saved section and positions into the widgets' state, once per
+    session and project (a reload starts a new session: the view comes back)."""
+    if folder is None or st.session_state.get(f"{_LOADED_KEY}-{key}") == str(folder):
+        return
+    st.session_state[f"{_LOADED_KEY}-{key}"] = str(folder)
+    saved = load_view_state(folder).get(key, {})
+    kinds = {k.name: k for k in view_kinds(grid)}
+    if saved.get("kind") in kinds:
+        st.session_state[f"{key}-kind"] = saved["kind"]
+    for name, index in (saved.get("positions") or {}).items():
+        if name in kinds and isinstance(index, int):
+            st.session_state[f"{_index_key(key, name)}__value"] = index
+
+
+def _remember(grid: xr.DataArray, key: str, folder: str | Path | None, kind: str) -> None:
+    if folder is None:
+        return
+    positions = {}
+    for k in view_kinds(grid):
+        value = st.session_state.get(f"{_index_key(key, k.name)}__value")
+        if value is not None:
+            positions[k.name] = int(value)
+    state = {"kind": kind, "positions": positions}
+    everything = load_view_state(folder)
+    if everything.get(key) != state:
+        everything[key] = state
+        save_view_state(folder, everything)
+
+
 def view_controls(
-    grid: xr.DataArray, key: str = "view", defaults: dict[str, int] | None = None
+    grid: xr.DataArray, key: str = "view", defaults: dict[str, int] | None = None,
+    project: Any = None,
 ) -> View:
-    """Section picker: the kind of section and its index (slider + number input)."""
+    """Section picker: the kind of section and its position in survey coordinates (slider
+    + number box; the index as a detail). With ``project`` the section and positions are
+    kept in its folder, so a reload (or the next visit) shows the same section."""
+    folder = getattr(project, "folder", None)
     kinds = view_kinds(grid)
     if len(kinds) == 1:
         return make_view(grid, kinds[0].name)
+    _restore(grid, key, folder)
     titles = {k.name: k.title for k in kinds}
     kind_key = f"{key}-kind"
     if st.session_state.get(kind_key) not in titles:
@@ -56,18 +134,16 @@ def view_controls(
             required=True,
         ) or kinds[0].name
     k = next(v for v in kinds if v.name == kind)
-    dim = spatial_dims(grid)[k.axis]
-    n = int(grid.sizes[dim])
-    coords = grid.coords[dim].values if dim in grid.coords else np.arange(n)
+    coords, unit = axis_coordinates(grid, k.axis)
+    n = len(coords)
     default = (defaults or {}).get(kind, n // 2)
+    label = f"{k.title} ({unit})" if unit else k.title
     with right:
-        index = ui.synced_index(f"{k.title} (index)", n, _index_key(key, kind), default)
-    value = coords[index]
-    unit = f" {grid.attrs.get('vertical_unit', '')}" if dim == "samples" else ""
+        index = ui.synced_position(label, coords, _index_key(key, kind), default, unit=unit)
     view = make_view(grid, kind, index)
-    st.caption(f"{k.title} **{value:g}{unit}** (index {index} of {n - 1})"
-               if isinstance(value, float | np.floating)
-               else f"{k.title} **{value}{unit}** (index {index} of {n - 1})")
+    st.caption(f"{k.title} **{ui.format_coordinate(coords[index])}{' ' + unit if unit else ''}**"
+               f" · index {index} of {n - 1}")
+    _remember(grid, key, folder, kind)
     return view
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "well_markers",
     "section_lines",
     "cell_readout",
+    "axis_title",
     "cursor_marker",
     "COLOUR_MAPS",
     "DisplaySettings",
@@ -60,6 +61,12 @@ __all__ = [
     "default_rgb",
     "section_rgb",
     "render_section",
+    "ColourBar",
+    "Framed",
+    "frame_section",
+    "display_axes",
+    "axis_ticks",
+    "data_colourbar",
 ]
 
 # Display colour maps: seismic amplitude (diverging) and grey; others for maps and cubes.
@@ -487,6 +494,14 @@ def cursor_marker(
 
 
 # --------------------------------------------------------------------------- readout
+def axis_title(grid: xr.DataArray, dim: str) -> str:
+    """What an interpreter calls a grid axis: Inline, Crossline, Time or Depth, x, y."""
+    if dim == "samples":
+        unit = str(grid.attrs.get("vertical_unit", "ms")).lower()
+        return "Depth" if unit in ("m", "ft", "km") else "Time"
+    return {"iline": "Inline", "xline": "Crossline"}.get(dim, dim)
+
+
 def cell_readout(
     grid: xr.DataArray, cell: Sequence[int], labels: np.ndarray | None = None,
     class_names: Sequence[str] = (), *, band: int = 0, time: int = 0,
@@ -500,14 +515,14 @@ def cell_readout(
     idx = {d: int(c) for d, c in zip(dims, cell, strict=True)}
     out: dict[str, str] = {}
     for d in dims:
-        text = str(idx[d])
+        text = f"index {idx[d]}"
         if d in grid.coords and grid.coords[d].ndim == 1:
             v = grid.coords[d].values[idx[d]]
             unit = f" {grid.attrs.get('vertical_unit', '')}" if d == "samples" else ""
             number = f"{float(v):.2f}".rstrip("0").rstrip(".") if isinstance(
                 v, float | np.floating) else str(v)
-            text = f"{number}{unit} [{idx[d]}]"
-        out[d] = text
+            text = f"{number}{unit} (index {idx[d]})"
+        out[axis_title(grid, d)] = text
     if "cdp_x" in grid.coords and "cdp_y" in grid.coords:
         h = {k: idx[k] for k in ("iline", "xline") if k in idx}
         out["CDP X"] = f"{float(grid.coords['cdp_x'].isel(h).values):.1f}"
@@ -658,3 +673,188 @@ def render_section(
     if markers:
         image = draw_markers(image, markers)
     return image, size
+
+
+# --------------------------------------------------------------------------- axes, colour bar
+@dataclass(frozen=True)
+class ColourBar:
+    """The key drawn beside a section: a continuous bar (``cmap`` over ``clim``, e.g. the
+    amplitude clip range) or a categorical one (``classes``: (name, colour) pairs)."""
+
+    title: str
+    cmap: str = "seismic"
+    clim: tuple[float, float] = (-1.0, 1.0)
+    classes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Framed:
+    """A section image with axes and a colour bar around it; ``offset`` (left, top) is
+    where the section itself starts, ``size`` (w, h) its size in the framed image."""
+
+    image: np.ndarray
+    offset: tuple[int, int]
+    size: tuple[int, int]
+
+
+FRAME_LEFT, FRAME_TOP, FRAME_BOTTOM = 64, 38, 8
+_BAR_WIDTH = 14
+
+
+def display_axes(grid: xr.DataArray, view: View) -> tuple[str, str]:
+    """The label-grid dims along the displayed section's (rows, cols)."""
+    dims = spatial_dims(grid)
+    if view.axis is None:
+        return dims[0], dims[1]
+    rest = [d for a, d in enumerate(dims) if a != view.axis]
+    return (rest[1], rest[0]) if view.transpose else (rest[0], rest[1])
+
+
+def _axis_label(grid: xr.DataArray, dim: str) -> str:
+    title = axis_title(grid, dim)
+    unit = str(grid.attrs.get("vertical_unit", "")) if dim == "samples" else ""
+    return f"{title} ({unit})" if unit else title
+
+
+def axis_ticks(coords: np.ndarray, length: int, max_ticks: int) -> list[tuple[float, str]]:
+    """(pixel position, label) of round coordinate values along an axis of ``length``
+    display pixels showing one cell per coordinate (centres at (i + 0.5) * length / n)."""
+    from matplotlib.ticker import MaxNLocator
+
+    c = np.asarray(coords, dtype=np.float64)
+    n = c.size
+    if n == 0 or not np.all(np.isfinite(c)):
+        return []
+    if n == 1:
+        return [(length / 2, _tick_text(c[0]))]
+    lo, hi = float(c.min()), float(c.max())
+    integral = bool(np.all(np.mod(c, 1) == 0))
+    locator = MaxNLocator(nbins=max(2, max_ticks), integer=integral, steps=[1, 2, 2.5, 5, 10])
+    order = np.argsort(c)
+    out = []
+    for value in locator.tick_values(lo, hi):
+        if value < lo - 1e-9 or value > hi + 1e-9:
+            continue
+        index = float(np.interp(value, c[order], order.astype(np.float64)))
+        out.append(((index + 0.5) * length / n, _tick_text(value)))
+    return out
+
+
+def _tick_text(value: float) -> str:
+    v = float(value)
+    return str(int(round(v))) if abs(v - round(v)) < 1e-9 else f"{v:.6g}"
+
+
+def _colourbar_width(bar: ColourBar | None) -> int:
+    if bar is None:
+        return 8
+    if bar.classes:
+        longest = max((len(name) for name, _ in bar.classes), default=4)
+        return 36 + 7 * min(longest, 22)
+    return 84
+
+
+def frame_section(
+    image: np.ndarray, grid: xr.DataArray, view: View, colourbar: ColourBar | None = None,
+) -> Framed:
+    """The section ``image`` (display orientation, as :func:`render_section` draws it) with
+    axes in survey coordinates: along the top the inline/crossline numbers (or x), down
+    the left side the time/depth (or y), and on the right a colour bar with its range.
+    The section keeps its pixels: display point (x, y) of the section is (x + left, y + top)
+    in the framed image (:attr:`Framed.offset`)."""
+    img = np.asarray(image, dtype=np.uint8)
+    height, width = img.shape[:2]
+    font, small = _font(12), _font(11)
+    row_dim, col_dim = display_axes(grid, view)
+    shape = section_shape([int(grid.sizes[d]) for d in spatial_dims(grid)], view)
+    col_coords = _coords_of(grid, col_dim, shape[1])
+    row_coords = _coords_of(grid, row_dim, shape[0])
+    row_ticks = axis_ticks(row_coords, height, max(2, height // 60))
+    # room on the left for the longest tick label and the rotated axis title
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    widest = max((measure.textlength(t, font=small) for _, t in row_ticks), default=0.0)
+    left = max(FRAME_LEFT, int(widest) + 30)
+    right = _colourbar_width(colourbar)
+    total = (left + width + right, FRAME_TOP + height + FRAME_BOTTOM)
+    pil = Image.new("RGB", total, (255, 255, 255))
+    pil.paste(Image.fromarray(img[..., :3]), (left, FRAME_TOP))
+    draw = ImageDraw.Draw(pil)
+    ink = (40, 40, 40)
+    x0, y0 = left, FRAME_TOP
+    draw.rectangle([x0 - 1, y0 - 1, x0 + width, y0 + height], outline=ink)
+    for x, text in axis_ticks(col_coords, width, max(2, width // 90)):
+        px = x0 + x
+        draw.line([(px, y0 - 5), (px, y0 - 1)], fill=ink)
+        w = draw.textlength(text, font=small)
+        draw.text((min(max(px - w / 2, x0 - 20), x0 + width - w + 20), y0 - 18), text,
+                  fill=ink, font=small)
+    draw.text((x0, 2), _axis_label(grid, col_dim), fill=ink, font=font)
+    for y, text in row_ticks:
+        py = y0 + y
+        draw.line([(x0 - 5, py), (x0 - 1, py)], fill=ink)
+        w = draw.textlength(text, font=small)
+        draw.text((x0 - 8 - w, py - 7), text, fill=ink, font=small)
+    title = _axis_label(grid, row_dim)
+    label = Image.new("RGB", (max(1, int(draw.textlength(title, font=font)) + 4), 16),
+                      (255, 255, 255))
+    ImageDraw.Draw(label).text((2, 1), title, fill=ink, font=font)
+    rotated = label.rotate(90, expand=True)
+    pil.paste(rotated, (2, y0 + max(0, (height - rotated.height) // 2)))
+    if colourbar is not None:
+        _draw_colourbar(draw, colourbar, x0 + width + 12, y0, height, font, small, ink)
+    return Framed(np.asarray(pil), (left, FRAME_TOP), (width, height))
+
+
+def _coords_of(grid: xr.DataArray, dim: str, n: int) -> np.ndarray:
+    if dim in grid.coords and grid.coords[dim].ndim == 1:
+        values = np.asarray(grid.coords[dim].values)
+        if np.issubdtype(values.dtype, np.number):
+            return values
+    return np.arange(n)
+
+
+def _draw_colourbar(draw: ImageDraw.ImageDraw, bar: ColourBar, x: int, top: int, height: int,
+                    font, small, ink) -> None:
+    from matplotlib import colormaps
+
+    draw.text((x, top - 18), bar.title, fill=ink, font=font)
+    if bar.classes:
+        for i, (name, colour) in enumerate(bar.classes):
+            y = top + 4 + 20 * i
+            if y + 14 > top + max(height, 20 * len(bar.classes)):
+                break
+            draw.rectangle([x, y, x + _BAR_WIDTH, y + 14], fill=colour, outline=ink)
+            draw.text((x + _BAR_WIDTH + 6, y), name, fill=ink, font=small)
+        return
+    lo, hi = bar.clim
+    lut = colormaps[COLOUR_MAPS.get(bar.cmap, bar.cmap)]
+    span = max(1, height - 1)
+    for k in range(height):
+        r, g, b, _ = lut(1.0 - k / span)  # the top of the bar is the high end
+        draw.line([(x, top + k), (x + _BAR_WIDTH, top + k)],
+                  fill=(round(r * 255), round(g * 255), round(b * 255)))
+    draw.rectangle([x, top, x + _BAR_WIDTH, top + height - 1], outline=ink)
+    marks = [hi, lo] + ([0.0] if lo < 0 < hi else [])
+    for value in marks:
+        y = top + (hi - value) / (hi - lo if hi > lo else 1.0) * span
+        draw.line([(x + _BAR_WIDTH, y), (x + _BAR_WIDTH + 4, y)], fill=ink)
+        draw.text((x + _BAR_WIDTH + 6, y - 7), _bar_text(value), fill=ink, font=small)
+
+
+def _bar_text(value: float) -> str:
+    v = float(value)
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def data_colourbar(grid: xr.DataArray, settings: DisplaySettings,
+                   clips: Sequence[tuple[float, float]]) -> ColourBar | None:
+    """The colour bar of the data as shown: the colour map over the clip range (none for
+    an RGB composite, whose three bands have three ranges)."""
+    if settings.rgb is not None or not clips:
+        return None
+    title = str(grid.name or ("amplitude" if is_volume(grid) else "value"))
+    return ColourBar(title, settings.cmap, (float(clips[0][0]), float(clips[0][1])))

@@ -231,7 +231,7 @@ class DataLayout:
 
 def _kind_of_data(da: xr.DataArray) -> str:
     dims = set(map(str, da.dims))
-    if {"iline", "xline", "samples"} == dims:
+    if {"iline", "xline", "samples"} == dims - {"band"}:  # band: several volumes
         return "seismic"
     if {"y", "x", "band", "time"} == dims:
         return "dates"
@@ -284,12 +284,18 @@ def to_channels_first(
         raise DataError(f"{name} is {kind} data: the vertical-coordinate, envelope and "
                         "semblance channels are for seismic; switch them off")
     if kind == "seismic":
-        cube = _float32(da.transpose("iline", "xline", "samples"))
         dims = ("iline", "xline", "samples")
+        volumes = ([da.isel(band=i) for i in range(da.sizes["band"])] if "band" in da.dims
+                   else [da])
+        cube = _float32(volumes[0].transpose(*dims))
         channels, names = seismic_channels(
             cube, da.coords["samples"].values, da.attrs.get("vertical_unit", "ms"),
             vertical_channel=vertical_channel, envelope_channel=envelope_channel,
             semblance_channel=semblance_channel)
+        if len(volumes) > 1:  # the other volumes of the survey follow the first one
+            names[0] = str(da.coords["band"].values[0])
+            channels[1:1] = [_float32(v.transpose(*dims)) for v in volumes[1:]]
+            names[1:1] = [str(b) for b in da.coords["band"].values[1:]]
         # The vertical (time/depth) axis is never flipped: geology has an up and a down.
         return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names,
                           vertical_axis=2)

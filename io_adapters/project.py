@@ -29,7 +29,7 @@ import xarray as xr
 
 from .atomic import atomic_output
 from .errors import DataError
-from .gridmatch import spatial_dims, spatial_shape
+from .gridmatch import spatial_dims, spatial_shape, stack_volumes
 from .labels import Borehole, LabelSet, load_boreholes, load_labels, save_boreholes, save_labels
 
 __all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind",
@@ -302,8 +302,6 @@ class Project:
                 f"this project holds {sorted(others)[0]} data; {kind} data cannot be loaded "
                 "with it, so make a separate project for it"
             )
-        if kind == "segy" and self.sources:
-            raise DataError("a project holds one SEG-Y volume; remove the current one first")
         source = DataSource(str(path), kind, clean)
         self.sources.append(source)
         self.save()
@@ -337,7 +335,9 @@ class Project:
     def load_data(self) -> xr.DataArray:
         """Load the project's data with the reader for its kind (imported lazily).
 
-        segy: ``read_segy`` (iline, xline, samples); geotiff: ``stack_rasters`` of all
+        segy: ``read_segy`` (iline, xline, samples); several volumes of one survey are
+        stacked as input channels (band, iline, xline, samples), checked to share the grid
+        (:func:`io_adapters.gridmatch.stack_volumes`); geotiff: ``stack_rasters`` of all
         sources (band, y, x); hyperspectral: ``read_envi`` / ``read_mat`` / ``read_netcdf``
         per source, several dates combined with ``stack_dates`` (y, x, band, time).
         """
@@ -354,7 +354,12 @@ class Project:
         if kind == "segy":
             from .segy import read_segy
 
-            return read_segy(paths[0], **self.sources[0].options)
+            volumes = [read_segy(p, **s.options) for p, s in zip(paths, self.sources,
+                                                                  strict=True)]
+            if len(volumes) == 1:
+                return volumes[0]
+            # several volumes of one survey: input channels on one grid
+            return stack_volumes(volumes, _unique_names(paths), [p.name for p in paths])
         if kind == "geotiff":
             from .geotiff import stack_rasters
 
@@ -411,6 +416,17 @@ class Project:
             return labels
         data = grid if grid is not None else self.load_data()
         return LabelSet.empty(spatial_shape(data), [], spatial_dims(data))
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """File names without suffix, made unique (near.sgy, far.sgy -> near, far)."""
+    names: list[str] = []
+    for p in paths:
+        name, k = p.stem, 2
+        while name in names:
+            name, k = f"{p.stem}-{k}", k + 1
+        names.append(name)
+    return names
 
 
 def _read_hyperspectral(path: Path, options: dict[str, Any]) -> xr.DataArray:

@@ -5,8 +5,39 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import sources, ui, views
+from app import sources, ui, viewer, views
 from io_adapters.summary import summarize
+
+MISFIT_KEY = "fhn-data-misfit"  # files that did not fit the open project: (paths, kind, options)
+
+
+def new_project_offer(paths: list[str], kind: str, options: dict) -> None:
+    """Offer to start a new project from files that do not fit the open one."""
+    from pathlib import Path
+
+    first = Path(paths[0]).expanduser()
+    suggestion = first.resolve().parent / f"{first.stem}-project"
+    with st.container(border=True):
+        st.markdown(f"**{first.name} does not fit this project.** Start a new project from "
+                    f"{'these files' if len(paths) > 1 else 'it'} instead?")
+        with st.form("fhn-misfit-project", border=False):
+            left, right = st.columns([3, 2], vertical_alignment="bottom")
+            folder = left.text_input("Folder of the new project", str(suggestion),
+                                     key="fhn-misfit-folder")
+            name = right.text_input("Name", first.stem, key="fhn-misfit-name")
+            if st.form_submit_button("New project from this file",
+                                     icon=":material/create_new_folder:"):
+                made = ui.run_action(lambda: sources.create_project(folder, name))
+                if made is not None:
+                    added = ui.run_action(lambda: sources.add_paths(made, paths, kind,
+                                                                    options))
+                    if added:
+                        st.session_state.pop(MISFIT_KEY, None)
+                        ui.set_project_dir(made.folder)
+                        st.session_state["fhn-data-message"] = (
+                            f"New project {made.name} with {', '.join(added)}")
+                        st.rerun()
+
 
 st.subheader("Project & data")
 
@@ -77,8 +108,15 @@ if grid is not None:
                                 symmetric=settings.symmetric)
         settings.max_width, settings.max_height = 460, 400
         image, _ = views.render_section(grid, preview, settings, [clip])
-        st.image(image, caption=f"{preview.title} {preview.index}" if preview.axis is not None
-                 else "Band 1")
+        image = views.frame_section(image, grid, preview,
+                                    views.data_colourbar(grid, settings, [clip])).image
+        if preview.axis is not None:
+            coords, unit = viewer.axis_coordinates(grid, preview.axis)
+            caption = (f"{preview.title} {ui.format_coordinate(coords[preview.index])} "
+                       f"{unit}".strip())
+        else:
+            caption = "Band 1"
+        ui.image(image, caption=caption)
         ui.link("screens/label.py", "View and label the data", ":material/brush:")
 
 st.divider()
@@ -102,11 +140,21 @@ with path_tab:
             options = sources.option_widgets(kind, key="fhn-add-opt")
         if st.form_submit_button("Add to project", icon=":material/add:"):
             paths = [p.strip() for p in paths_text.splitlines() if p.strip()]
-            added = ui.run_action(lambda: sources.add_paths(project, paths, kind, options))
+            st.session_state.pop(MISFIT_KEY, None)
+            try:
+                added = sources.add_paths(project, paths, kind, options)
+            except ui.user_errors() as err:
+                added = None
+                ui.show_error(err)
+                if paths and project.sources:  # the file may be fine on its own
+                    st.session_state[MISFIT_KEY] = (paths, kind, options)
             if added:
                 ui.drop_editor()
                 st.session_state["fhn-data-message"] = f"Added {', '.join(added)}"
                 st.rerun()
+    misfit = st.session_state.get(MISFIT_KEY)
+    if misfit:
+        new_project_offer(*misfit)
 with upload_tab:
     st.caption(f"Files up to **{limit_mb:,} MB** each (set by `server.maxUploadSize` in "
                "`.streamlit/config.toml`). Uploads are copied into the project's `data/` "

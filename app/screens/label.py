@@ -7,7 +7,7 @@ import streamlit as st
 from PIL import Image
 
 from app import ui, viewer, views
-from app.labelling import TOOLS, canvas_to_cells, strokes_from_canvas
+from app.labelling import TOOLS, canvas_to_cells, strokes_from_canvas, strokes_on_section
 from io_adapters.label_geometry import slice_to_volume_index
 
 try:  # a components-v2 package: importable only inside a running streamlit script
@@ -15,7 +15,31 @@ try:  # a components-v2 package: importable only inside a running streamlit scri
 except Exception:  # noqa: BLE001 - any failure means: no painting canvas, show the image
     st_canvas = None
 
-INJECT_KEY = "fhn_canvas_inject"  # tests (and scripts) put canvas json_data here
+# One set of controls, the app's (tools, Undo): the canvas component draws its own toolbar
+# (upload, undo, redo, trash) inside its shadow root and offers no option to leave it out,
+# so a style put into that root hides it.
+HIDE_CANVAS_TOOLBAR = """<script>
+(() => {
+  const css = ".dc-toolbar{display:none !important}";
+  const hide = () => document.querySelectorAll("*").forEach((el) => {
+    const root = el.shadowRoot;
+    if (root && root.querySelector(".dc-toolbar") && !root.querySelector("style[data-fhn]")) {
+      const style = document.createElement("style");
+      style.dataset.fhn = "1";
+      style.textContent = css;
+      root.appendChild(style);
+    }
+  });
+  if (!window.fhnCanvasToolbarHidden) {
+    // a new canvas (each stroke re-keys it) builds its toolbar inside its shadow root,
+    // where no observer of the page sees it: look again a few times a second
+    window.fhnCanvasToolbarHidden = window.setInterval(hide, 250);
+  }
+  hide();
+})();
+</script>"""
+# tests (and scripts) put canvas json_data here, in pixels of the section (without the axes)
+INJECT_KEY = "fhn_canvas_inject"
 NONCE_KEY = "fhn_canvas_nonce"
 FLASH_KEY = "fhn_label_flash"
 INSPECT_KEY = "fhn_inspect_cell"
@@ -35,7 +59,7 @@ if editor.wells and views.is_volume(grid):
 settings = views.default_settings(grid)
 head, display_col = st.columns([8, 1], vertical_alignment="bottom")
 with head:
-    view = viewer.view_controls(grid, defaults=defaults)
+    view = viewer.view_controls(grid, defaults=defaults, project=project)
     viewer.layer_controls(grid, settings)
 with display_col:
     viewer.display_popover(grid, settings)
@@ -73,12 +97,15 @@ def render() -> tuple:
 
 
 image, size = render()
+colourbar = views.data_colourbar(grid, settings, clips)
 
 
-def apply_drawing(json_data: dict | None, tool=tool, class_id=class_id, radius=radius,
-                  view=view, size=size) -> None:
-    """Put what was drawn on the canvas into the labels (saved), or read the cell."""
-    strokes = strokes_from_canvas(json_data)
+def apply_drawing(json_data: dict | None, offset: tuple[int, int] = (0, 0), tool=tool,
+                  class_id=class_id, radius=radius, view=view, size=size) -> None:
+    """Put what was drawn on the canvas into the labels (saved), or read the cell.
+
+    ``offset`` (left, top): where the section starts on the canvas (the axes' margins)."""
+    strokes = strokes_on_section(strokes_from_canvas(json_data), offset, size)
     if not strokes:
         return
     st.session_state[NONCE_KEY] = st.session_state.get(NONCE_KEY, 0) + 1
@@ -104,6 +131,7 @@ injected = st.session_state.pop(INJECT_KEY, None)
 if injected is not None:
     apply_drawing(injected)
     image, size = render()
+framed = views.frame_section(image, grid, view, colourbar)
 
 with canvas_col:
     nonce = st.session_state.get(NONCE_KEY, 0)
@@ -113,7 +141,7 @@ with canvas_col:
     r, g, b = views.hex_to_rgb(colour)
     stroke = "rgba(255, 255, 255, 0.85)" if tool.erases else f"rgba({r}, {g}, {b}, 0.75)"
 
-    def on_draw(key: str = canvas_key) -> None:
+    def on_draw(key: str = canvas_key, offset: tuple[int, int] = framed.offset) -> None:
         # one canvas (key) carries one drawing: later events of it (the canvas reporting its
         # background fit, a repeated send) must not paint it twice
         done = st.session_state.setdefault("fhn_canvas_done", set())
@@ -124,13 +152,14 @@ with canvas_col:
         raw = (drawing or {}).get("raw") if isinstance(drawing, dict) else None
         if strokes_from_canvas(raw):
             done.add(key)
-        apply_drawing(raw)
+        apply_drawing(raw, offset)
 
     if st_canvas is not None:
+        st.html(HIDE_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
         st_canvas(
-            background_image=Image.fromarray(image),
-            width=size[0],
-            height=size[1],
+            background_image=Image.fromarray(framed.image),
+            width=framed.image.shape[1],
+            height=framed.image.shape[0],
             drawing_mode=tool.canvas_mode,
             stroke_width=max(2, int(round((2 * radius + 1) * scale))) if tool.paints else 2,
             stroke_color=stroke if tool.paints else "rgba(0, 0, 0, 0.9)",
@@ -141,7 +170,7 @@ with canvas_col:
             on_change=on_draw,
         )
     else:
-        st.image(image, width=size[0])
+        ui.image(framed.image, width=framed.image.shape[1])
         st.caption("The painting canvas (streamlit-drawable-canvas) is not available here; "
                    "the section is shown without painting.")
     flash = st.session_state.get(FLASH_KEY)

@@ -43,13 +43,13 @@ val_errors = error_map(classes, validation) if validation is not None else None
 settings = views.default_settings(grid)
 head, display_col = st.columns([8, 1], vertical_alignment="bottom")
 with head:
-    view = viewer.view_controls(grid, key="view")  # the viewer's key: the same sections
+    view = viewer.view_controls(grid, key="view", project=project)  # the viewer's sections
     viewer.layer_controls(grid, settings, key="results-display")
 with display_col:
     viewer.display_popover(grid, settings, key="results-display")
 clips = viewer.clip_ranges(grid, settings, ui.data_signature(project))
 positions = viewer.section_positions(grid, key="view")
-settings.max_width = min(settings.max_width, 640)
+settings.max_width = min(settings.max_width, 560)  # two figures with axes side by side
 
 options = {"uncertainty": "Uncertainty"}
 if val_errors is not None:
@@ -66,7 +66,13 @@ with left:
     image, _ = views.render_section(
         grid, view, settings, clips, positions=positions,
         extra_overlays=[overlays.class_overlay(classes, view, colours, settings.opacity)])
-    st.image(image)
+    figure = views.frame_section(image, grid, view, views.ColourBar(
+        "class", classes=tuple(zip(names, colours, strict=False)))).image
+    ui.image(figure)
+    section_name = view.kind if view.axis is None else f"{view.kind}-{view.index}"
+    st.download_button("Save figure", ui.png_bytes(figure), icon=":material/download:",
+                       file_name=f"{info.name}-prediction-{section_name}.png",
+                       mime="image/png", key="fhn-results-fig-left", on_click="ignore")
     st.markdown(ui.class_legend_html([
         {"class": n, "colour": c, "labelled": int((overlays.section_of(classes, view) == i
                                                     ).sum()),
@@ -79,18 +85,25 @@ with right:
                                   key=right_key, required=True) or next(iter(options))
     if choice == "uncertainty":
         over = overlays.entropy_overlay(prediction.entropy, view)
+        bar = views.ColourBar("entropy", "magma", (0.0, 1.0))
         caption = ("Normalised entropy of the class probabilities: dark = certain, bright = "
                    "uncertain (1 = all classes equally likely).")
     else:
         errors = ref_errors if choice == "reference" else val_errors
         over = overlays.error_overlay(errors, view)
+        bar = views.ColourBar("error", classes=(("right", overlays.ERROR_RIGHT),
+                                                ("wrong", overlays.ERROR_WRONG)))
         right_cells, wrong_cells = overlays.error_counts(overlays.section_of(errors, view))
         what = "the reference" if choice == "reference" else "validation labels"
         caption = (f"Green right, red wrong against {what}: {right_cells:,} right and "
                    f"{wrong_cells:,} wrong cells on this section.")
     image, _ = views.render_section(grid, view, settings, clips, positions=positions,
                                     extra_overlays=[over])
-    st.image(image)
+    figure = views.frame_section(image, grid, view, bar).image
+    ui.image(figure)
+    st.download_button("Save figure", ui.png_bytes(figure), icon=":material/download:",
+                       file_name=f"{info.name}-{choice}-{section_name}.png",
+                       mime="image/png", key="fhn-results-fig-right", on_click="ignore")
     st.caption(caption)
 
 # ----------------------------------------------------------------------------- scores
@@ -110,7 +123,8 @@ for (what, _title, metrics), tab in zip(tabs, st.tabs([t[1] for t in tabs]), str
 with st.expander("Training curves", icon=":material/show_chart:"):
     history = [{"iteration": h["iteration"], "loss": h["loss"],
                 "val_miou": h.get("val_miou")} for h in info.history or []]
-    run_ui.history_charts(history)
+    run_ui.history_charts(history, validate_every=int((info.config or {}).get(
+        "validate_every", 0) or 0))
     st.caption(info.message)
 
 with st.expander("Network diagnostics (paper, Fig. 3)", icon=":material/monitor_heart:"):

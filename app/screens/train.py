@@ -12,10 +12,25 @@ from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
 
 DESIGN_KEY = "fhn_train_design"      # (choice, NetworkDesign, suggested TrainConfig | None)
+DESIGN_DATA_KEY = "fhn_train_design_data"  # the data the design was chosen for
 VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset is chosen
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
 ORDER_KEY = "fhn-train-order"
+
+
+
+def validation_summary(held_back: bool, fraction: float, every: int) -> str:
+    """What the validation settings do, in words."""
+    if held_back:
+        return (f"validation on the held-back labels of Wells & validation every {every} "
+                "iterations and at the end")
+    if fraction > 0:
+        return (f"validation on a random {fraction:.0%} of each class's labels, held back from "
+                f"training, every {every} iterations and at the end")
+    return ("no validation: every label trains (hold some back with the validation share "
+            "above or a split on Wells & validation to measure the network)")
+
 
 st.subheader("Train")
 
@@ -49,7 +64,12 @@ def choose_preset() -> None:
     st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
 
 
-if DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices:
+# the design chosen belongs to the data it was chosen for: another project (or new data)
+# starts from its own presets (a 3D seismic design does not fit a map)
+data_key = ui.data_signature(project)
+if (DESIGN_KEY not in st.session_state or st.session_state[DESIGN_KEY][0] not in choices
+        or st.session_state.get(DESIGN_DATA_KEY) != data_key):
+    st.session_state[DESIGN_DATA_KEY] = data_key
     first = "demo" if "demo" in choices and runs.find_reference(project) else "default"
     st.session_state[PRESET_KEY] = first
     choose_preset()
@@ -174,16 +194,27 @@ with settings_col:
     lr = c2.number_input("Learning rate", min_value=1e-6, max_value=1.0,
                          value=float(base_config.learning_rate), step=1e-3, format="%.4f",
                          key=f"fhn-train-lr-{version}")
-    c1, c2 = st.columns(2)
-    iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
+    iterations = st.number_input("Iterations", min_value=1, max_value=100_000,
                                  value=int(base_config.iterations), step=10,
                                  key=f"fhn-train-iters-{version}")
+    held_back = editor.labels.split is not None and bool(
+        ((editor.labels.split == 1) & (editor.labels.labels >= 0)).any())
+    c1, c2 = st.columns(2)
+    fraction = c1.slider(
+        "Validation: random share of the labels", 0.0, 0.5,
+        0.0 if held_back else float(base_config.validation_fraction), 0.05,
+        key=f"fhn-train-vfrac-{version}", disabled=held_back, format="%.2f",
+        help="The share of each class's labels held back at random to measure the network "
+             "on labels it did not train on. 0 = every label trains and nothing is measured. "
+             + ("Not used: the held-back labels of Wells & validation are." if held_back
+                else "A split on Wells & validation (random or by region) replaces it."))
+    validating = held_back or fraction > 0
     validate_every = c2.number_input(
-        "Validate every", min_value=1, max_value=100_000,
+        "Validate every (iterations)", min_value=1, max_value=100_000,
         value=int(min(base_config.validate_every or 25, max(1, base_config.iterations))),
-        key=f"fhn-train-val-{version}",
-        help="Predict the whole data and score it on the held-back labels this often (and "
-             "at the end)")
+        key=f"fhn-train-val-{version}", disabled=not validating,
+        help="How often the whole data is predicted and scored on the held-back labels "
+             "(also after the last iteration). Each validation costs about one prediction.")
     st.caption("Sub-volume per step (0 = the whole axis)")
     defaults = list(base_config.patch or [])
     patch = []
@@ -210,11 +241,6 @@ with settings_col:
         checkpoint_every = m2.number_input("Checkpoint every", 0, 100_000,
                                            int(base_config.checkpoint_every),
                                            key=f"fhn-train-ckpt-{version}")
-        fraction = m1.slider("Random validation fraction", 0.0, 0.5,
-                             float(base_config.validation_fraction), 0.05,
-                             key=f"fhn-train-vfrac-{version}",
-                             help="Used when no train/validation split was set on Wells & "
-                                  "validation")
         augment = m2.toggle("Flip and transpose (horizontal axes)", value=base_config.augment,
                             key=f"fhn-train-aug-{version}")
         average = m2.number_input(
@@ -231,7 +257,8 @@ with settings_col:
 config = ui.run_action(lambda: TrainConfig(
     iterations=int(iterations), optimiser=optimiser, learning_rate=float(lr),
     schedule=schedule, patch=tuple(int(p) or None for p in patch),
-    validate_every=int(validate_every), checkpoint_every=int(checkpoint_every),
+    validate_every=int(validate_every) if validating else 0,
+    checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
     augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
     average_decay=float(average)))
@@ -244,8 +271,19 @@ free_gb = (free or 0) / GB
 budget_key = f"fhn-train-budget-{device}"
 if budget_key not in st.session_state:  # set once: the free memory drifts between reruns
     st.session_state[budget_key] = round(free_gb, 2)
+# the choice is kept apart from the widget's own state, which streamlit drops (and the box
+# then falls back to 0 GB: "does not fit") when a rerun is cut short before the box is drawn
+budget_input = f"{budget_key}-input"
+st.session_state[budget_input] = st.session_state[budget_key]
+
+
+def keep_budget() -> None:
+    st.session_state[budget_key] = st.session_state[budget_input]
+
+
 budget = mem_cols[3].number_input(
-    "Use at most (GB)", min_value=0.0, step=0.5, format="%.3f", key=budget_key,
+    "Use at most (GB)", min_value=0.0, step=0.5, format="%.3f", key=budget_input,
+    on_change=keep_budget,
     help="Memory this run may use on the device; the free memory by default. Lower it to "
          "leave room for other work.")
 available = min(float(budget) * GB, free) if free is not None else float(budget) * GB
@@ -278,9 +316,8 @@ if design is not None and config is not None:
         st.warning(unstable, icon=":material/warning:")
 
 # ----------------------------------------------------------------------------- start
-split = "held-back labels from Wells & validation" if editor.labels.split is not None else (
-    f"a random {config.validation_fraction:.0%} of the labels" if config else "")
-st.caption(f"{labelled:,} labelled cells in {n_classes} classes; validation on {split}.")
+st.caption(f"{labelled:,} labelled cells in {n_classes} classes; "
+           f"{validation_summary(held_back, fraction, int(validate_every))}.")
 ready = design is not None and config is not None and check is not None and check.fits
 start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",

@@ -32,7 +32,7 @@ if st.session_state.get("fhn-3d-layer") not in layers:
     st.session_state["fhn-3d-layer"] = "prediction"
 
 volume = views.is_volume(grid)
-controls, scene_col = st.columns([1, 3.2], gap="medium")
+controls, scene_col, bar_col = st.columns([1, 3.2, 0.7], gap="medium")
 with controls:
     colour_by = st.radio("Colour the slices by", list(layers), format_func=layers.get,
                          key="fhn-3d-layer")
@@ -41,12 +41,20 @@ with controls:
     exaggeration = 1.0
     if volume:
         start = viewer.section_positions(grid, key="view")  # where the 2D viewer is
-        st.caption("Slice positions (index)")
-        positions = tuple(
-            st.slider(title, 0, n - 1, int(min(start.get(a, n // 2), n - 1)),
-                      key=f"fhn-3d-pos-{a}")
-            for a, (title, n) in enumerate(zip(("Inline", "Crossline", "Time / depth"), shape,
-                                               strict=True)))
+        titles = [k.title for k in views.view_kinds(grid)]
+        picked = []
+        for a, title in enumerate(titles):
+            coords, unit = viewer.axis_coordinates(grid, a)
+            key = f"fhn-3d-pos-{a}"
+            if key not in st.session_state:
+                st.session_state[key] = int(min(start.get(a, len(coords) // 2), len(coords) - 1))
+            picked.append(st.select_slider(
+                f"{title} ({unit})" if unit else title, options=list(range(len(coords))),
+                format_func=lambda i, c=coords, u=unit: f"{ui.format_coordinate(c[i])} {u}".strip(),
+                key=key))
+        positions = tuple(int(p) for p in picked)
+        st.caption("Slice positions in survey coordinates (indices "
+                   f"{', '.join(map(str, positions))})")
         surfaces = tuple(st.multiselect(
             "Class surfaces", range(len(names)), format_func=names.__getitem__,
             key="fhn-3d-surfaces", help="Boundaries of the predicted classes, see-through"))
@@ -54,6 +62,19 @@ with controls:
                                  key="fhn-3d-stretch")
     interactive = st.toggle("Interactive (rotate, zoom)", value=True, key="fhn-3d-interactive",
                             help="Off: a rendered image")
+
+
+
+def class_bar_of(layer: str) -> tuple[str, list[str], list[str]] | None:
+    """(title, names, colours) of a categorical layer's colour bar; None for the others."""
+    from app.render3d import ERROR_COLOURS, ERROR_NAMES
+
+    if layer == "prediction":
+        return "prediction", names, list(info.class_colours or [])
+    if layer.startswith("error"):
+        return layers[layer].lower(), list(ERROR_NAMES), list(ERROR_COLOURS)
+    return None
+
 
 signature = (runs.RunPaths.of(project, info.name).metrics_file.stat().st_mtime_ns,
              ui.data_signature(project))
@@ -75,7 +96,14 @@ with scene_col:
             stpyvista.stpyvista(holder, backend="trame", key="fhn-3d-scene")
             holder.close()
             shown = True
-            st.caption("Drag to rotate, scroll to zoom, shift-drag to pan.")
+            from app.render3d import axes_key
+
+            st.caption("Drag to rotate, scroll to zoom, shift-drag to pan."
+                       + (f" {axes_key(grid)} Switch *Interactive* off for the "
+                          "image with ticked axes." if volume else ""))
+            categories = class_bar_of(colour_by)
+            if categories is not None:  # the scene has no bar of its own for classes
+                bar_col.markdown(run_ui.class_bar_html(*categories), unsafe_allow_html=True)
         except ui.user_errors() as err:
             ui.show_error(err)
             st.stop()
@@ -86,7 +114,7 @@ with scene_col:
         png = ui.run_action(lambda: run_ui.scene_png(*args))
         if png is None:
             st.stop()
-        st.image(png, caption=f"{layers[colour_by]} on orthogonal slices" if volume
+        ui.image(png, caption=f"{layers[colour_by]} on orthogonal slices" if volume
                  else layers[colour_by])
         st.download_button("Download image", png, file_name=f"{info.name}-{colour_by}.png",
                            mime="image/png", icon=":material/download:", key="fhn-3d-png")

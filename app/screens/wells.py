@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import ui, views
+from app import ui, viewer, views
 from io_adapters.errors import DataError
 from io_adapters.gridmatch import spatial_dims
 from io_adapters.project import plain_file_name
@@ -120,7 +120,11 @@ with wells_col:
                 where = (f"IL {grid.coords['iline'].values[w.position[0]]}, "
                          f"XL {grid.coords['xline'].values[w.position[1]]}")
             else:
-                where = f"row {w.position[0]}, col {w.position[1]}"
+                ys, _ = viewer.axis_coordinates(grid, 0)
+                xs, _ = viewer.axis_coordinates(grid, 1)
+                where = (f"x {ui.format_coordinate(xs[w.position[1]])}, "
+                         f"y {ui.format_coordinate(ys[w.position[0]])} "
+                         f"(row {w.position[0]}, col {w.position[1]})")
             rows.append({"well": w.name, "position": where, "intervals": intervals or "-"})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         with st.popover("Remove a well marker", icon=":material/wrong_location:"):
@@ -149,10 +153,16 @@ with split_col:
     else:
         axes = editor.split_axes()
         axis = st.selectbox("Along", axes, key="fhn-split-axis")
-        n = editor.shape[axes.index(axis)]
-        position = st.slider("Validation from index", 1, max(1, n - 1), max(1, (3 * n) // 4),
-                             key="fhn-split-pos",
-                             help="Labels at this index and beyond are for validation")
+        coords, along_unit = viewer.axis_coordinates(grid, axes.index(axis))
+        n = len(coords)
+        position = st.select_slider(
+            "Validation from", options=list(range(1, max(2, n))), value=max(1, (3 * n) // 4),
+            format_func=lambda i: f"{ui.format_coordinate(coords[min(i, n - 1)])} "
+                                  f"{along_unit}".strip(),
+            key=f"fhn-split-pos-{axis}",
+            help="Labels from this position on (in survey coordinates) are for validation")
+        st.caption(f"{axis} {ui.format_coordinate(coords[min(position, n - 1)])} "
+                   f"{along_unit} and beyond (index {position} of {n - 1})")
         if st.button("Apply regional split", icon=":material/crop:", key="fhn-split-region"):
             ui.run_action(lambda: editor.split_by_region(axis, position), "Split saved")
     if editor.labels.split is not None and st.button("Clear split", key="fhn-split-clear"):

@@ -1,7 +1,7 @@
 """A real browser against a real server: paint a stroke, see it saved, reload, still there;
 train from the demo's labels, look at the results and the 3D view, export a SEG-Y.
 
-Starts ``streamlit run app/main.py`` on a free port with a small copy of the demo
+Starts ``streamlit run app/serve.py`` on a free port with a small copy of the demo
 project, drives Debian's Chromium (installed with apt when missing; skipped with the
 reason when that is impossible) through Playwright, and stops the server by its process
 id. Screenshots go to ``test-artifacts/`` (git-ignored).
@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,93 +20,26 @@ import pytest
 
 from assets.demo_project import ensure_demo_project
 from io_adapters.project import Project
+from tests.app.browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    PageWatch,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHAPE = (32, 32, 48)
 FIRST_CLASS_COLOUR = (0xF2, 0xC1, 0x4E)  # Overburden, the class selected on opening
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium, installed with apt-get when missing (skip if that cannot be done)."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"{CHROMIUM} is missing and apt-get cannot install it here (needs root)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        done = subprocess.run(
-            "apt-get update -q && apt-get install -y -q --no-install-recommends chromium",
-            shell=True, env=env, capture_output=True, text=True, timeout=900,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("installing chromium with apt-get took more than 15 minutes")
-    if done.returncode != 0 or not CHROMIUM.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        pytest.skip(f"apt-get could not install chromium: {' | '.join(tail)}")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="session")
-def sync_playwright():
-    """Playwright's sync API (from the dev extra); its own browser download is never used."""
-    api = pytest.importorskip("playwright.sync_api",
-                              reason="playwright is not installed (pip install -e '.[dev]')")
-    return api.sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
 
 
 @pytest.fixture()
 def server(tmp_path: Path, chromium: Path) -> Iterator[tuple[str, Path]]:
     """A streamlit server on a free port serving a fresh small demo project."""
     folder = ensure_demo_project(tmp_path / "demo", shape=SHAPE)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "streamlit.log"
-    env = dict(os.environ, FHN_PROJECT=str(folder))
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
-             "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_healthy(url, proc, log)
+    with streamlit_server(folder, tmp_path / "streamlit.log") as url:
         yield url, folder
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _digest(path: Path) -> str:
@@ -156,6 +83,7 @@ def test_paint_stroke_is_saved_and_survives_reload(server, sync_playwright) -> N
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            watch = PageWatch(page)
             page.goto(url)
             before = _labelled(page)
             canvas = _canvas(page)
@@ -203,11 +131,9 @@ def test_paint_stroke_is_saved_and_survives_reload(server, sync_playwright) -> N
                 for xy in along
             )
             assert closer >= 5, f"only {closer} of 20 points along the stroke show its colour"
+            watch.check("painting and reloading")
         finally:
             browser.close()
-
-
-LOCAL = ("http://127.0.0.1", "data:", "blob:", "about:")
 
 
 def _settle(page, label: str, value: str, timeout: float = 30.0):
@@ -249,13 +175,11 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
     project = Project.open(folder)
     colours = [c.colour for c in project.load_labels().classes]
     ARTIFACTS.mkdir(exist_ok=True)
-    external: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.on("request", lambda r: None if r.url.startswith(LOCAL)
-                    else external.append(r.url))
+            watch = PageWatch(page)
             page.goto(url)
             _labelled(page)
             page.get_by_role("link", name="Train").click()
@@ -294,9 +218,9 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
             page.get_by_role("button", name="Export").click()
             page.get_by_text("Wrote").first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "browser-exported.png"), full_page=True)
+            watch.check("training, results, 3D view and export")
         finally:
             browser.close()
-    assert not external, f"the app fetched from the internet: {external}"
 
     exported = project.exports_dir / run / f"{run}-classes.sgy"
     source = project.resolve(project.sources[0].path)

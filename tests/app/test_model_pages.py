@@ -198,7 +198,21 @@ def test_3d_view_shows_the_prediction(trained: Path, monkeypatch: pytest.MonkeyP
     assert not at.error, [e.value for e in at.error]
     at.toggle(key="fhn-3d-interactive").set_value(False).run()
     assert not at.exception and not at.error
-    assert len(at.get("image")) == 1  # the rendered image instead of the interactive view
+    assert len(pictures(at)) == 1  # the rendered image instead of the interactive view
     at.radio(key="fhn-3d-layer").set_value("error-reference").run()
     assert not at.exception and not at.error
-    assert len(at.get("image")) == 1
+    assert len(pictures(at)) == 1
+
+
+def pictures(at: AppTest) -> list[bytes]:
+    """The PNG pictures a page wrote into itself (app.ui.image), decoded."""
+    import base64
+    import re
+
+    found = []
+    for block in at.markdown:
+        for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", block.value):
+            raw = base64.b64decode(data)
+            assert raw.startswith(b"\x89PNG")
+            found.append(raw)
+    return found

@@ -150,3 +150,49 @@ def test_interactive_page_is_self_contained(survey: xr.DataArray) -> None:
     # nothing is loaded from elsewhere: no external src/href, no favicon from kitware
     assert not re.search(r"""(src|href)\s*=\s*["']https?://""", page)
     assert "kitware.github.io/vtk-js/icon" not in page
+
+
+def test_axes_read_survey_coordinates_with_time_growing_down(survey: xr.DataArray) -> None:
+    import pyvista as pv
+
+    layer = render3d.class_layer(layered((12, 10, 20)), NAMES, COLOURS)
+    plotter = render3d.build_plotter(survey, layer, window_size=(400, 300))
+    try:
+        (axes,) = [a for a in plotter.renderer.actors.values()
+                   if isinstance(a, pv.CubeAxesActor)]
+        inlines = [float(v) for v in axes.x_labels]
+        assert inlines[0] == 100 and inlines[-1] == 111
+        assert (float(axes.y_labels[0]), float(axes.y_labels[-1])) == (200, 209)
+        # z points up in the scene: its labels, bottom to top, are the latest time first
+        times = [float(v) for v in axes.z_labels]
+        assert times[0] == 76 and times[-1] == 0 and np.all(np.diff(times) < 0)
+        assert axes.GetZTitle().startswith("Time (ms)")
+        assert axes.GetXTitle() == "Inline" and axes.GetYTitle() == "Crossline"
+        # the class colour bar names the classes (categorical), not 0..K-1
+        bar = next(iter(plotter.scalar_bars.values()))
+        assert bar.GetLookupTable().GetNumberOfAnnotatedValues() == len(NAMES)
+        assert [bar.GetLookupTable().GetAnnotation(i) for i in range(3)] == NAMES
+        image = render3d.screenshot(plotter, close=False)
+    finally:
+        plotter.close()
+    assert all(close_to(image, c) > 50 for c in COLOURS)
+
+
+def test_browser_scene_leaves_out_axes_it_would_number_wrongly(survey: xr.DataArray) -> None:
+    import pyvista as pv
+
+    layer = render3d.class_layer(layered((12, 10, 20)), NAMES, COLOURS)
+    plotter = render3d.build_plotter(survey, layer, window_size=(300, 200))
+    try:
+        def cube_axes() -> int:
+            return sum(isinstance(a, pv.CubeAxesActor) for a in plotter.renderer.actors.values())
+
+        assert cube_axes() == 1  # in the rendered image
+        html = render3d.interactive_html(plotter)
+        # vtk.js numbers cube axes in scene units (metres), not inlines and times
+        assert cube_axes() == 0 and "<html" in html.lower()
+    finally:
+        plotter.close()
+    assert render3d.axes_key(survey) == (
+        "Inline 100-111 along the front edge, crossline 200-209 along the side, time 0-76 "
+        "ms growing downwards.")

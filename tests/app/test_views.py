@@ -213,8 +213,8 @@ def test_cell_readout() -> None:
     labels = np.full(SHAPE, -1, dtype=np.int16)
     labels[2, 3, 4] = 1
     out = cell_readout(grid, (2, 3, 4), labels, ["sand", "shale"])
-    assert out["iline"] == "102 [2]" and out["xline"] == "203 [3]"
-    assert out["samples"] == "16 ms [4]"
+    assert out["Inline"] == "102 (index 2)" and out["Crossline"] == "203 (index 3)"
+    assert out["Time"] == "16 ms (index 4)"
     assert out["CDP X"] == "1050.0" and out["CDP Y"] == "5075.0"
     assert out["value"] == f"{grid.values[2, 3, 4]:.6g}" and out["label"] == "shale"
     assert cell_readout(grid, (0, 0, 0), labels, ["sand", "shale"])["label"] == "none"
