@@ -384,9 +384,20 @@ def test_the_cli_prints_a_data_warning_as_one_line(tmp_path, capsys) -> None:
 
 
 def test_an_exploding_loss_is_diverged_not_trained(survey, tmp_path, capsys) -> None:
-    """h = 50: the loss goes to ~1e9 instead of NaN; training stops as diverged (exit 1)."""
+    """h = 50: warned before training (the leapfrog bound), then stopped as diverged (exit 1).
+
+    With the constant-memory backward the drift guard stops the first step; with plain
+    autograd (no rebuilt states to check) the loss goes to ~1e9 instead of NaN and the
+    explosion check stops it.
+    """
     config = _train_config(tmp_path, survey)
     assert main(["train", str(config), "--set", "design.h=50.0"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"fhn: warning: h = 50 breaks the leapfrog stability bound", err), err
+    assert re.search(r"fhn: error: training stopped at iteration 1: the constant-memory "
+                     r"backward rebuilt the input with a relative error of ", err), err
+    assert main(["train", str(config), "--set", "design.h=50.0",
+                 "--set", 'training.gradient_mode="autograd"']) == 1
     err = capsys.readouterr().err
     assert re.search(r"fhn: error: training stopped at iteration 1: the loss exploded to "
                      r"[\d.e+]+ \(1000 times the [\d.]+ of a guess\)", err), err
