@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import tomli_w
 
 from app.cli import main
+from tests.torchrun_support import report, torchrun
 
-REPO = Path(__file__).resolve().parents[2]
 WELLS = """well,iline,xline,top,base,class
 A,115,880,4,120,upper
 A,115,880,124,300,lower
 B,128,888,4,160,upper
 B,128,888,164,300,middle
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_fhn_train_under_torchrun_trains_on_two_ranks_and_resumes_in_one(tmp_path, shared_data):
@@ -41,16 +30,8 @@ def test_fhn_train_under_torchrun_trains_on_two_ranks_and_resumes_in_one(tmp_pat
     }
     run_toml = tmp_path / "run.toml"
     run_toml.write_text(tomli_w.dumps(config))
-    port = str(_free_port())
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node",
-         "2", "--master-addr", "127.0.0.1", "--master-port", port,
-         "-m", "app.cli", "train", str(run_toml)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = torchrun(["-m", "app.cli", "train", str(run_toml)], cwd=tmp_path)
+    assert done.returncode == 0, report(done)
     assert done.stdout.count("finished 2 iterations") == 1  # rank 0 alone reports
     assert "on 2 ranks" in done.stdout
     state = json.loads((tmp_path / "run" / "checkpoint" / "training.json").read_text())

@@ -8,8 +8,6 @@ and a checkpoint written by two ranks resumes in one.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +20,8 @@ from safetensors.torch import load_file
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.task import SegmentationTask
 from fhn_core.training import TrainConfig, Trainer
+from tests.torchrun_support import rank_env, report, torchrun
 
-ROOT = Path(__file__).resolve().parents[2]
 DESIGN = NetworkDesign(3, 3, [Segment(0, 2, 4), Segment(1, 2, 6), Segment(0, 2, 4)])
 CONFIG = dict(iterations=1, optimiser="sgd", learning_rate=0.05, momentum=0.0,
               patch=(8, 8, None), validate_every=0, checkpoint_every=0, seed=0, device="cpu")
@@ -39,6 +37,7 @@ from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.task import SegmentationTask
 from fhn_core.training import TrainConfig, Trainer
+from tests.torchrun_support import rank_env, report, torchrun
 
 folder, iterations, die_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 arrays = np.load(os.path.join(folder, "task.npz"), allow_pickle=False)
@@ -95,27 +94,8 @@ def _prepare(folder: Path) -> SegmentationTask:
     return task
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1",
-               MASTER_PORT=str(_free_port()))
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
-
-
-def _torchrun(folder: Path, iterations: int, die_after: int = 0) -> subprocess.CompletedProcess:
-    env = _env()
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-         "--master-addr", "127.0.0.1", "--master-port", env["MASTER_PORT"],
-         str(folder / "worker.py"), str(folder), str(iterations), str(die_after)],
-        env=env, capture_output=True, text=True, timeout=180,
-    )
+def _torchrun(folder: Path, iterations: int) -> subprocess.CompletedProcess:
+    return torchrun([str(folder / "worker.py"), str(folder), str(iterations), "0"])
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +104,7 @@ def two_rank_step(tmp_path_factory) -> tuple[Path, SegmentationTask]:
     folder = tmp_path_factory.mktemp("ddp")
     task = _prepare(folder)
     done = _torchrun(folder, iterations=1)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, report(done)
     return folder, task
 
 
@@ -159,7 +139,7 @@ def test_a_rank_that_dies_ends_the_other_with_a_clear_message(tmp_path):
     """Started without torchrun (which would kill the survivor itself): the survivor must
     notice at its next collective and leave with a one-line error, not hang."""
     _prepare(tmp_path)
-    env = _env()
+    env = rank_env()
     procs = [
         subprocess.Popen(
             [sys.executable, str(tmp_path / "worker.py"), str(tmp_path), "5", "1"],
