@@ -547,7 +547,7 @@ def test_a_kill_during_the_final_model_save_then_resume(survey, tmp_path, monkey
     assert main(["train", str(config), "--resume"]) == 0
     assert "resuming from" in capsys.readouterr().out
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
-        "checkpoint", "model"]
+        "checkpoint", "diagnostics.json", "model"]
     assert TrainedModel.load(run / "model").info.n_classes == 5
 
 

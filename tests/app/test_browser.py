@@ -201,7 +201,7 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
 
             page.get_by_text("See the results").click()
             page.get_by_text("Mean IoU").first.wait_for(timeout=60_000)
-            page.get_by_text("Errors vs reference").wait_for(timeout=30_000)
+            page.get_by_text("Errors vs reference").wait_for(timeout=120_000)
             time.sleep(1.0)
             page.screenshot(path=str(ARTIFACTS / "browser-results.png"), full_page=True)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from io_adapters.project import Project
 from tests.app.browser_support import (
@@ -167,6 +168,11 @@ def add_classes(page, watch: PageWatch) -> None:
 def canvas(page):
     layer = page.locator("canvas.upper-canvas").first
     layer.wait_for(state="visible", timeout=WAIT)
+    # One set of controls, the app's: the component's own toolbar is built but never shown.
+    toolbars = page.locator(".dc-toolbar")
+    toolbars.first.wait_for(state="attached", timeout=WAIT)
+    for k in range(toolbars.count()):
+        expect(toolbars.nth(k)).to_be_hidden(timeout=WAIT)
     time.sleep(0.5)
     return layer
 
