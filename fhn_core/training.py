@@ -371,7 +371,10 @@ class Trainer:
             return self._loop(callback, should_stop)
         except RuntimeError as err:
             if distributed.is_collective_failure(err, self.ranks):
-                raise distributed.lost_rank_error(err, self.ranks) from err
+                # DDP's reducer must go before the broken process group is taken down, or
+                # its destructor can abort the process at exit instead of this message.
+                self.trained = self.model.net
+                raise distributed.lost_rank_error(err, self.ranks) from None
             raise
 
     def _loop(

@@ -60,6 +60,7 @@ try:
     trainer.run(progress)
 except FhnError as err:
     print(f"fhn: error: {err}", file=sys.stderr)
+    distributed.stop()
     sys.exit(2)
 net = trainer.model.net
 out = {f"x{i}": x for i, (x, _) in enumerate(draws)}
