@@ -444,10 +444,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from app import workflow
-    from app.attributes import ATTRIBUTE_FLAGS
     from fhn_core import distributed
     from fhn_core.run_lock import RunLock
     from fhn_core.training import TrainConfig, Trainer
+    from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
     config_path = Path(args.config)
     base = config_path.resolve().parent

@@ -33,9 +33,9 @@ from fhn_core.errors import FhnError
 from fhn_core.run_lock import RunLock
 from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
+from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
 from . import runs
-from .attributes import ATTRIBUTE_FLAGS, attributes_of
 
 __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
            "ACTIVE", "DONE"]
@@ -59,7 +59,7 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`app.attributes`); a resumed run keeps the channels it had. ``augment`` predicts
+    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had. ``augment`` predicts
     with test-time augmentation (logits averaged over the horizontal flips/transposes).
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order

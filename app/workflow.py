@@ -52,8 +52,7 @@ from fhn_core.training import TrainConfig
 from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelClass, LabelSet, default_colour, import_boreholes
-
-from .attributes import ATTRIBUTE_FLAGS, attributes_of, seismic_channels
+from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of, seismic_channels
 
 __all__ = [
     "DataLayout",
@@ -267,7 +266,7 @@ def to_channels_first(
 
     ``vertical_channel`` adds the sample time or depth of seismic data as an input channel,
     ``envelope_channel`` its envelope (instantaneous amplitude), ``semblance_channel`` its
-    semblance (trace-to-trace coherence); see :mod:`app.attributes` for why these help a
+    semblance (trace-to-trace coherence); see :mod:`io_adapters.seismic_attributes` for why these help a
     network trained from a few wells.
     """
     kind = _kind_of_data(da)

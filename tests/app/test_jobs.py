@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from app import jobs, runs
-from app.attributes import attributes_of
 from assets.demo_project import ensure_demo_project
 from fhn_core.checkpoint import TrainedModel, load_checkpoint
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.training import TrainConfig, Trainer
 from io_adapters.labels import LabelSet
 from io_adapters.project import Project
+from io_adapters.seismic_attributes import attributes_of
 
 SHAPE = (16, 16, 32)
 TINY = NetworkDesign(5, 3, (Segment(0, 1, 4), Segment(1, 1, 4), Segment(0, 1, 4)))

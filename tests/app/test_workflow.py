@@ -11,7 +11,6 @@ import segyio
 import xarray as xr
 
 from app import workflow
-from app.attributes import ATTRIBUTE_FLAGS
 from app.workflow import (
     build_task,
     default_design,
@@ -26,6 +25,7 @@ from fhn_core.prediction import Prediction
 from fhn_core.task import check_design_fits
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelSet
+from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
 
 @pytest.fixture(scope="module")
@@ -247,9 +247,9 @@ def test_vertical_channel_carries_the_sample_times(shared_data):
 
 
 def test_attribute_channels_follow_the_amplitude(shared_data):
-    from app.attributes import envelope, semblance
     from app.workflow import to_channels_first
     from io_adapters.segy import read_segy
+    from io_adapters.seismic_attributes import envelope, semblance
 
     da = read_segy(shared_data / "segy" / "f3.sgy")
     layout = to_channels_first(da, vertical_channel=True, envelope_channel=True,

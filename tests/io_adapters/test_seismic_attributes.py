@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import attributes
-from app.attributes import ATTRIBUTE_FLAGS, attributes_of, envelope, seismic_channels, semblance
+from io_adapters import seismic_attributes as attributes
+from io_adapters.seismic_attributes import (
+    ATTRIBUTE_FLAGS,
+    attributes_of,
+    envelope,
+    seismic_channels,
+    semblance,
+)
 
 
 def test_envelope_of_a_modulated_cosine_is_its_amplitude():
