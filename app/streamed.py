@@ -1,0 +1,336 @@
+"""Streamed prediction: a Dask graph over overlapping blocks, written straight into Zarr.
+
+For surveys that do not fit in memory (an ingested ``.zarr`` store, see
+:mod:`io_adapters.zarr_store`). The graph has three kinds of task:
+
+1. one per block of :func:`fhn_core.blocks.block_grid` (the blocks ``--block`` and
+   ``--overlap`` give the in-memory prediction): read the block's window of the data
+   (only the chunks it touches), run the network on it (:func:`fhn_core.blocks.block_logits`);
+2. one per output chunk: average the logits of the blocks that cover it
+   (:func:`fhn_core.blocks.blend`): bitwise the logits the in-memory prediction gets;
+3. the same task turns the chunk's logits into classes, probabilities and the normalised
+   entropy and writes them into their chunks of the output store.
+
+So no process ever holds more than a few blocks and chunks, and the same graph runs on
+the local threaded scheduler or, with ``scheduler="tcp://HOST:PORT"``, on the workers of
+an existing ``dask.distributed`` cluster. Workers read the data store and the model
+folder by path (a shared file system, as usual on a cluster) and load the model once per
+process (:class:`BlockPredictor`). The output store is written as ``<store>.partial`` and
+renamed when complete; :func:`export_store` then writes SEG-Y trace chunk by trace chunk
+with the source's headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from fhn_core.errors import FhnError
+from io_adapters.errors import DataError
+from io_adapters.zarr_store import default_chunks
+
+PRODUCTS = ("classes", "probabilities", "entropy")
+PARTIAL_SUFFIX = ".partial"
+
+# Models already loaded in this process, by (folder, device): a worker loads each once.
+_MODELS: dict[tuple[str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+MODEL_LOADS = {"count": 0}  # how many times this process read a model folder (tests)
+
+
+@dataclass(frozen=True)
+class BlockPredictor:
+    """What a worker needs to predict a block: the model folder, by path, and the device.
+
+    Pickled into every block task (a few bytes); the model itself is loaded once per
+    process. ``torch_threads``: intra-op threads for torch in that process (None: one per
+    thread of a distributed worker, else torch's default).
+    """
+
+    model_dir: str
+    device: str = "cpu"
+    torch_threads: int | None = None
+
+    def model(self):
+        from fhn_core.checkpoint import TrainedModel
+
+        key = (self.model_dir, self.device)
+        with _MODELS_LOCK:
+            if key not in _MODELS:
+                _set_torch_threads(self.torch_threads)
+                _MODELS[key] = TrainedModel.load(self.model_dir, device=self.device)
+                MODEL_LOADS["count"] += 1
+            return _MODELS[key]
+
+    def logits(self, piece: np.ndarray, take: tuple[np.ndarray, ...]) -> np.ndarray:
+        from fhn_core.blocks import block_logits
+
+        window = piece[np.ix_(np.arange(piece.shape[0]), *take)]
+        return block_logits(self.model(), window, self.device)
+
+
+def _set_torch_threads(threads: int | None) -> None:
+    import torch
+
+    if threads is None:
+        try:
+            from distributed import get_worker
+
+            threads = get_worker().state.nthreads
+        except (ImportError, ValueError):
+            return  # not on a distributed worker: keep torch's default
+    torch.set_num_threads(max(1, int(threads)))
+
+
+# --------------------------------------------------------------------------- the data
+def channels_of(da: xr.DataArray, channel_names: Sequence[str]):
+    """The lazy channels-first Dask array (C, iline, xline, samples) a model expects.
+
+    Amplitude and the vertical (time/depth) channel are computed block by block; the
+    envelope and semblance channels are not (yet) streamed, so models that use them are
+    refused with the reason.
+    """
+    import dask.array as dsa
+
+    from app.attributes import attributes_of
+
+    if set(map(str, da.dims)) != {"iline", "xline", "samples"}:
+        raise DataError(
+            f"{da.attrs.get('source_path', 'the data')} has dims {tuple(da.dims)}; streamed "
+            "prediction is for seismic (iline, xline, samples) surveys, predict maps and "
+            "cubes in memory (without --scheduler/--store)"
+        )
+    flags = attributes_of(channel_names)
+    if flags["envelope_channel"] or flags["semblance_channel"]:
+        raise DataError(
+            "this model uses the envelope or semblance channel, which streamed prediction "
+            "does not compute yet; predict in memory (without --scheduler/--store) or train "
+            "on amplitude (and the vertical channel)"
+        )
+    da = da.transpose("iline", "xline", "samples")
+    amplitude = da.data
+    if not isinstance(amplitude, dsa.Array):
+        amplitude = dsa.from_array(np.asarray(amplitude), chunks=default_chunks(da.shape))
+    amplitude = amplitude.astype(np.float32)
+    channels = [amplitude]
+    if flags["vertical_channel"]:
+        samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
+        channels.append(dsa.broadcast_to(dsa.from_array(samples), amplitude.shape,
+                                         chunks=amplitude.chunks))
+    return dsa.stack(channels)
+
+
+# --------------------------------------------------------------------------- the graph
+def _chunk_regions(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[slice, ...]]:
+    import itertools
+
+    edges = [np.cumsum((0, *c)) for c in chunks]
+    return [tuple(slice(int(e[i]), int(e[i + 1])) for e, i in zip(edges, index, strict=True))
+            for index in itertools.product(*(range(len(c)) for c in chunks))]
+
+
+def _covers(window: tuple[slice, ...], region: tuple[slice, ...]) -> bool:
+    return all(w.start < r.stop and r.start < w.stop for w, r in zip(window, region, strict=True))
+
+
+def _write_products(store: str, region: tuple[slice, ...], covering, n_classes: int,
+                    class_order: tuple[int, ...], vertical_axis: int | None) -> int:
+    """Blend one output chunk and write its classes, probabilities and entropy."""
+    import torch
+    import zarr
+
+    from fhn_core.blocks import blend
+    from fhn_core.prediction import probabilities_to_prediction
+
+    logits = blend(region, covering, n_classes)
+    prediction = probabilities_to_prediction(torch.from_numpy(logits), class_order,
+                                             vertical_axis)
+    root = zarr.open_group(store, mode="r+")
+    root["classes"][region] = prediction.classes
+    root["probabilities"][(slice(None), *region)] = prediction.probabilities
+    root["entropy"][region] = prediction.entropy
+    return int(np.prod([r.stop - r.start for r in region]))
+
+
+def build_graph(source, predictor: BlockPredictor, grid, store: Path, chunks,
+                n_classes: int, class_order: tuple[int, ...], vertical_axis: int | None):
+    """One delayed write per output chunk, each depending on the blocks that cover it."""
+    from dask import delayed
+
+    from fhn_core.blocks import window_indices
+
+    blocks = []
+    for window in grid.windows():
+        take = window_indices(grid, window)
+        lows = [int(t.min()) for t in take]
+        piece = source[(slice(None), *(slice(lo, int(t.max()) + 1)
+                                       for lo, t in zip(lows, take, strict=True)))]
+        relative = tuple(t - lo for t, lo in zip(take, lows, strict=True))
+        logits = delayed(predictor.logits, pure=True)(piece, relative)
+        blocks.append((grid.grid_window(window), logits))
+    writes = []
+    for region in _chunk_regions(chunks):
+        covering = [(w, b) for w, b in blocks if _covers(w, region)]
+        writes.append(delayed(_write_products, pure=True)(
+            str(store), region, covering, n_classes, class_order, vertical_axis))
+    return writes
+
+
+# --------------------------------------------------------------------------- running
+def predict_to_store(
+    model_dir: str | Path,
+    da: xr.DataArray,
+    store: str | Path,
+    *,
+    block: int = 64,
+    overlap: int | None = None,
+    stratigraphic_order: bool = False,
+    device: str = "cpu",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> Path:
+    """Predict a (Dask-backed) seismic DataArray block by block into a Zarr store.
+
+    ``block`` cells per block edge (rounded up to the design's multiple of 2^levels);
+    ``overlap`` cells blocks share (default: the design's receptive radius; at most half a
+    block). ``scheduler``: None for the local threaded scheduler with ``workers`` threads
+    (default: all cores), or the address of a ``dask.distributed`` scheduler
+    (``tcp://HOST:PORT``). The store holds ``classes`` (int16), ``probabilities``
+    (class, iline, xline, samples; float32) and ``entropy`` with the source's coordinates
+    and attrs (``source_path`` stays the SEG-Y, for exports). Returns the store's path.
+    """
+    from fhn_core.blocks import block_grid, receptive_radius
+    from fhn_core.checkpoint import TrainedModel
+
+    model_path = Path(model_dir).expanduser().resolve()
+    model = TrainedModel.load(model_path)
+    info = model.info
+    if model.design.spatial_dims != 3 or info.slice_axis is not None:
+        raise DataError("streamed prediction applies 3D seismic models; this model is "
+                        f"{model.design.spatial_dims}D, predict its data in memory")
+    if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):
+        raise FhnError(
+            "this model has no top-to-bottom class order; predict without the stratigraphic "
+            "order"
+        )
+    if block < 1:
+        raise DataError(f"block {block} must be a positive number of cells")
+    overlap = receptive_radius(model.design) if overlap is None else int(overlap)
+    if not 0 <= overlap < block:
+        raise DataError(f"overlap {overlap} must be at least 0 and less than the block {block}")
+    target = Path(store).expanduser().absolute()
+    if target.exists() and not overwrite:
+        raise DataError(f"{target} already exists; choose another store or overwrite it")
+    source = channels_of(da, info.channel_names)
+    if source.shape[0] != info.data_channels:
+        raise DataError(f"the data give {source.shape[0]} channel(s), the model was trained on "
+                        f"{info.data_channels}; apply it to the kind of data it was trained on")
+    sizes = tuple(int(s) for s in source.shape[1:])
+    grid = block_grid(sizes, model.design, block, overlap)
+    chunks = source.chunks[1:]
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    if partial.exists():
+        shutil.rmtree(partial)
+    _create_output(partial, da, chunks, info)
+    order = tuple(info.class_order) if stratigraphic_order else ()
+    vertical = info.vertical_axis if stratigraphic_order else None
+    predictor = BlockPredictor(str(model_path), device,
+                               None if scheduler else _threads_per_task(workers))
+    writes = build_graph(source, predictor, grid, partial, chunks, info.n_classes, order,
+                         vertical)
+    _run(writes, scheduler, workers, progress or (lambda _f: None))
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(partial, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _threads_per_task(workers: int | None) -> int:
+    """Torch threads for each of the local scheduler's threads: the cores shared out."""
+    cores = os.cpu_count() or 1
+    return max(1, cores // (workers or cores))
+
+
+def _create_output(partial: Path, da: xr.DataArray, chunks, info) -> None:
+    """The output store's coordinates, attrs and empty chunked arrays (written by tasks)."""
+    import dask.array as dsa
+
+    dims = ("iline", "xline", "samples")
+    shape = tuple(int(da.sizes[d]) for d in dims)
+    k = info.n_classes
+    coords = {name: c.variable for name, c in da.coords.items()
+              if set(map(str, c.dims)) <= set(dims)}
+    coords["class"] = ("class", np.arange(k))
+    dataset = xr.Dataset(
+        {
+            "classes": (dims, dsa.zeros(shape, chunks=chunks, dtype=np.int16)),
+            "probabilities": (("class", *dims),
+                              dsa.zeros((k, *shape), chunks=((k,), *chunks), dtype=np.float32)),
+            "entropy": (dims, dsa.zeros(shape, chunks=chunks, dtype=np.float32)),
+        },
+        coords=coords,
+        attrs={key: v for key, v in da.attrs.items() if isinstance(v, str | int | float)},
+    )
+    dataset.attrs["fhn_format"] = "fhn-prediction-zarr-1"
+    # names as JSON text: Zarr v3 has no specified fixed-length string type yet
+    dataset.attrs["class_names"] = json.dumps(
+        list(info.class_names) or [f"class {i}" for i in range(k)])
+    dataset.attrs["class_colours"] = json.dumps(list(info.class_colours))
+    plain = [c[0] for c in chunks]
+    encoding = {
+        "classes": {"chunks": plain, "compressors": None},
+        "probabilities": {"chunks": [k, *plain], "compressors": None},
+        "entropy": {"chunks": plain, "compressors": None},
+    }
+    dataset.to_zarr(partial, mode="w", compute=False, encoding=encoding, consolidated=False)
+
+
+def _run(writes, scheduler: str | None, workers: int | None,
+         progress: Callable[[float], None]) -> None:
+    """Compute the writes locally (threads) or on a distributed cluster, reporting progress."""
+    total = len(writes)
+    progress(0.0)
+    if scheduler is None:
+        import dask
+        from dask.callbacks import Callback
+
+        class _Progress(Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.done = 0
+
+            def _posttask(self, key, result, dsk, state, worker_id) -> None:
+                if str(key).startswith("_write_products"):
+                    self.done += 1
+                    progress(self.done / total)
+
+        with _Progress():
+            dask.compute(*writes, scheduler="threads", num_workers=workers)
+        return
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(scheduler, timeout="20s", set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise DataError(
+            f"cannot reach the Dask scheduler at {scheduler} ({err}); start one with "
+            "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out --scheduler"
+        ) from err
+    with client:
+        futures = client.compute(writes)
+        for done, future in enumerate(as_completed(futures), 1):
+            future.result()  # re-raises a worker's exception here
+            progress(done / total)
