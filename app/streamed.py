@@ -40,6 +40,7 @@ from io_adapters.zarr_store import default_chunks
 
 PRODUCTS = ("classes", "probabilities", "entropy")
 PARTIAL_SUFFIX = ".partial"
+CONNECT_TIMEOUT = "20s"  # to reach a distributed scheduler before giving up
 
 # Models already loaded in this process, by (folder, device): a worker loads each once.
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -242,14 +243,18 @@ def predict_to_store(
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     if partial.exists():
         shutil.rmtree(partial)
-    _create_output(partial, da, chunks, info)
     order = tuple(info.class_order) if stratigraphic_order else ()
     vertical = info.vertical_axis if stratigraphic_order else None
     predictor = BlockPredictor(str(model_path), device,
                                None if scheduler else _threads_per_task(workers))
-    writes = build_graph(source, predictor, grid, partial, chunks, info.n_classes, order,
-                         vertical)
-    _run(writes, scheduler, workers, progress or (lambda _f: None))
+    try:
+        _create_output(partial, da, chunks, info)
+        writes = build_graph(source, predictor, grid, partial, chunks, info.n_classes, order,
+                             vertical)
+        _run(writes, scheduler, workers, progress or (lambda _f: None))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a failed run leaves nothing behind
+        raise
     old = target.with_name(target.name + ".old")
     if target.exists():
         os.replace(target, old)
@@ -323,7 +328,7 @@ def _run(writes, scheduler: str | None, workers: int | None,
     from distributed import Client, as_completed
 
     try:
-        client = Client(scheduler, timeout="20s", set_as_default=False)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as err:
         raise DataError(
             f"cannot reach the Dask scheduler at {scheduler} ({err}); start one with "
@@ -334,3 +339,66 @@ def _run(writes, scheduler: str | None, workers: int | None,
         for done, future in enumerate(as_completed(futures), 1):
             future.result()  # re-raises a worker's exception here
             progress(done / total)
+
+
+# --------------------------------------------------------------------------- exporting
+def open_prediction(store: str | Path) -> xr.Dataset:
+    """A prediction store written by :func:`predict_to_store`, lazily."""
+    path = Path(store)
+    try:
+        dataset = xr.open_zarr(path, consolidated=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path} could not be opened as a prediction store ({err})") from err
+    if dataset.attrs.get("fhn_format") != "fhn-prediction-zarr-1":
+        raise DataError(f"{path} is not a prediction store written by fhn predict")
+    return dataset
+
+
+def export_store(
+    store: str | Path, path: str | Path, *, what: str = "classes", class_index: int | None = None
+) -> Path:
+    """Write one product of a prediction store as SEG-Y (source headers) or NetCDF, streamed.
+
+    SEG-Y: every header of the source SEG-Y (its ``source_path``), written one chunk of
+    traces at a time; "probabilities" writes the probability of the predicted class, or of
+    class ``class_index``. NetCDF (.nc): the product with its coordinates, chunk by chunk.
+    """
+    from io_adapters.segy import write_segy_like
+
+    from .workflow import SEGY_SUFFIXES
+
+    if what not in PRODUCTS:
+        raise DataError(f"what={what!r} is not one of {', '.join(PRODUCTS)}")
+    dataset = open_prediction(store)
+    product = dataset[what]
+    if what == "probabilities":
+        k = product.sizes["class"]
+        if class_index is None:
+            product = product.max("class")
+        elif 0 <= class_index < k:
+            product = product.isel({"class": class_index})
+        else:
+            raise DataError(f"class {class_index} does not exist; classes are 0..{k - 1}")
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix in SEGY_SUFFIXES:
+        source = Path(str(dataset.attrs.get("source_path", "")))
+        if source.suffix.lower() not in SEGY_SUFFIXES or not source.is_file():
+            raise DataError(
+                f"{target}: SEG-Y export copies the headers of the source SEG-Y "
+                f"{source or '(unknown)'}, which is not there; put it back or export as .nc"
+            )
+        return write_segy_like(source, product.astype(np.float32), target,
+                               iline=int(dataset.attrs.get("iline_byte", 189)),
+                               xline=int(dataset.attrs.get("xline_byte", 193)))
+    if suffix == ".nc":
+        from io_adapters.atomic import atomic_output
+
+        product.attrs = dict(dataset.attrs, fhn_product=what)
+        with atomic_output(target) as tmp:
+            product.to_netcdf(tmp, engine="h5netcdf")
+        return target
+    raise DataError(
+        f"{target}: a streamed prediction exports to .sgy/.segy or .nc (or stays in its "
+        "Zarr store); choose one of those"
+    )

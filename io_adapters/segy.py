@@ -405,8 +405,10 @@ def write_segy_like(
     the source's order (a crossline-sorted source stays crossline-sorted); only the sample
     format changes (5 = IEEE float, 1 = IBM float). ``values`` has the shape
     (n_iline, n_xline, n_samples) of ``read_segy(source, fill_missing=True)``; positions
-    without a source trace are skipped. ``source`` may be the DataArray that read_segy
-    returned (its source_path and byte locations are used). Returns the written path.
+    without a source trace are skipped. Dask-backed values are read one chunk of traces
+    at a time, so an output larger than memory streams through. ``source`` may be the
+    DataArray that read_segy returned (its source_path and byte locations are used).
+    Returns the written path.
     """
     src, iline, xline = _source_of(source, iline, xline)
     fmt = _check_write_format(sample_format)
@@ -434,7 +436,7 @@ def write_segy_like(
                 dst.bin = f.bin
                 dst.bin.update(format=fmt)
                 for start, stop in _chunks(f.tracecount, layout.n_samples):
-                    chunk = data[geom.il_idx[start:stop], geom.xl_idx[start:stop]]
+                    chunk = _traces_at(data, geom.il_idx[start:stop], geom.xl_idx[start:stop])
                     dst.trace[start:stop] = np.ascontiguousarray(chunk, dtype=np.float32)
             _copy_trace_headers(src, layout, tmp)
     return Path(path)
@@ -485,12 +487,24 @@ def _source_of(
     return path, _check_byte(iline, "iline"), _check_byte(xline, "xline")
 
 
-def _as_grid_array(values: np.ndarray | xr.DataArray) -> np.ndarray:
+def _as_grid_array(values: np.ndarray | xr.DataArray):
+    """A numpy array, or a Dask array left lazy (read a trace chunk at a time)."""
     if isinstance(values, xr.DataArray):
         if set(values.dims) == {"iline", "xline", "samples"}:
             values = values.transpose("iline", "xline", "samples")
-        return np.asarray(values.values)
-    return np.asarray(values)
+        values = values.data
+    return values if hasattr(values, "dask") else np.asarray(values)
+
+
+def _traces_at(data, il_idx: np.ndarray, xl_idx: np.ndarray) -> np.ndarray:
+    """The traces at grid positions (il_idx, xl_idx), reading only their bounding box.
+
+    Traces of a chunk of a sorted file lie on a few inlines (or crosslines), so a lazy
+    (Dask) ``data`` is read a box of that size at a time, never whole.
+    """
+    i0, x0 = int(il_idx.min()), int(xl_idx.min())
+    box = np.asarray(data[i0 : int(il_idx.max()) + 1, x0 : int(xl_idx.max()) + 1])
+    return box[il_idx - i0, xl_idx - x0]
 
 
 # ---------------------------------------------------------------------------- creating

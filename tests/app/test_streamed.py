@@ -1,0 +1,133 @@
+"""Streamed prediction over an ingested survey: threads and a 2-worker LocalCluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import segyio
+import torch
+import xarray as xr
+
+from app import streamed, workflow
+from fhn_core.checkpoint import ModelInfo, TrainedModel
+from fhn_core.design import NetworkDesign, Segment
+from fhn_core.network import HyperbolicNetwork
+from fhn_core.prediction import predict
+from fhn_core.task import Normalisation
+from io_adapters.errors import DataError
+from io_adapters.segy import create_segy, read_segy
+from io_adapters.zarr_store import ingest_segy, open_segy_store
+
+REPO = Path(__file__).resolve().parents[2]
+DESIGN = NetworkDesign(4, 3, [Segment(0, 1, 4), Segment(1, 2, 8), Segment(0, 1, 4)])
+BLOCK, OVERLAP = 12, 4
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory) -> dict:
+    """A small SEG-Y, its ingested store and a model (amplitude + time channels) on disk."""
+    tmp = tmp_path_factory.mktemp("streamed")
+    torch.manual_seed(0)
+    net = HyperbolicNetwork(DESIGN)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.5)
+    info = ModelInfo(
+        n_classes=3, data_channels=2, normalisation=Normalisation((0.0, 50.0), (1.0, 30.0)),
+        class_names=["sand", "shale", "salt"], class_colours=["#ffff00", "#808080", "#ffffff"],
+        channel_names=["amplitude", "vertical coordinate (ms)"], fixed_axes=(2,),
+        vertical_axis=2, class_order=[1, 0, 2])
+    model_dir = TrainedModel(net, info).save(tmp / "model")
+    rng = np.random.default_rng(0)
+    segy = create_segy(tmp / "s.sgy", rng.normal(size=(21, 19, 30)).astype(np.float32),
+                       ilines=range(1, 22), xlines=range(1, 20), sample_interval_ms=4.0)
+    store = ingest_segy(segy, tmp / "s.zarr", chunks=(8, 5))
+    model = TrainedModel.load(model_dir)
+    data = workflow.layout_for_model(read_segy(segy), model).data
+    return {"tmp": tmp, "model_dir": model_dir, "model": model, "segy": segy, "store": store,
+            "data": data}
+
+
+def _in_memory(survey: dict, **options):
+    return predict(survey["model"], survey["data"], block=BLOCK, overlap=OVERLAP, device="cpu",
+                   **options)
+
+
+def test_streamed_prediction_equals_the_in_memory_one(survey):
+    fractions: list[float] = []
+    store = streamed.predict_to_store(
+        survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "p.zarr",
+        block=BLOCK, overlap=OVERLAP, workers=2, progress=fractions.append)
+    expected = _in_memory(survey)
+    result = xr.open_zarr(store, consolidated=False)
+    np.testing.assert_array_equal(result["classes"].values, expected.classes)
+    np.testing.assert_allclose(result["probabilities"].values, expected.probabilities, atol=1e-6)
+    np.testing.assert_allclose(result["entropy"].values, expected.entropy, atol=1e-6)
+    assert result["classes"].dims == ("iline", "xline", "samples")
+    assert result["probabilities"].chunks[1:] == open_segy_store(survey["store"]).chunks
+    np.testing.assert_array_equal(result["iline"], np.arange(1, 22))
+    assert result.attrs["source_path"] == str(survey["segy"].resolve())
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert not (survey["tmp"] / "p.zarr.partial").exists()
+
+    # the stratigraphic order works per trace, and output chunks hold whole traces
+    ordered = streamed.predict_to_store(
+        survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "o.zarr",
+        block=BLOCK, overlap=OVERLAP, stratigraphic_order=True)
+    np.testing.assert_array_equal(xr.open_zarr(ordered, consolidated=False)["classes"].values,
+                                  _in_memory(survey, stratigraphic_order=True).classes)
+
+
+def test_two_worker_local_cluster_gives_the_same_classes(survey, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    # worker processes must import this tree's app package, whatever the installed one is
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  memory_limit="1GiB") as cluster, \
+            distributed.Client(cluster) as client:
+        store = streamed.predict_to_store(
+            survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "d.zarr",
+            block=BLOCK, overlap=OVERLAP, scheduler=cluster.scheduler_address)
+        loads = client.run(lambda: streamed.MODEL_LOADS["count"])
+    result = xr.open_zarr(store, consolidated=False)
+    np.testing.assert_array_equal(result["classes"].values, _in_memory(survey).classes)
+    assert len(loads) == 2 and max(loads.values()) == 1  # each worker read the model once
+    assert sum(loads.values()) >= 1
+
+
+def test_export_writes_segy_with_the_source_headers(survey):
+    store = streamed.predict_to_store(
+        survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "e.zarr",
+        block=BLOCK, overlap=OVERLAP)
+    expected = _in_memory(survey)
+    out = streamed.export_store(store, survey["tmp"] / "classes.sgy", what="classes")
+    back = read_segy(out)
+    np.testing.assert_array_equal(back.values, expected.classes.astype(np.float32))
+    with segyio.open(out, ignore_geometry=True) as f, \
+            segyio.open(survey["segy"], ignore_geometry=True) as g:
+        assert f.header[7] == g.header[7]
+        assert f.text[0] == g.text[0]
+    out = streamed.export_store(store, survey["tmp"] / "conf.sgy", what="probabilities")
+    np.testing.assert_allclose(read_segy(out).values, expected.probabilities.max(0), atol=1e-6)
+    out = streamed.export_store(store, survey["tmp"] / "salt.sgy", what="probabilities",
+                                class_index=2)
+    np.testing.assert_allclose(read_segy(out).values, expected.probabilities[2], atol=1e-6)
+
+
+def test_refusals_name_the_fix(survey, tmp_path, monkeypatch):
+    monkeypatch.setattr(streamed, "CONNECT_TIMEOUT", "1s")
+    da = open_segy_store(survey["store"])
+    with pytest.raises(DataError, match="already exists"):
+        streamed.predict_to_store(survey["model_dir"], da, survey["store"])
+    with pytest.raises(DataError, match="overlap"):
+        streamed.predict_to_store(survey["model_dir"], da, tmp_path / "x.zarr", block=8,
+                                  overlap=8)
+    with pytest.raises(DataError, match="Dask scheduler"):
+        streamed.predict_to_store(survey["model_dir"], da, tmp_path / "y.zarr",
+                                  scheduler="tcp://127.0.0.1:9")
+    assert not (tmp_path / "y.zarr").exists() and not (tmp_path / "y.zarr.partial").exists()
