@@ -58,25 +58,29 @@ class BlockPredictor:
     """
 
     model_dir: str
-    device: str = "cpu"
+    device: str = "auto"  # resolved where the task runs: a GPU worker uses its GPU
     torch_threads: int | None = None
 
     def model(self):
+        """(model, device) of this process, loaded on first use."""
         from fhn_core.checkpoint import TrainedModel
+        from fhn_core.prediction import resolve_device
 
         key = (self.model_dir, self.device)
         with _MODELS_LOCK:
             if key not in _MODELS:
                 _set_torch_threads(self.torch_threads)
-                _MODELS[key] = TrainedModel.load(self.model_dir, device=self.device)
+                device = resolve_device(self.device)
+                _MODELS[key] = (TrainedModel.load(self.model_dir, device=device), device)
                 MODEL_LOADS["count"] += 1
             return _MODELS[key]
 
     def logits(self, piece: np.ndarray, take: tuple[np.ndarray, ...]) -> np.ndarray:
         from fhn_core.blocks import block_logits
 
+        model, device = self.model()
         window = piece[np.ix_(np.arange(piece.shape[0]), *take)]
-        return block_logits(self.model(), window, self.device)
+        return block_logits(model, window, device)
 
 
 def _set_torch_threads(threads: int | None) -> None:
@@ -195,7 +199,7 @@ def predict_to_store(
     block: int = 64,
     overlap: int | None = None,
     stratigraphic_order: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
     scheduler: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,
@@ -204,7 +208,7 @@ def predict_to_store(
     """Predict a (Dask-backed) seismic DataArray block by block into a Zarr store.
 
     ``block`` cells per block edge (rounded up to the design's multiple of 2^levels);
-    ``overlap`` cells blocks share (default: the design's receptive radius; at most half a
+    ``overlap`` cells blocks share (default: the design's receptive radius, at most half a
     block). ``scheduler``: None for the local threaded scheduler with ``workers`` threads
     (default: all cores), or the address of a ``dask.distributed`` scheduler
     (``tcp://HOST:PORT``). The store holds ``classes`` (int16), ``probabilities``
@@ -227,7 +231,9 @@ def predict_to_store(
         )
     if block < 1:
         raise DataError(f"block {block} must be a positive number of cells")
-    overlap = receptive_radius(model.design) if overlap is None else int(overlap)
+    if overlap is None:  # blocks advance by at least half a block (prediction._block_starts)
+        overlap = min(receptive_radius(model.design), block // 2)
+    overlap = int(overlap)
     if not 0 <= overlap < block:
         raise DataError(f"overlap {overlap} must be at least 0 and less than the block {block}")
     target = Path(store).expanduser().absolute()

@@ -131,3 +131,28 @@ def test_refusals_name_the_fix(survey, tmp_path, monkeypatch):
         streamed.predict_to_store(survey["model_dir"], da, tmp_path / "y.zarr",
                                   scheduler="tcp://127.0.0.1:9")
     assert not (tmp_path / "y.zarr").exists() and not (tmp_path / "y.zarr.partial").exists()
+
+
+def test_cli_ingest_then_predict_a_store_to_segy(survey, tmp_path, capsys):
+    from app.cli import main
+
+    store = tmp_path / "survey.zarr"
+    assert main(["ingest", str(survey["segy"]), str(store), "--chunks", "8", "5"]) == 0
+    xr.testing.assert_identical(open_segy_store(store).compute(), read_segy(survey["segy"]))
+    assert main(["ingest", str(survey["segy"]), str(store)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+    out = tmp_path / "salt.sgy"
+    assert main(["predict", str(survey["model_dir"]), str(store), "--out", str(out),
+                 "--what", "probabilities", "--class", "salt", "--block", str(BLOCK),
+                 "--overlap", str(OVERLAP), "--workers", "2"]) == 0
+    expected = _in_memory(survey)
+    np.testing.assert_allclose(read_segy(out).values, expected.probabilities[2], atol=1e-6)
+    products = xr.open_zarr(tmp_path / "salt.zarr", consolidated=False)
+    np.testing.assert_array_equal(products["classes"].values, expected.classes)
+
+    capsys.readouterr()
+    assert main(["predict", str(survey["model_dir"]), str(store), "--out", str(out),
+                 "--augment"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fhn: error: --augment") and err.count("\n") == 1
