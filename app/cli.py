@@ -725,8 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xline", type=int, default=193, help="crossline number byte (default 193)")
     p.add_argument("--fill-missing", action="store_true",
                    help="put dead (zero) traces where the survey has none")
-    p.add_argument("--chunks", type=int, nargs=2, metavar=("N_ILINE", "N_XLINE"),
-                   help="inlines and crosslines per chunk (default: about 1M samples a chunk)")
+    p.add_argument("--chunks", type=int, nargs=3, metavar=("N_ILINE", "N_XLINE", "N_SAMPLE"),
+                   help="cells per chunk along each axis (default: 64 64 64)")
     p.add_argument("--restart", action="store_true",
                    help="start over instead of resuming an interrupted ingest")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")

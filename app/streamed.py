@@ -129,8 +129,8 @@ def channels_of(da: xr.DataArray, channel_names: Sequence[str]):
     channels = [amplitude]
     if flags["vertical_channel"]:
         samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
-        channels.append(dsa.broadcast_to(dsa.from_array(samples), amplitude.shape,
-                                         chunks=amplitude.chunks))
+        samples = dsa.from_array(samples, chunks=(amplitude.chunks[2],))
+        channels.append(dsa.broadcast_to(samples, amplitude.shape, chunks=amplitude.chunks))
     return dsa.stack(channels)
 
 
@@ -246,6 +246,8 @@ def predict_to_store(
     sizes = tuple(int(s) for s in source.shape[1:])
     grid = block_grid(sizes, model.design, block, overlap)
     chunks = source.chunks[1:]
+    if stratigraphic_order:  # the order is kept down whole traces: one chunk per trace
+        chunks = (*chunks[:2], (sizes[2],))
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     if partial.exists():
         shutil.rmtree(partial)

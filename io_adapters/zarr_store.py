@@ -9,7 +9,7 @@ it needs. :func:`open_segy_store` hands out the same ``xarray.DataArray`` as
 coordinates and attrs, ``source_path`` still the SEG-Y file so an export copies its
 headers), only Dask-backed.
 
-The ingest streams blocks of inlines: one block of ``chunk[0]`` inlines is in memory at a
+The ingest streams blocks of inlines: one block of ``chunks[0]`` inlines is in memory at a
 time, so its peak memory does not grow with the number of inlines. It writes into
 ``<store>.partial`` with a record of the finished blocks (``fhn-ingest.json``, replaced
 atomically after each block); an interrupted ingest called again with the same source and
@@ -37,16 +37,14 @@ RECORD_NAME = "fhn-ingest.json"
 STORE_FORMAT = "fhn-segy-zarr-1"
 PARTIAL_SUFFIX = ".partial"
 
-# a chunk holds whole traces and about this many samples (4 MB of float32): small enough
-# that a viewer slice or a prediction block reads little more than it needs
-_CHUNK_SAMPLES = 1 << 20
+# cubes of 64 cells (1 MB of float32), as MDIO chunks 3D surveys: an inline, a crossline
+# or a time slice each reads a 64-cell-thick slab, and a prediction block a few chunks
+_CHUNK_EDGE = 64
 
 
-def default_chunks(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    """(inlines, crosslines, samples) per chunk: whole traces, square in plan view."""
-    n_il, n_xl, n_samples = shape
-    side = max(1, int((_CHUNK_SAMPLES / max(n_samples, 1)) ** 0.5))
-    return min(side, n_il), min(side, n_xl), n_samples
+def default_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Cells per chunk along each axis: cubes of 64 (whole axes where shorter)."""
+    return tuple(min(_CHUNK_EDGE, int(n)) for n in shape)
 
 
 def ingest_segy(
@@ -56,15 +54,16 @@ def ingest_segy(
     iline: int = 189,
     xline: int = 193,
     fill_missing: bool = False,
-    chunks: tuple[int, int] | None = None,
+    chunks: tuple[int, int, int] | None = None,
     restart: bool = False,
     overwrite: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> Path:
     """Copy a post-stack SEG-Y into a chunked Zarr store; returns the store's path.
 
-    ``chunks`` (inlines, crosslines) per chunk, whole traces each (default: about 1M
-    samples a chunk). ``iline``/``xline``/``fill_missing`` as for ``read_segy``. An earlier
+    ``chunks`` (inlines, crosslines, samples) per chunk (default 64 x 64 x 64); the
+    ingest holds one block of ``chunks[0]`` inlines in memory at a time.
+    ``iline``/``xline``/``fill_missing`` as for ``read_segy``. An earlier
     interrupted ingest of the same file with the same options is resumed (``restart``
     starts over); an existing finished store is a DataError unless ``overwrite``.
     ``progress`` gets the fraction done in [0, 1] after each block of inlines.
@@ -109,15 +108,16 @@ def _ignore(_fraction: float) -> None:
 
 
 def _chunk_shape(
-    shape: tuple[int, int, int], chunks: tuple[int, int] | None
+    shape: tuple[int, int, int], chunks: tuple[int, int, int] | None
 ) -> tuple[int, int, int]:
     if chunks is None:
         return default_chunks(shape)
-    if len(chunks) != 2 or any(int(c) < 1 for c in chunks):
+    if len(chunks) != 3 or any(int(c) < 1 for c in chunks):
         raise DataError(
-            f"chunks={chunks!r}: give two positive numbers, inlines and crosslines per chunk"
+            f"chunks={chunks!r}: give three positive numbers, inlines, crosslines and samples "
+            "per chunk"
         )
-    return min(int(chunks[0]), shape[0]), min(int(chunks[1]), shape[1]), shape[2]
+    return tuple(min(int(c), n) for c, n in zip(chunks, shape, strict=True))
 
 
 def _resume_point(partial: Path, fingerprint: dict[str, Any], restart: bool) -> set[int] | None:

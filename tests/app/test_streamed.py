@@ -44,7 +44,7 @@ def survey(tmp_path_factory) -> dict:
     rng = np.random.default_rng(0)
     segy = create_segy(tmp / "s.sgy", rng.normal(size=(21, 19, 30)).astype(np.float32),
                        ilines=range(1, 22), xlines=range(1, 20), sample_interval_ms=4.0)
-    store = ingest_segy(segy, tmp / "s.zarr", chunks=(8, 5))
+    store = ingest_segy(segy, tmp / "s.zarr", chunks=(8, 5, 16))
     model = TrainedModel.load(model_dir)
     data = workflow.layout_for_model(read_segy(segy), model).data
     return {"tmp": tmp, "model_dir": model_dir, "model": model, "segy": segy, "store": store,
@@ -77,7 +77,9 @@ def test_streamed_prediction_equals_the_in_memory_one(survey):
     ordered = streamed.predict_to_store(
         survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "o.zarr",
         block=BLOCK, overlap=OVERLAP, stratigraphic_order=True)
-    np.testing.assert_array_equal(xr.open_zarr(ordered, consolidated=False)["classes"].values,
+    ordered = xr.open_zarr(ordered, consolidated=False)
+    assert ordered["classes"].chunks[2] == (30,)
+    np.testing.assert_array_equal(ordered["classes"].values,
                                   _in_memory(survey, stratigraphic_order=True).classes)
 
 
@@ -137,7 +139,7 @@ def test_cli_ingest_then_predict_a_store_to_segy(survey, tmp_path, capsys):
     from app.cli import main
 
     store = tmp_path / "survey.zarr"
-    assert main(["ingest", str(survey["segy"]), str(store), "--chunks", "8", "5"]) == 0
+    assert main(["ingest", str(survey["segy"]), str(store), "--chunks", "8", "5", "16"]) == 0
     xr.testing.assert_identical(open_segy_store(store).compute(), read_segy(survey["segy"]))
     assert main(["ingest", str(survey["segy"]), str(store)]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -57,20 +57,23 @@ def _assert_same_as_reader(store: Path, segy: Path, **options) -> xr.DataArray:
 def test_ingest_equals_in_memory_reader(tmp_path: Path) -> None:
     segy = _survey(tmp_path / "survey.sgy")
     fractions: list[float] = []
-    store = ingest_segy(segy, tmp_path / "survey.zarr", chunks=(4, 3), progress=fractions.append)
+    store = ingest_segy(segy, tmp_path / "survey.zarr", chunks=(4, 3, 8),
+                        progress=fractions.append)
     lazy = _assert_same_as_reader(store, segy)
-    assert lazy.data.chunksize == (4, 3, 20)  # whole traces per chunk
+    assert lazy.data.chunksize == (4, 3, 8)
     assert {"cdp_x", "cdp_y", "live"} <= set(lazy.coords)
     assert lazy.attrs["source_path"] == str(segy.resolve())  # exports copy its headers
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 3
     assert not (tmp_path / "survey.zarr.partial").exists()
+    default = open_segy_store(ingest_segy(segy, tmp_path / "default.zarr"))
+    assert default.data.chunksize == (9, 7, 20)  # 64-cell cubes, cut to this small survey
 
 
 def test_crossline_sorted_and_incomplete_surveys(tmp_path: Path) -> None:
     segy = _survey(tmp_path / "survey.sgy")
     sorted_by_xline = _crossline_sorted(segy, tmp_path / "xl.sgy")
     lazy = _assert_same_as_reader(ingest_segy(sorted_by_xline, tmp_path / "xl.zarr",
-                                              chunks=(2, 2)), sorted_by_xline)
+                                              chunks=(2, 2, 8)), sorted_by_xline)
     assert lazy.attrs["sorting"] == "xline"
 
     holed = _crossline_sorted(segy, tmp_path / "holed.sgy", drop=10)
@@ -78,7 +81,7 @@ def test_crossline_sorted_and_incomplete_surveys(tmp_path: Path) -> None:
         ingest_segy(holed, tmp_path / "holed.zarr")
     assert not (tmp_path / "holed.zarr").exists()
     lazy = _assert_same_as_reader(ingest_segy(holed, tmp_path / "holed.zarr", fill_missing=True,
-                                              chunks=(4, 4)), holed, fill_missing=True)
+                                              chunks=(4, 4, 20)), holed, fill_missing=True)
     assert int((~lazy.live).sum()) == 1
 
 
@@ -100,18 +103,18 @@ def _chunk_bytes(store: Path) -> dict[str, bytes]:
 
 def test_interrupted_ingest_resumes_to_the_identical_store(tmp_path: Path) -> None:
     segy = _survey(tmp_path / "survey.sgy", shape=(10, 6, 12))
-    reference = ingest_segy(segy, tmp_path / "reference.zarr", chunks=(2, 3))
+    reference = ingest_segy(segy, tmp_path / "reference.zarr", chunks=(2, 3, 12))
 
     store = tmp_path / "resumed.zarr"
     with pytest.raises(Interrupt):
-        ingest_segy(segy, store, chunks=(2, 3), progress=_interrupt_after(2))
+        ingest_segy(segy, store, chunks=(2, 3, 12), progress=_interrupt_after(2))
     partial = tmp_path / "resumed.zarr.partial"
     assert not store.exists() and (partial / RECORD_NAME).is_file()
     with pytest.raises(DataError, match="unfinished ingest"):
         open_segy_store(partial)
 
     fractions: list[float] = []
-    ingest_segy(segy, store, chunks=(2, 3), progress=fractions.append)
+    ingest_segy(segy, store, chunks=(2, 3, 12), progress=fractions.append)
     assert fractions[0] == pytest.approx(3 / 5)  # blocks 1 and 2 were not read again
     assert _chunk_bytes(store) == _chunk_bytes(reference)
     _assert_same_as_reader(store, segy)
@@ -121,10 +124,10 @@ def test_restart_and_changed_options_start_over(tmp_path: Path) -> None:
     segy = _survey(tmp_path / "survey.sgy", shape=(8, 5, 10))
     store = tmp_path / "s.zarr"
     with pytest.raises(Interrupt):
-        ingest_segy(segy, store, chunks=(2, 5), progress=_interrupt_after(3))
+        ingest_segy(segy, store, chunks=(2, 5, 10), progress=_interrupt_after(3))
     fractions: list[float] = []
     # other chunks than the interrupted run: its blocks cannot be reused
-    ingest_segy(segy, store, chunks=(4, 5), progress=fractions.append)
+    ingest_segy(segy, store, chunks=(4, 5, 10), progress=fractions.append)
     assert fractions[0] == pytest.approx(1 / 2)
     _assert_same_as_reader(store, segy)
 
@@ -134,7 +137,7 @@ def test_restart_and_changed_options_start_over(tmp_path: Path) -> None:
         ingest_segy(segy, store, overwrite=True, progress=_interrupt_after(1))
     _assert_same_as_reader(store, segy)  # the finished store is untouched by the failed run
     fractions.clear()
-    ingest_segy(segy, store, overwrite=True, restart=True, chunks=(4, 5),
+    ingest_segy(segy, store, overwrite=True, restart=True, chunks=(4, 5, 10),
                 progress=fractions.append)
     assert fractions[0] == pytest.approx(1 / 2)
     _assert_same_as_reader(store, segy)
@@ -142,14 +145,14 @@ def test_restart_and_changed_options_start_over(tmp_path: Path) -> None:
 
 def test_f3_ingest(shared_data: Path, tmp_path: Path) -> None:
     f3 = shared_data / "segy" / "f3.sgy"
-    lazy = _assert_same_as_reader(ingest_segy(f3, tmp_path / "f3.zarr", chunks=(5, 7)), f3)
+    lazy = _assert_same_as_reader(ingest_segy(f3, tmp_path / "f3.zarr", chunks=(5, 7, 75)), f3)
     assert lazy.sizes == {"iline": 23, "xline": 18, "samples": 75}
 
 
 def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
     segy = _survey(tmp_path / "survey.sgy", shape=(3, 3, 4))
     with pytest.raises(DataError, match="chunks"):
-        ingest_segy(segy, tmp_path / "a.zarr", chunks=(0, 2))
+        ingest_segy(segy, tmp_path / "a.zarr", chunks=(0, 2, 2))
     with pytest.raises(DataError, match="does not exist"):
         ingest_segy(segy, tmp_path / "missing" / "a.zarr")
     with pytest.raises(DataError, match="not a Zarr store"):
