@@ -143,51 +143,84 @@ def _chunk_regions(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[slice, ...
             for index in itertools.product(*(range(len(c)) for c in chunks))]
 
 
-def _covers(window: tuple[slice, ...], region: tuple[slice, ...]) -> bool:
-    return all(w.start < r.stop and r.start < w.stop for w, r in zip(window, region, strict=True))
+def _write_products(store: str, region: list[list[int]], windows: list[list[list[int]]],
+                    logits: list[np.ndarray], n_classes: int, class_order: tuple[int, ...],
+                    vertical_axis: int | None) -> int:
+    """Blend one output chunk and write its classes, probabilities and entropy.
 
-
-def _write_products(store: str, region: tuple[slice, ...], covering, n_classes: int,
-                    class_order: tuple[int, ...], vertical_axis: int | None) -> int:
-    """Blend one output chunk and write its classes, probabilities and entropy."""
+    Windows come as [start, stop] lists: plain data in the task, never mistaken for a task.
+    """
     import torch
     import zarr
 
     from fhn_core.blocks import blend
     from fhn_core.prediction import probabilities_to_prediction
 
-    logits = blend(region, covering, n_classes)
-    prediction = probabilities_to_prediction(torch.from_numpy(logits), class_order,
+    def slices(bounds: list[list[int]]) -> tuple[slice, ...]:
+        return tuple(slice(a, b) for a, b in bounds)
+
+    cut = slices(region)
+    blended = blend(cut, [(slices(w), x) for w, x in zip(windows, logits, strict=True)],
+                    n_classes)
+    prediction = probabilities_to_prediction(torch.from_numpy(blended), class_order,
                                              vertical_axis)
     root = zarr.open_group(store, mode="r+")
-    root["classes"][region] = prediction.classes
-    root["probabilities"][(slice(None), *region)] = prediction.probabilities
-    root["entropy"][region] = prediction.entropy
-    return int(np.prod([r.stop - r.start for r in region]))
+    root["classes"][cut] = prediction.classes
+    root["probabilities"][(slice(None), *cut)] = prediction.probabilities
+    root["entropy"][cut] = prediction.entropy
+    return int(np.prod([b - a for a, b in region]))
+
+
+def _window_of(predictor: BlockPredictor, parts: list[np.ndarray], counts: list[int],
+               take: list[np.ndarray]) -> np.ndarray:
+    """Assemble the source chunks a block touches (C, *box) and run the block on it."""
+    box = np.block(np.reshape(np.array(parts + [None], dtype=object)[:-1],
+                              counts).tolist()) if len(parts) > 1 else parts[0]
+    return predictor.logits(box, tuple(take))
 
 
 def build_graph(source, predictor: BlockPredictor, grid, store: Path, chunks,
                 n_classes: int, class_order: tuple[int, ...], vertical_axis: int | None):
-    """One delayed write per output chunk, each depending on the blocks that cover it."""
-    from dask import delayed
+    """One write task per output chunk, each depending on the blocks that cover it.
+
+    Built as a raw task graph over the source's own chunk keys: every chunk is read once
+    and handed to all the blocks that touch it, and building the graph costs microseconds
+    per block (slicing a Dask array per block costs milliseconds).
+    """
+    import itertools
+
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
 
     from fhn_core.blocks import window_indices
 
-    blocks = []
-    for window in grid.windows():
+    source = source.rechunk({0: -1})  # all channels of a cell in one chunk
+    edges = [np.cumsum((0, *c)) for c in source.chunks[1:]]
+    token = tokenize(source.name, predictor, grid, str(store), chunks, class_order)
+    block_name, write_name = f"fhn-block-{token}", f"fhn-write-{token}"
+    layer: dict = {}
+    windows = grid.windows()
+    for number, window in enumerate(windows):
         take = window_indices(grid, window)
-        lows = [int(t.min()) for t in take]
-        piece = source[(slice(None), *(slice(lo, int(t.max()) + 1)
-                                       for lo, t in zip(lows, take, strict=True)))]
-        relative = tuple(t - lo for t, lo in zip(take, lows, strict=True))
-        logits = delayed(predictor.logits, pure=True)(piece, relative)
-        blocks.append((grid.grid_window(window), logits))
+        spans = [range(int(np.searchsorted(e, t.min(), "right")) - 1,
+                       int(np.searchsorted(e, t.max(), "right")))
+                 for e, t in zip(edges, take, strict=True)]
+        parts = [(source.name, 0, *index) for index in itertools.product(*spans)]
+        origin = [int(e[s[0]]) for e, s in zip(edges, spans, strict=True)]
+        relative = [t - o for t, o in zip(take, origin, strict=True)]
+        layer[(block_name, number)] = (_window_of, predictor, parts, [len(s) for s in spans],
+                                       relative)
     writes = []
-    for region in _chunk_regions(chunks):
-        covering = [(w, b) for w, b in blocks if _covers(w, region)]
-        writes.append(delayed(_write_products, pure=True)(
-            str(store), region, covering, n_classes, class_order, vertical_axis))
-    return writes
+    for number, region in enumerate(_chunk_regions(chunks)):
+        covering = grid.covering(region)
+        bounds = [[[w.start, w.stop] for w in grid.grid_window(windows[i])] for i in covering]
+        layer[(write_name, number)] = (
+            _write_products, str(store), [[r.start, r.stop] for r in region], bounds,
+            [(block_name, i) for i in covering], n_classes, class_order, vertical_axis)
+        writes.append((write_name, number))
+    graph = HighLevelGraph.from_collections(write_name, layer, dependencies=[source])
+    return [Delayed(key, graph, layer=write_name) for key in writes]
 
 
 # --------------------------------------------------------------------------- running
@@ -326,7 +359,7 @@ def _run(writes, scheduler: str | None, workers: int | None,
                 self.done = 0
 
             def _posttask(self, key, result, dsk, state, worker_id) -> None:
-                if str(key).startswith("_write_products"):
+                if isinstance(key, tuple) and str(key[0]).startswith("fhn-write-"):
                     self.done += 1
                     progress(self.done / total)
 

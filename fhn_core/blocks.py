@@ -56,13 +56,28 @@ class BlockGrid:
     sizes: tuple[int, ...]   # spatial sizes of the data
     padded: tuple[int, ...]  # ... after padding
     block: tuple[int, ...]   # block size per spatial axis
-    corners: tuple[tuple[int, ...], ...]  # block origins in the order predict_logits uses
+    starts: tuple[tuple[int, ...], ...]  # block origins along each spatial axis
     reflect: bool            # reflect padding (else edge replication, for very short axes)
     slice_axis: int | None   # spatial axis the class scores are taken at, dropped in the grid
+
+    @property
+    def corners(self) -> list[tuple[int, ...]]:
+        """Block origins in the order predict_logits visits them (the product of starts)."""
+        return list(itertools.product(*self.starts))
 
     def windows(self) -> list[Window]:
         return [tuple(slice(c, c + b) for c, b in zip(corner, self.block, strict=True))
                 for corner in self.corners]
+
+    def covering(self, region: Window) -> list[int]:
+        """Indices (into :meth:`windows`) of the blocks that overlap a label-grid region."""
+        axes = [a for a in range(len(self.sizes)) if a != self.slice_axis]
+        ranges = [range(len(s)) for s in self.starts]
+        for a, r in zip(axes, region, strict=True):
+            ranges[a] = [i for i, c in enumerate(self.starts[a])
+                         if c < r.stop and r.start < c + self.block[a]]
+        counts = [len(s) for s in self.starts]
+        return [int(np.ravel_multi_index(index, counts)) for index in itertools.product(*ranges)]
 
     def grid_window(self, window: Window) -> Window:
         """A block's window on the label grid (without the slice axis)."""
@@ -84,10 +99,10 @@ def block_grid(
     blocks = tuple(
         s if a == slice_axis else min(s, math.ceil(block / m) * m) for a, s in enumerate(padded)
     )
-    starts = [_block_starts(s, b, overlap) for s, b in zip(padded, blocks, strict=True)]
+    starts = tuple(tuple(_block_starts(s, b, overlap)) for s, b in zip(padded, blocks,
+                                                                        strict=True))
     reflect = all(p < s for p, s in zip(pads, sizes, strict=True))
-    return BlockGrid(tuple(sizes), padded, blocks, tuple(itertools.product(*starts)), reflect,
-                     slice_axis)
+    return BlockGrid(tuple(sizes), padded, blocks, starts, reflect, slice_axis)
 
 
 def window_indices(grid: BlockGrid, window: Window) -> tuple[np.ndarray, ...]:

@@ -215,8 +215,12 @@ def _probe(src: Path) -> _Layout:
 
 
 @contextmanager
-def _open(src: Path, layout: _Layout) -> Iterator[segyio.SegyFile]:
-    """Open without geometry (built by _geometry), memory-mapped where the system allows."""
+def _open(src: Path, layout: _Layout, *, mmap: bool = True) -> Iterator[segyio.SegyFile]:
+    """Open without geometry (built by _geometry), memory-mapped where the system allows.
+
+    ``mmap=False`` for passes over files larger than memory: every page a map touches
+    stays in the process's resident set until the file is closed.
+    """
     try:
         f = segyio.open(str(src), "r", ignore_geometry=True, endian=layout.endian)
     except (RuntimeError, OSError, ValueError) as err:
@@ -225,7 +229,8 @@ def _open(src: Path, layout: _Layout) -> Iterator[segyio.SegyFile]:
             f"SEG-Y file"
         ) from err
     with f:
-        f.mmap()  # falls back to ordinary reads by itself when mapping fails
+        if mmap:
+            f.mmap()  # falls back to ordinary reads by itself when mapping fails
         if f.tracecount != layout.n_traces or len(f.samples) != layout.n_samples:
             raise DataError(
                 f"{src} is not a consistent SEG-Y file (binary header says {layout.n_samples} "
@@ -414,7 +419,7 @@ def write_segy_like(
     fmt = _check_write_format(sample_format)
     data = _as_grid_array(values)
     layout = _probe(src)
-    with _open(src, layout) as f:
+    with _open(src, layout, mmap=False) as f:  # only headers are read, of any size of file
         geom = _geometry(f, src, iline, xline, allow_missing=True)
         expected = (*geom.shape, layout.n_samples)
         if data.shape != expected:
@@ -450,16 +455,19 @@ def _copy_trace_headers(src: Path, layout: _Layout, dst: Path) -> None:
     layout and byte order; only the sample block size differs (dst holds 4-byte floats).
     """
     offset = _FILE_HEADER_BYTES + layout.ext_headers * _TEXT_HEADER_BYTES
-    src_bytes = layout.n_samples * _BYTES_PER_SAMPLE[layout.data_format]
-    shape = (layout.n_traces,)
-    source = np.memmap(src, dtype=_record(src_bytes), mode="r", offset=offset, shape=shape)
-    target = np.memmap(
-        dst, dtype=_record(layout.n_samples * 4), mode="r+", offset=offset, shape=shape
-    )
+    src_record = _record(layout.n_samples * _BYTES_PER_SAMPLE[layout.data_format])
+    dst_record = _record(layout.n_samples * 4)
+    # one chunk of traces mapped at a time: a map of the whole file would keep every page
+    # it touched (all of them) resident until the end
     for start, stop in _chunks(layout.n_traces, layout.n_samples):
-        target["header"][start:stop] = source["header"][start:stop]
-    target.flush()
-    del source, target  # unmap before the file is renamed
+        shape = (stop - start,)
+        source = np.memmap(src, dtype=src_record, mode="r", shape=shape,
+                           offset=offset + start * src_record.itemsize)
+        target = np.memmap(dst, dtype=dst_record, mode="r+", shape=shape,
+                           offset=offset + start * dst_record.itemsize)
+        target["header"] = source["header"]
+        target.flush()
+        del source, target  # unmap before the next chunk (and before the rename)
 
 
 def _record(sample_bytes: int) -> np.dtype:

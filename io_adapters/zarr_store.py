@@ -81,7 +81,7 @@ def ingest_segy(
         raise DataError(f"cannot write {target}: folder {target.parent} does not exist")
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     layout = _probe(src)
-    with _open(src, layout) as f:
+    with _open(src, layout, mmap=False) as f:
         geom = _geometry(f, src, iline, xline, allow_missing=fill_missing)
         shape = (*geom.shape, layout.n_samples)
         chunk = _chunk_shape(shape, chunks)
