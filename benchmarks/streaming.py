@@ -54,6 +54,7 @@ DEMO_CORNER = 64  # inlines and crosslines of the demo-design run
 COLUMNS = [
     Column("size", "survey"), Column("step", "step"), Column("seconds", "s", ".1f"),
     Column("mcells", "Mcells/s", ".2f"), Column("rss", "peak RSS MB", ".0f"),
+    Column("cpu", "child CPU s", ".0f"),
     Column("note", "note"),
 ]
 
@@ -234,13 +235,14 @@ def run_step(step: str, *args: str, log: Path) -> dict:
     line = [s for s in out.splitlines() if s.startswith(RESULT_PREFIX)][-1]
     result = json.loads(line[len(RESULT_PREFIX):])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports kB
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # of the child (and its waited-for)
     return result
 
 
 def _row(size: str, step: str, r: dict, extra: str = "") -> dict:
     return {"size": size, "step": step, "seconds": r["seconds"],
             "mcells": r["cells"] / r["seconds"] / 1e6, "rss": r.get("peak_rss_mb", float("nan")),
-            "note": extra}
+            "cpu": r.get("cpu_seconds", float("nan")), "note": extra}
 
 
 def main(argv: list[str] | None = None) -> int:

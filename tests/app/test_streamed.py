@@ -158,3 +158,26 @@ def test_cli_ingest_then_predict_a_store_to_segy(survey, tmp_path, capsys):
                  "--augment"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fhn: error: --augment") and err.count("\n") == 1
+
+
+def test_viewer_reads_only_the_slab_of_the_section(tmp_path):
+    from app.views import band_values, clip_range, data_section, make_view
+
+    rng = np.random.default_rng(3)
+    volume = rng.normal(size=(12, 10, 8)).astype(np.float32)
+    segy = create_segy(tmp_path / "v.sgy", volume, ilines=range(12), xlines=range(10),
+                       sample_interval_ms=4.0)
+    store = ingest_segy(segy, tmp_path / "v.zarr", chunks=(4, 10, 8))
+    # spoil every chunk but the first inline slab: a read of any of them fails
+    chunk_files = sorted(p for p in (store / "amplitude" / "c").rglob("*") if p.is_file())
+    assert len(chunk_files) == 3
+    for path in chunk_files[1:]:
+        path.write_bytes(b"not a chunk")
+    grid = open_segy_store(store)
+
+    section = data_section(grid, make_view(grid, "inline", 2))
+    np.testing.assert_array_equal(section, volume[2].T)  # samples down the screen
+    with pytest.raises(Exception):  # noqa: B017  (whatever zarr raises for a bad chunk)
+        data_section(grid, make_view(grid, "inline", 5))
+    assert np.isfinite(clip_range(band_values(open_segy_store(
+        ingest_segy(segy, tmp_path / "w.zarr", chunks=(4, 5, 8))), 0))).all()
