@@ -181,3 +181,34 @@ def test_viewer_reads_only_the_slab_of_the_section(tmp_path):
         data_section(grid, make_view(grid, "inline", 5))
     assert np.isfinite(clip_range(band_values(open_segy_store(
         ingest_segy(segy, tmp_path / "w.zarr", chunks=(4, 5, 8))), 0))).all()
+
+
+def test_f3_ingest_train_predict_export_by_the_cli(shared_data, tmp_path, capsys):
+    """The whole path on a real survey: ingest, train on the store, stream the prediction."""
+    import tomli_w
+
+    from app.cli import main
+
+    f3 = shared_data / "segy" / "f3.sgy"
+    store = tmp_path / "f3.zarr"
+    assert main(["ingest", str(f3), str(store)]) == 0
+    (tmp_path / "wells.csv").write_text(
+        "well,iline,xline,top,base,class\nA,115,880,4,120,upper\nA,115,880,124,300,lower\n"
+        "B,128,888,4,160,upper\nB,128,888,164,300,middle\n")
+    config = {"output": "run", "data": {"path": str(store), "vertical_channel": True},
+              "labels": {"path": "wells.csv", "radius": 1.0},
+              "design": {"in_channels": 4, "spatial_dims": 3,
+                         "segments": [[0, 1, 4], [1, 1, 4], [0, 1, 4]]},
+              "training": {"iterations": 2, "checkpoint_every": 0, "device": "cpu",
+                           "validation_fraction": 0.0}}
+    (tmp_path / "run.toml").write_text(tomli_w.dumps(config))
+    assert main(["train", str(tmp_path / "run.toml")]) == 0
+    model_dir = tmp_path / "run" / "model"
+
+    out = tmp_path / "units.sgy"
+    assert main(["predict", str(model_dir), str(store), "--out", str(out), "--block", "16",
+                 "--overlap", "4"]) == 0
+    model = TrainedModel.load(model_dir)
+    expected = predict(model, workflow.layout_for_model(read_segy(f3), model).data, block=16,
+                       overlap=4, device="cpu")
+    np.testing.assert_array_equal(read_segy(out).values, expected.classes.astype(np.float32))
