@@ -36,7 +36,7 @@ import xarray as xr
 
 from fhn_core.errors import FhnError
 from io_adapters.errors import DataError
-from io_adapters.zarr_store import default_chunks
+from io_adapters.zarr_store import default_chunks, replace_store
 
 PRODUCTS = ("classes", "probabilities", "entropy")
 PARTIAL_SUFFIX = ".partial"
@@ -53,23 +53,22 @@ class BlockPredictor:
     """What a worker needs to predict a block: the model folder, by path, and the device.
 
     Pickled into every block task (a few bytes); the model itself is loaded once per
-    process. ``torch_threads``: intra-op threads for torch in that process (None: one per
-    thread of a distributed worker, else torch's default).
+    process and kept for the next run with the same weights.
     """
 
     model_dir: str
     device: str = "auto"  # resolved where the task runs: a GPU worker uses its GPU
-    torch_threads: int | None = None
+    stamp: int = 0  # modification time of the weights: a retrained model is loaded anew
 
     def model(self):
         """(model, device) of this process, loaded on first use."""
         from fhn_core.checkpoint import TrainedModel
         from fhn_core.prediction import resolve_device
 
-        key = (self.model_dir, self.device)
+        key = (self.model_dir, self.device, self.stamp)
         with _MODELS_LOCK:
             if key not in _MODELS:
-                _set_torch_threads(self.torch_threads)
+                _set_worker_threads()
                 device = resolve_device(self.device)
                 _MODELS[key] = (TrainedModel.load(self.model_dir, device=device), device)
                 MODEL_LOADS["count"] += 1
@@ -83,16 +82,16 @@ class BlockPredictor:
         return block_logits(model, window, device)
 
 
-def _set_torch_threads(threads: int | None) -> None:
+def _set_worker_threads() -> None:
+    """On a distributed worker, torch gets as many threads as the worker has."""
     import torch
 
-    if threads is None:
-        try:
-            from distributed import get_worker
+    try:
+        from distributed import get_worker
 
-            threads = get_worker().state.nthreads
-        except (ImportError, ValueError):
-            return  # not on a distributed worker: keep torch's default
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError):
+        return  # not on a distributed worker: _run sets the threads of the local scheduler
     torch.set_num_threads(max(1, int(threads)))
 
 
@@ -287,7 +286,7 @@ def predict_to_store(
     order = tuple(info.class_order) if stratigraphic_order else ()
     vertical = info.vertical_axis if stratigraphic_order else None
     predictor = BlockPredictor(str(model_path), device,
-                               None if scheduler else _threads_per_task(workers))
+                               (model_path / "model.safetensors").stat().st_mtime_ns)
     try:
         _create_output(partial, da, chunks, info)
         writes = build_graph(source, predictor, grid, partial, chunks, info.n_classes, order,
@@ -296,11 +295,7 @@ def predict_to_store(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # a failed run leaves nothing behind
         raise
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(partial, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_store(partial, target)
     return target
 
 
@@ -363,8 +358,16 @@ def _run(writes, scheduler: str | None, workers: int | None,
                     self.done += 1
                     progress(self.done / total)
 
-        with _Progress():
-            dask.compute(*writes, scheduler="threads", num_workers=workers)
+        import torch
+
+        # each of the scheduler's threads runs torch: share the cores out between them
+        previous = torch.get_num_threads()
+        torch.set_num_threads(_threads_per_task(workers))
+        try:
+            with _Progress():
+                dask.compute(*writes, scheduler="threads", num_workers=workers)
+        finally:
+            torch.set_num_threads(previous)
         return
     from distributed import Client, as_completed
 

@@ -98,7 +98,7 @@ def ingest_segy(
             _write_record(partial, fingerprint, done)
         _copy_blocks(f, geom, partial, fingerprint, done, chunk[0], report)
     (partial / RECORD_NAME).unlink()
-    _swap_into_place(partial, target)
+    replace_store(partial, target)
     report(1.0)
     return target
 
@@ -192,8 +192,8 @@ def _copy_blocks(f, geom, partial: Path, fingerprint, done: set[int], per_block:
         report(len(done) / len(blocks))
 
 
-def _swap_into_place(partial: Path, target: Path) -> None:
-    """Rename the finished store to its name; an old store there goes only after that."""
+def replace_store(partial: Path, target: Path) -> None:
+    """Rename a finished store to its name; an old store there goes only after that."""
     old = target.with_name(target.name + ".old")
     if old.exists():
         shutil.rmtree(old)
