@@ -170,12 +170,19 @@ def _write_products(store: str, region: list[list[int]], windows: list[list[list
     return int(np.prod([b - a for a, b in region]))
 
 
-def _window_of(predictor: BlockPredictor, parts: list[np.ndarray], counts: list[int],
-               take: list[np.ndarray]) -> np.ndarray:
-    """Assemble the source chunks a block touches (C, *box) and run the block on it."""
+def _block_task(predictor: BlockPredictor, grid, number: int, parts: list[np.ndarray],
+                counts: list[int], origin: list[int]) -> np.ndarray:
+    """Assemble the source chunks block ``number`` touches (C, *box) and run it on them.
+
+    The cells of the block are worked out here rather than stored in the graph, which so
+    stays a few hundred bytes per block whatever the block size.
+    """
+    from fhn_core.blocks import window_indices
+
     box = np.block(np.reshape(np.array(parts + [None], dtype=object)[:-1],
                               counts).tolist()) if len(parts) > 1 else parts[0]
-    return predictor.logits(box, tuple(take))
+    take = window_indices(grid, grid.window(number))
+    return predictor.logits(box, tuple(t - o for t, o in zip(take, origin, strict=True)))
 
 
 def build_graph(source, predictor: BlockPredictor, grid, store: Path, chunks,
@@ -207,9 +214,8 @@ def build_graph(source, predictor: BlockPredictor, grid, store: Path, chunks,
                  for e, t in zip(edges, take, strict=True)]
         parts = [(source.name, 0, *index) for index in itertools.product(*spans)]
         origin = [int(e[s[0]]) for e, s in zip(edges, spans, strict=True)]
-        relative = [t - o for t, o in zip(take, origin, strict=True)]
-        layer[(block_name, number)] = (_window_of, predictor, parts, [len(s) for s in spans],
-                                       relative)
+        layer[(block_name, number)] = (_block_task, predictor, grid, number, parts,
+                                       [len(s) for s in spans], origin)
     writes = []
     for number, region in enumerate(_chunk_regions(chunks)):
         covering = grid.covering(region)

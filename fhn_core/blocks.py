@@ -66,8 +66,13 @@ class BlockGrid:
         return list(itertools.product(*self.starts))
 
     def windows(self) -> list[Window]:
-        return [tuple(slice(c, c + b) for c, b in zip(corner, self.block, strict=True))
-                for corner in self.corners]
+        return [self.window(i) for i in range(math.prod(len(s) for s in self.starts))]
+
+    def window(self, number: int) -> Window:
+        """The padded-grid window of block ``number`` (in :attr:`corners` order)."""
+        index = np.unravel_index(number, [len(s) for s in self.starts])
+        return tuple(slice(s[i], s[i] + b)
+                     for s, i, b in zip(self.starts, index, self.block, strict=True))
 
     def covering(self, region: Window) -> list[int]:
         """Indices (into :meth:`windows`) of the blocks that overlap a label-grid region."""
