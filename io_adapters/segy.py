@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import struct
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
@@ -434,29 +435,43 @@ def write_segy_like(
         spec.ext_headers = f.ext_headers
         spec.endian = layout.endian
         spec.iline, spec.xline = iline, xline
+        def traces(start: int, stop: int) -> np.ndarray:
+            return _traces_at(data, geom.il_idx[start:stop], geom.xl_idx[start:stop])
+
         with atomic_output(path) as tmp:
             with segyio.create(str(tmp), spec) as dst:
                 for i in range(1 + f.ext_headers):
                     dst.text[i] = f.text[i]
                 dst.bin = f.bin
                 dst.bin.update(format=fmt)
-                for start, stop in _chunks(f.tracecount, layout.n_samples):
-                    chunk = _traces_at(data, geom.il_idx[start:stop], geom.xl_idx[start:stop])
-                    dst.trace[start:stop] = np.ascontiguousarray(chunk, dtype=np.float32)
-            _copy_trace_headers(src, layout, tmp)
+                if fmt != 5:  # IBM floats: segyio converts, one trace at a time
+                    for start, stop in _chunks(f.tracecount, layout.n_samples):
+                        dst.trace[start:stop] = np.ascontiguousarray(traces(start, stop),
+                                                                     dtype=np.float32)
+            # IEEE floats go in with the headers, a chunk of traces per write
+            _copy_trace_headers(src, layout, tmp, traces if fmt == 5 else None)
     return Path(path)
 
 
-def _copy_trace_headers(src: Path, layout: _Layout, dst: Path) -> None:
+def _copy_trace_headers(
+    src: Path, layout: _Layout, dst: Path,
+    samples: Callable[[int, int], np.ndarray] | None = None,
+) -> None:
     """Copy all 240 bytes of every trace header verbatim from src into dst.
 
     Byte for byte through memory maps: exact (unassigned and vendor bytes included) and
     much faster than segyio's per-trace header dictionaries. Both files share the header
     layout and byte order; only the sample block size differs (dst holds 4-byte floats).
+    With ``samples`` (traces start..stop as float32) the IEEE samples are written in the
+    same pass, and ``dst`` (headers only so far) is first extended to its full size.
     """
     offset = _FILE_HEADER_BYTES + layout.ext_headers * _TEXT_HEADER_BYTES
     src_record = _record(layout.n_samples * _BYTES_PER_SAMPLE[layout.data_format])
-    dst_record = _record(layout.n_samples * 4)
+    mark = ">" if layout.endian == "big" else "<"
+    dst_record = np.dtype([("header", f"V{_TRACE_HEADER_BYTES}"),
+                           ("samples", f"{mark}f4", (layout.n_samples,))])
+    if samples is not None:
+        os.truncate(dst, offset + layout.n_traces * dst_record.itemsize)
     # one chunk of traces mapped at a time: a map of the whole file would keep every page
     # it touched (all of them) resident until the end
     for start, stop in _chunks(layout.n_traces, layout.n_samples):
@@ -466,6 +481,8 @@ def _copy_trace_headers(src: Path, layout: _Layout, dst: Path) -> None:
         target = np.memmap(dst, dtype=dst_record, mode="r+", shape=shape,
                            offset=offset + start * dst_record.itemsize)
         target["header"] = source["header"]
+        if samples is not None:
+            target["samples"] = samples(start, stop)
         target.flush()
         del source, target  # unmap before the next chunk (and before the rename)
 
