@@ -267,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         for gb in ns.sizes:  # in the order given: `--sizes 0.5 8 2` measures the targets first
             shape = survey_shape(gb)
             size = f"{gb:g} GB {shape[0]}x{shape[1]}x{shape[2]}"
+            # the SEG-Y, its store, the products (14 bytes a cell for 2 classes), the export
+            need = gb * 1e9 * (3 + 14 / 4) * 1.05
+            free = shutil.disk_usage(work).free
+            if free < need:
+                print(f"skipping {size}: needs {need / 1e9:.0f} GB of disk, {free / 1e9:.0f} GB "
+                      "free", flush=True)
+                continue
             folder = work / f"{gb:g}GB"
             folder.mkdir(exist_ok=True)
             segy, store = folder / "survey.sgy", folder / "survey.zarr"
