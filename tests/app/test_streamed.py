@@ -83,6 +83,7 @@ def test_streamed_prediction_equals_the_in_memory_one(survey):
                                   _in_memory(survey, stratigraphic_order=True).classes)
 
 
+@pytest.mark.timeout(240)  # a cluster that cannot start fails the test instead of hanging
 def test_two_worker_local_cluster_gives_the_same_classes(survey, monkeypatch):
     distributed = pytest.importorskip("distributed")
     # worker processes must import this tree's app package, whatever the installed one is
