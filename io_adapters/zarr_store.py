@@ -174,13 +174,12 @@ def _copy_blocks(f, geom, partial: Path, fingerprint, done: set[int], per_block:
 
     amplitude = zarr.open_array(partial / "amplitude", mode="r+")
     n_samples = amplitude.shape[2]
-    by_inline = np.argsort(geom.il_idx, kind="stable")
     blocks = list(_inline_blocks(len(geom.ilines), per_block))
-    edges = np.searchsorted(geom.il_idx[by_inline], [b[1] for b in blocks] + [len(geom.ilines)])
     for number, first, last in blocks:
         if number in done:
             continue
-        traces = np.sort(by_inline[edges[number]:edges[number + 1]])
+        # a scan per block rather than one sort of all traces: no extra per-trace arrays
+        traces = np.flatnonzero((geom.il_idx >= first) & (geom.il_idx < last))
         values = np.zeros((last - first, amplitude.shape[1], n_samples), dtype=np.float32)
         for run in np.split(traces, np.flatnonzero(np.diff(traces) != 1) + 1):
             if run.size:
