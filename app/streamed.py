@@ -11,8 +11,9 @@ For surveys that do not fit in memory (an ingested ``.zarr`` store, see
 3. the same task turns the chunk's logits into classes, probabilities and the normalised
    entropy and writes them into their chunks of the output store.
 
-The output is computed in slabs of about 1024 inlines (:func:`slabs_of`), one Dask
-computation each, so the graph and the scheduler's state stay the size of a slab.
+The output is computed in slabs of a few chunk rows (:func:`slabs_of`), one Dask
+computation each, so the graph and the scheduler's state stay the size of a slab; the
+logits of blocks on a slab's edge are handed to the next slab, not run twice.
 No process ever holds more than a few blocks and chunks, and the same graph runs on
 the local threaded scheduler or, with ``scheduler="tcp://HOST:PORT"``, on the workers of
 an existing ``dask.distributed`` cluster. Workers read the data store and the model
@@ -43,8 +44,8 @@ from io_adapters.zarr_store import default_chunks, replace_store
 PRODUCTS = ("classes", "probabilities", "entropy")
 PARTIAL_SUFFIX = ".partial"
 CONNECT_TIMEOUT = "20s"  # to reach a distributed scheduler before giving up
-# inlines per Dask computation (slabs_of): 16 blocks of 64 deep, ~6 % of blocks run twice
-SLAB_INLINES = 1024
+# inlines per Dask computation (slabs_of): a few chunk rows, so the graph stays small
+SLAB_INLINES = 256
 
 # Models already loaded in this process, by (folder, device): a worker loads each once.
 _MODELS: dict[tuple[str, str], Any] = {}
@@ -194,13 +195,12 @@ def slabs_of(chunks, inlines: int) -> list[list[tuple[int, tuple[slice, ...]]]]:
 
     Each slab is one Dask computation: its graph and the scheduler's bookkeeping stay the
     size of a slab however long the survey, and a slab's memory is all given back before
-    the next starts. Blocks that straddle two slabs are run twice, a fraction of about
-    ``block / inlines`` of the work.
+    the next starts, except the logits of the blocks the next slab also needs, which are
+    handed over rather than run again.
     """
-    regions = list(enumerate(_chunk_regions(chunks)))
     slabs: list[list[tuple[int, tuple[slice, ...]]]] = [[]]
     first = 0
-    for number, region in regions:  # row-major: the first axis changes slowest
+    for number, region in enumerate(_chunk_regions(chunks)):  # the first axis slowest
         if region[0].start - first >= inlines and slabs[-1]:
             slabs.append([])
             first = region[0].start
@@ -210,12 +210,15 @@ def slabs_of(chunks, inlines: int) -> list[list[tuple[int, tuple[slice, ...]]]]:
 
 def build_graph(source, predictor: BlockPredictor, grid, store: Path,
                 regions: list[tuple[int, tuple[slice, ...]]], n_classes: int,
-                class_order: tuple[int, ...], vertical_axis: int | None):
-    """One write task per output chunk of ``regions``, each after the blocks that cover it.
+                class_order: tuple[int, ...], vertical_axis: int | None,
+                done: dict[int, np.ndarray] | None = None, keep: set[int] = frozenset()):
+    """Write tasks for the output chunks ``regions``, each after the blocks that cover it.
 
     Built as a raw task graph over the source's own chunk keys: every chunk is read once
     and handed to all the blocks that touch it, and building the graph costs microseconds
-    per block (slicing a Dask array per block costs milliseconds).
+    per block (slicing a Dask array per block costs milliseconds). ``done``: logits of
+    blocks computed before (put in the graph as data); ``keep``: blocks whose logits to
+    return too. Returns (write tasks, {block: its logits task} for ``keep``).
     """
     import itertools
 
@@ -225,13 +228,18 @@ def build_graph(source, predictor: BlockPredictor, grid, store: Path,
 
     from fhn_core.blocks import window_indices
 
+    done = done or {}
     source = source.rechunk({0: -1})  # all channels of a cell in one chunk
     edges = [np.cumsum((0, *c)) for c in source.chunks[1:]]
     token = tokenize(source.name, predictor, grid, str(store), regions, class_order)
     block_name, write_name = f"fhn-block-{token}", f"fhn-write-{token}"
     layer: dict = {}
     covering = {number: grid.covering(region) for number, region in regions}
-    for number in sorted(set().union(*covering.values())):
+    needed = sorted(set().union(*covering.values()))
+    for number in needed:
+        if number in done:
+            layer[(block_name, number)] = done[number]
+            continue
         take = window_indices(grid, grid.window(number))
         spans = [range(int(np.searchsorted(e, t.min(), "right")) - 1,
                        int(np.searchsorted(e, t.max(), "right")))
@@ -250,7 +258,8 @@ def build_graph(source, predictor: BlockPredictor, grid, store: Path,
             [(block_name, i) for i in blocks], n_classes, class_order, vertical_axis)
         writes.append((write_name, number))
     graph = HighLevelGraph.from_collections(write_name, layer, dependencies=[source])
-    return [Delayed(key, graph, layer=write_name) for key in writes]
+    kept = {i: Delayed((block_name, i), graph, layer=write_name) for i in needed if i in keep}
+    return [Delayed(key, graph, layer=write_name) for key in writes], kept
 
 
 # --------------------------------------------------------------------------- running
@@ -318,13 +327,25 @@ def predict_to_store(
     vertical = info.vertical_axis if stratigraphic_order else None
     predictor = BlockPredictor(str(model_path), device,
                                (model_path / "model.safetensors").stat().st_mtime_ns)
-    def graph_of(slab):
-        return build_graph(source, predictor, grid, partial, slab, info.n_classes, order,
-                           vertical)
+    slabs = slabs_of(chunks, SLAB_INLINES)
+    handed_over: dict[int, np.ndarray] = {}
+
+    def graph_of(k: int):
+        """Slab k's graph; the blocks slab k + 1 also needs come back as its logits."""
+        later = set() if k + 1 == len(slabs) else set().union(
+            *(grid.covering(region) for _, region in slabs[k + 1]))
+        writes, kept = build_graph(source, predictor, grid, partial, slabs[k], info.n_classes,
+                                   order, vertical, handed_over, later)
+
+        def hand_over(logits: dict[int, np.ndarray]) -> None:
+            handed_over.clear()
+            handed_over.update(logits)
+
+        return writes, kept, hand_over
 
     try:
         _create_output(partial, da, chunks, info)
-        _run(graph_of, slabs_of(chunks, SLAB_INLINES), scheduler, workers,
+        _run(graph_of, [len(slab) for slab in slabs], scheduler, workers,
              progress or (lambda _f: None))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # a failed run leaves nothing behind
@@ -373,10 +394,14 @@ def _create_output(partial: Path, da: xr.DataArray, chunks, info) -> None:
     dataset.to_zarr(partial, mode="w", compute=False, encoding=encoding, consolidated=False)
 
 
-def _run(graph_of, slabs, scheduler: str | None, workers: int | None,
+def _run(graph_of, sizes: list[int], scheduler: str | None, workers: int | None,
          progress: Callable[[float], None]) -> None:
-    """Compute the slabs' writes in turn, locally (threads) or on a distributed cluster."""
-    total = sum(len(slab) for slab in slabs)
+    """Compute slab after slab, locally (threads) or on a distributed cluster.
+
+    ``graph_of(k)`` gives slab k's writes, the block logits to keep and where to hand
+    them over; ``sizes`` the number of writes of each slab (for the progress).
+    """
+    total = sum(sizes)
     done = 0
 
     def one_written() -> None:
@@ -400,8 +425,11 @@ def _run(graph_of, slabs, scheduler: str | None, workers: int | None,
         torch.set_num_threads(_threads_per_task(workers))
         try:
             with _Progress():
-                for slab in slabs:
-                    dask.compute(*graph_of(slab), scheduler="threads", num_workers=workers)
+                for k in range(len(sizes)):
+                    writes, kept, hand_over = graph_of(k)
+                    _, logits = dask.compute(writes, kept, scheduler="threads",
+                                             num_workers=workers)
+                    hand_over(logits)
         finally:
             torch.set_num_threads(previous)
         return
@@ -415,10 +443,14 @@ def _run(graph_of, slabs, scheduler: str | None, workers: int | None,
             "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out --scheduler"
         ) from err
     with client:
-        for slab in slabs:
-            for future in as_completed(client.compute(graph_of(slab))):
+        for k in range(len(sizes)):
+            writes, kept, hand_over = graph_of(k)
+            futures = client.compute(writes)
+            kept_futures = dict(zip(kept, client.compute(list(kept.values())), strict=True))
+            for future in as_completed(futures):
                 future.result()  # re-raises a worker's exception here
                 one_written()
+            hand_over({i: f.result() for i, f in kept_futures.items()})
 
 
 # --------------------------------------------------------------------------- exporting

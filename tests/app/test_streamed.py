@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from app import streamed, workflow
+from fhn_core.blocks import block_grid
 from fhn_core.checkpoint import ModelInfo, TrainedModel
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.network import HyperbolicNetwork
@@ -73,11 +74,17 @@ def test_streamed_prediction_equals_the_in_memory_one(survey, monkeypatch):
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     assert not (survey["tmp"] / "p.zarr.partial").exists()
 
-    # computed in slabs of one chunk row (blocks on slab edges run twice): the same numbers
+    # in slabs of one chunk row, edge blocks handed over (each block runs once): the same
     monkeypatch.setattr(streamed, "SLAB_INLINES", 1)
+    runs = []
+    logits = streamed.BlockPredictor.logits
+    monkeypatch.setattr(streamed.BlockPredictor, "logits",
+                        lambda self, *a: runs.append(1) or logits(self, *a))
     sliced = streamed.predict_to_store(
         survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "slabs.zarr",
         block=BLOCK, overlap=OVERLAP)
+    assert len(streamed.slabs_of(open_segy_store(survey["store"]).chunks, 1)) == 3
+    assert len(runs) == len(block_grid((21, 19, 30), DESIGN, BLOCK, OVERLAP).corners)
     for name in ("classes", "probabilities", "entropy"):
         np.testing.assert_array_equal(xr.open_zarr(sliced, consolidated=False)[name].values,
                                       result[name].values)
