@@ -105,6 +105,7 @@ def test_two_worker_local_cluster_gives_the_same_classes(survey, monkeypatch):
     # worker processes must import this tree's app package, whatever the installed one is
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setattr(streamed, "SLAB_INLINES", 1)  # three slabs, edge blocks handed over
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None,
                                   memory_limit="1GiB") as cluster, \
