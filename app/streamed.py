@@ -11,7 +11,7 @@ For surveys that do not fit in memory (an ingested ``.zarr`` store, see
 3. the same task turns the chunk's logits into classes, probabilities and the normalised
    entropy and writes them into their chunks of the output store.
 
-The output is computed in slabs of a few chunk rows (:func:`slabs_of`), one Dask
+The output is computed in slabs of 64 inlines (:func:`slabs_of`), one Dask
 computation each, so the graph and the scheduler's state stay the size of a slab; the
 logits of blocks on a slab's edge are handed to the next slab, not run twice.
 No process ever holds more than a few blocks and chunks, and the same graph runs on
