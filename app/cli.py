@@ -718,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Copy a post-stack SEG-Y into a chunked Zarr store, a block of "
                                    "inlines at a time. An interrupted ingest resumes when run "
                                    "again; the store gets its name only when complete. Give the "
-                                   "store instead of the SEG-Y to predict, train or view.")
+                                   "store instead of the SEG-Y to predict or train.")
     p.add_argument("segy", metavar="SEGY", help="the SEG-Y file")
     p.add_argument("store", metavar="STORE", help="the Zarr store to write, e.g. survey.zarr")
     p.add_argument("--iline", type=int, default=189, help="inline number byte (default 189)")
