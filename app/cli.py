@@ -1,4 +1,4 @@
-"""The ``fhn`` command line: estimate, train, predict, evaluate, diagnose, demo.
+"""The ``fhn`` command line: estimate, train, predict, ingest, evaluate, diagnose, demo.
 
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
@@ -538,6 +538,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fhn_core.checkpoint import TrainedModel
     from fhn_core.prediction import predict
 
+    if args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr" for p in args.data):
+        return _predict_streamed(args)
     model = TrainedModel.load(_model_folder(Path(args.model)))
     paths = [Path(p) for p in args.data]
     da = workflow.load_data(paths if len(paths) > 1 else paths[0], kind=args.kind)
@@ -588,6 +590,61 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 "coarser output grid)" if args.what != "probabilities" else
                 f"the network's output grid, {prediction.output_factor}x coarser than the data")
     print(f"{args.what} written to {written}, on {grid}")
+    return EXIT_OK
+
+
+def _predict_streamed(args: argparse.Namespace) -> int:
+    """Predict block by block on Dask into a Zarr store, then export from it (app.streamed)."""
+    from tqdm import tqdm
+
+    from app import streamed, workflow
+
+    if len(args.data) != 1:
+        raise UserError("streamed prediction takes one survey (a .zarr store or a SEG-Y)")
+    if args.augment:
+        raise UserError("--augment is not available with --scheduler/--store/.zarr data; "
+                        "leave it out (or predict in memory)")
+    out = Path(args.out)
+    store = out if out.suffix.lower() == ".zarr" else Path(args.store or out.with_suffix(".zarr"))
+    da = workflow.load_data(Path(args.data[0]), kind=args.kind)
+    where = args.scheduler or "local threads"
+    with tqdm(total=100, desc=f"predicting ({where})", unit="%", dynamic_ncols=True) as bar:
+
+        def progress(fraction: float) -> None:
+            bar.update(round(fraction * 100) - bar.n)
+
+        streamed.predict_to_store(
+            _model_folder(Path(args.model)), da, store, block=args.block or 64,
+            overlap=args.overlap, stratigraphic_order=args.stratigraphic_order,
+            device=args.device, scheduler=args.scheduler,
+            workers=args.workers, overwrite=True, progress=progress)
+    print(f"classes, probabilities and entropy written to {store}")
+    if store != out:
+        names = json.loads(streamed.open_prediction(store).attrs["class_names"])
+        class_index = None
+        if args.class_ is not None:
+            if args.class_ not in names and not args.class_.isdigit():
+                raise UserError(f"--class {args.class_!r} is not a class; classes are {names}")
+            class_index = names.index(args.class_) if args.class_ in names else int(args.class_)
+        written = streamed.export_store(store, out, what=args.what, class_index=class_index)
+        print(f"{args.what} written to {written}")
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from io_adapters.zarr_store import ingest_segy
+
+    with tqdm(total=100, desc="ingesting", unit="%", dynamic_ncols=True) as bar:
+
+        def progress(fraction: float) -> None:
+            bar.update(round(fraction * 100) - bar.n)
+
+        store = ingest_segy(args.segy, args.store, iline=args.iline, xline=args.xline,
+                            fill_missing=args.fill_missing, chunks=args.chunks,
+                            restart=args.restart, overwrite=args.overwrite, progress=progress)
+    print(f"{args.segy} ingested into {store}")
     return EXIT_OK
 
 
@@ -785,7 +842,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "showed, down every trace (law of superposition; seismic only)")
     p.add_argument("--kind", help="data kind when the extension does not tell")
     p.add_argument("--device", default="auto", help=device_help)
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (streamed "
+                        "prediction; the workers need the data and model paths)")
+    p.add_argument("--store", metavar="ZARR",
+                   help="streamed prediction: write classes, probabilities and entropy into "
+                        "this Zarr store (default: --out with .zarr; .zarr data always stream)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="streamed prediction without --scheduler: local threads (default: cores)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("ingest", help="copy a SEG-Y into a chunked Zarr store (for large surveys)",
+                       description="Copy a post-stack SEG-Y into a chunked Zarr store, a block of "
+                                   "inlines at a time. An interrupted ingest resumes when run "
+                                   "again; the store gets its name only when complete. Give the "
+                                   "store instead of the SEG-Y to predict or train.")
+    p.add_argument("segy", metavar="SEGY", help="the SEG-Y file")
+    p.add_argument("store", metavar="STORE", help="the Zarr store to write, e.g. survey.zarr")
+    p.add_argument("--iline", type=int, default=189, help="inline number byte (default 189)")
+    p.add_argument("--xline", type=int, default=193, help="crossline number byte (default 193)")
+    p.add_argument("--fill-missing", action="store_true",
+                   help="put dead (zero) traces where the survey has none")
+    p.add_argument("--chunks", type=int, nargs=3, metavar=("N_ILINE", "N_XLINE", "N_SAMPLE"),
+                   help="cells per chunk along each axis (default: 64 64 64)")
+    p.add_argument("--restart", action="store_true",
+                   help="start over instead of resuming an interrupted ingest")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("evaluate", help="score a prediction against a reference",
                        description="Per-class IoU and accuracy, mean IoU, overall accuracy and "

@@ -59,8 +59,9 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had. ``augment`` predicts
-    with test-time augmentation (logits averaged over the horizontal flips/transposes).
+    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had.
+    ``augment`` predicts with test-time augmentation (logits averaged over the horizontal
+    flips/transposes).
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
     the prediction is made without it and the run's message says so.

@@ -184,9 +184,11 @@ def data_section(
     if "time" in grid.dims:
         picks["time"] = int(np.clip(time, 0, grid.sizes["time"] - 1))
     da = grid.isel(picks) if picks else grid
-    da = da.transpose(*spatial_dims(grid))
-    section = _slice2d(np.asarray(da.values), view)
-    return np.asarray(to_display(section, view), dtype=np.float32)
+    dims = spatial_dims(grid)
+    da = da.transpose(*dims)
+    if view.axis is not None:  # cut before reading: a Dask-backed store reads one slab
+        da = da.isel({dims[view.axis]: view.index})
+    return np.asarray(to_display(np.asarray(da.values), view), dtype=np.float32)
 
 
 def display_to_slice_cells(cells: np.ndarray, view: View) -> np.ndarray:
@@ -598,7 +600,20 @@ def band_values(grid: xr.DataArray, band: int, time: int = 0) -> np.ndarray:
         picks["band"] = int(np.clip(band, 0, grid.sizes["band"] - 1))
     if "time" in grid.dims:
         picks["time"] = int(np.clip(time, 0, grid.sizes["time"] - 1))
-    return np.asarray((grid.isel(picks) if picks else grid).values)
+    values = (grid.isel(picks) if picks else grid).data
+    if hasattr(values, "dask"):
+        return _sample_chunks(values)
+    return np.asarray(values)
+
+
+def _sample_chunks(values, n_chunks: int = 16) -> np.ndarray:
+    """The values of a few chunks spread evenly over a Dask array (a survey larger than
+    memory): enough for a percentile clip range, read in well under a second."""
+    total = int(np.prod(values.numblocks))
+    picks = np.unique(np.linspace(0, total - 1, min(n_chunks, total)).round().astype(int))
+    return np.concatenate([
+        np.asarray(values.blocks[np.unravel_index(i, values.numblocks)]).ravel()
+        for i in picks])
 
 
 def section_rgb(

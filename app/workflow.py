@@ -74,12 +74,14 @@ __all__ = [
 PathLike = str | Path
 
 SEGY_SUFFIXES = (".sgy", ".segy")
+ZARR_SUFFIXES = (".zarr",)  # a SEG-Y ingested by `fhn ingest` (io_adapters.zarr_store)
 TIFF_SUFFIXES = (".tif", ".tiff")
 MAT_SUFFIXES = (".mat",)
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".h5", ".hdf5", ".he5")
 ENVI_SUFFIXES = (".hdr", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
 SUPPORTED_DATA = (
-    "SEG-Y (.sgy, .segy), GeoTIFF (.tif, .tiff; several files are stacked), ENVI (.hdr or "
+    "SEG-Y (.sgy, .segy; or ingested into a .zarr store), GeoTIFF (.tif, .tiff; several "
+    "files are stacked), ENVI (.hdr or "
     "its data file), MATLAB (.mat), NetCDF/HDF5 (.nc, .h5); two hyperspectral cubes are "
     "stacked as two dates"
 )
@@ -96,7 +98,8 @@ def load_data(
     """Read one data file (or several that form one dataset) as a DataArray.
 
     Dispatch by ``kind`` ("segy", "geotiff", "envi", "mat", "netcdf") or by extension:
-    .sgy/.segy -> ``read_segy``; .tif/.tiff -> ``read_geotiff`` (several paths ->
+    .sgy/.segy -> ``read_segy``; .zarr (an ingested survey) -> ``open_segy_store``, Dask-backed;
+    .tif/.tiff -> ``read_geotiff`` (several paths ->
     ``stack_rasters``); ENVI .hdr or its data file, .mat, .nc/.h5 -> the hyperspectral
     readers; several hyperspectral paths -> ``stack_dates`` (y, x, band, time).
     ``options`` go to the reader (e.g. ``iline=9`` for SEG-Y, ``variable=`` for .mat/.nc,
@@ -122,6 +125,12 @@ def load_data(
         from io_adapters.segy import read_segy
 
         return _call(read_segy, paths[0], options)
+    if k == "zarr":
+        if len(paths) > 1:
+            raise DataError("give one survey store at a time")
+        from io_adapters.zarr_store import open_segy_store
+
+        return _call(open_segy_store, paths[0], options)
     if k == "geotiff":
         from io_adapters.geotiff import read_geotiff, stack_rasters
 
@@ -140,7 +149,8 @@ def load_data(
 
 
 _KIND_ALIASES = {
-    "segy": "segy", "sgy": "segy", "seismic": "segy", "geotiff": "geotiff", "tif": "geotiff",
+    "segy": "segy", "sgy": "segy", "seismic": "segy", "zarr": "zarr",
+    "geotiff": "geotiff", "tif": "geotiff",
     "raster": "geotiff", "envi": "envi", "mat": "mat", "netcdf": "netcdf", "nc": "netcdf",
     "hdf5": "netcdf", "hyperspectral": "hyperspectral",
 }
@@ -161,6 +171,8 @@ def _kind_of_file(p: Path, kind: str | None) -> str:
             "netcdf" if suffix in NETCDF_SUFFIXES else "envi")
     if suffix in SEGY_SUFFIXES:
         return "segy"
+    if suffix in ZARR_SUFFIXES:
+        return "zarr"
     if suffix in TIFF_SUFFIXES:
         return "geotiff"
     if suffix in MAT_SUFFIXES:
@@ -266,8 +278,8 @@ def to_channels_first(
 
     ``vertical_channel`` adds the sample time or depth of seismic data as an input channel,
     ``envelope_channel`` its envelope (instantaneous amplitude), ``semblance_channel`` its
-    semblance (trace-to-trace coherence); see :mod:`io_adapters.seismic_attributes` for why these help a
-    network trained from a few wells.
+    semblance (trace-to-trace coherence); see :mod:`io_adapters.seismic_attributes` for why
+    these help a network trained from a few wells.
     """
     kind = _kind_of_data(da)
     natural = 3 if kind == "seismic" else 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import struct
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
@@ -256,8 +257,12 @@ def _probe(src: Path) -> _Layout:
 
 
 @contextmanager
-def _open(src: Path, layout: _Layout) -> Iterator[segyio.SegyFile]:
-    """Open without geometry (built by _geometry), memory-mapped where the system allows."""
+def _open(src: Path, layout: _Layout, *, mmap: bool = True) -> Iterator[segyio.SegyFile]:
+    """Open without geometry (built by _geometry), memory-mapped where the system allows.
+
+    ``mmap=False`` for passes over files larger than memory: every page a map touches
+    stays in the process's resident set until the file is closed.
+    """
     try:
         f = segyio.open(str(src), "r", ignore_geometry=True, endian=layout.endian)
     except (RuntimeError, OSError, ValueError) as err:
@@ -266,7 +271,8 @@ def _open(src: Path, layout: _Layout) -> Iterator[segyio.SegyFile]:
             f"SEG-Y file"
         ) from err
     with f:
-        f.mmap()  # falls back to ordinary reads by itself when mapping fails
+        if mmap:
+            f.mmap()  # falls back to ordinary reads by itself when mapping fails
         if f.tracecount != layout.n_traces or len(f.samples) != layout.n_samples:
             raise DataError(
                 f"{src} is not a consistent SEG-Y file (binary header says {layout.n_samples} "
@@ -446,14 +452,16 @@ def write_segy_like(
     the source's order (a crossline-sorted source stays crossline-sorted); only the sample
     format changes (5 = IEEE float, 1 = IBM float). ``values`` has the shape
     (n_iline, n_xline, n_samples) of ``read_segy(source, fill_missing=True)``; positions
-    without a source trace are skipped. ``source`` may be the DataArray that read_segy
-    returned (its source_path and byte locations are used). Returns the written path.
+    without a source trace are skipped. Dask-backed values are read one chunk of traces
+    at a time, so an output larger than memory streams through. ``source`` may be the
+    DataArray that read_segy returned (its source_path and byte locations are used).
+    Returns the written path.
     """
     src, iline, xline = _source_of(source, iline, xline)
     fmt = _check_write_format(sample_format)
     data = _as_grid_array(values)
     layout = _probe(src)
-    with _open(src, layout) as f:
+    with _open(src, layout, mmap=False) as f:  # only headers are read, of any size of file
         geom = _geometry(f, src, iline, xline, allow_missing=True)
         expected = (*geom.shape, layout.n_samples)
         if data.shape != expected:
@@ -468,37 +476,56 @@ def write_segy_like(
         spec.ext_headers = f.ext_headers
         spec.endian = layout.endian
         spec.iline, spec.xline = iline, xline
+        def traces(start: int, stop: int) -> np.ndarray:
+            return _traces_at(data, geom.il_idx[start:stop], geom.xl_idx[start:stop])
+
         with atomic_output(path) as tmp:
             with segyio.create(str(tmp), spec) as dst:
                 for i in range(1 + f.ext_headers):
                     dst.text[i] = f.text[i]
                 dst.bin = f.bin
                 dst.bin.update(format=fmt)
-                for start, stop in _chunks(f.tracecount, layout.n_samples):
-                    chunk = data[geom.il_idx[start:stop], geom.xl_idx[start:stop]]
-                    dst.trace[start:stop] = np.ascontiguousarray(chunk, dtype=np.float32)
-            _copy_trace_headers(src, layout, tmp)
+                if fmt != 5:  # IBM floats: segyio converts, one trace at a time
+                    for start, stop in _chunks(f.tracecount, layout.n_samples):
+                        dst.trace[start:stop] = np.ascontiguousarray(traces(start, stop),
+                                                                     dtype=np.float32)
+            # IEEE floats go in with the headers, a chunk of traces per write
+            _copy_trace_headers(src, layout, tmp, traces if fmt == 5 else None)
     return Path(path)
 
 
-def _copy_trace_headers(src: Path, layout: _Layout, dst: Path) -> None:
+def _copy_trace_headers(
+    src: Path, layout: _Layout, dst: Path,
+    samples: Callable[[int, int], np.ndarray] | None = None,
+) -> None:
     """Copy all 240 bytes of every trace header verbatim from src into dst.
 
     Byte for byte through memory maps: exact (unassigned and vendor bytes included) and
     much faster than segyio's per-trace header dictionaries. Both files share the header
     layout and byte order; only the sample block size differs (dst holds 4-byte floats).
+    With ``samples`` (traces start..stop as float32) the IEEE samples are written in the
+    same pass, and ``dst`` (headers only so far) is first extended to its full size.
     """
     offset = _FILE_HEADER_BYTES + layout.ext_headers * _TEXT_HEADER_BYTES
-    src_bytes = layout.n_samples * _BYTES_PER_SAMPLE[layout.data_format]
-    shape = (layout.n_traces,)
-    source = np.memmap(src, dtype=_record(src_bytes), mode="r", offset=offset, shape=shape)
-    target = np.memmap(
-        dst, dtype=_record(layout.n_samples * 4), mode="r+", offset=offset, shape=shape
-    )
+    src_record = _record(layout.n_samples * _BYTES_PER_SAMPLE[layout.data_format])
+    mark = ">" if layout.endian == "big" else "<"
+    dst_record = np.dtype([("header", f"V{_TRACE_HEADER_BYTES}"),
+                           ("samples", f"{mark}f4", (layout.n_samples,))])
+    if samples is not None:
+        os.truncate(dst, offset + layout.n_traces * dst_record.itemsize)
+    # one chunk of traces mapped at a time: a map of the whole file would keep every page
+    # it touched (all of them) resident until the end
     for start, stop in _chunks(layout.n_traces, layout.n_samples):
-        target["header"][start:stop] = source["header"][start:stop]
-    target.flush()
-    del source, target  # unmap before the file is renamed
+        shape = (stop - start,)
+        source = np.memmap(src, dtype=src_record, mode="r", shape=shape,
+                           offset=offset + start * src_record.itemsize)
+        target = np.memmap(dst, dtype=dst_record, mode="r+", shape=shape,
+                           offset=offset + start * dst_record.itemsize)
+        target["header"] = source["header"]
+        if samples is not None:
+            target["samples"] = samples(start, stop)
+        target.flush()
+        del source, target  # unmap before the next chunk (and before the rename)
 
 
 def _record(sample_bytes: int) -> np.dtype:
@@ -526,12 +553,24 @@ def _source_of(
     return path, _check_byte(iline, "iline"), _check_byte(xline, "xline")
 
 
-def _as_grid_array(values: np.ndarray | xr.DataArray) -> np.ndarray:
+def _as_grid_array(values: np.ndarray | xr.DataArray):
+    """A numpy array, or a Dask array left lazy (read a trace chunk at a time)."""
     if isinstance(values, xr.DataArray):
         if set(values.dims) == {"iline", "xline", "samples"}:
             values = values.transpose("iline", "xline", "samples")
-        return np.asarray(values.values)
-    return np.asarray(values)
+        values = values.data
+    return values if hasattr(values, "dask") else np.asarray(values)
+
+
+def _traces_at(data, il_idx: np.ndarray, xl_idx: np.ndarray) -> np.ndarray:
+    """The traces at grid positions (il_idx, xl_idx), reading only their bounding box.
+
+    Traces of a chunk of a sorted file lie on a few inlines (or crosslines), so a lazy
+    (Dask) ``data`` is read a box of that size at a time, never whole.
+    """
+    i0, x0 = int(il_idx.min()), int(xl_idx.min())
+    box = np.asarray(data[i0 : int(il_idx.max()) + 1, x0 : int(xl_idx.max()) + 1])
+    return box[il_idx - i0, xl_idx - x0]
 
 
 # ---------------------------------------------------------------------------- creating
