@@ -924,9 +924,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return int(exc.code or 0)
+    from fhn_core.distributed import LostRankError, leave_after_lost_rank
+
     try:
         with _data_warnings_on_stderr():
             return int(args.func(args))
+    except LostRankError as err:  # under torchrun only: another rank died
+        _err(str(err))
+        leave_after_lost_rank(EXIT_USAGE)
     except (UserError, DataError, FhnError) as err:
         _err(str(err))
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:

@@ -110,7 +110,7 @@ def channels_of(da: xr.DataArray, channel_names: Sequence[str]):
     """
     import dask.array as dsa
 
-    from app.attributes import attributes_of
+    from io_adapters.seismic_attributes import attributes_of
 
     if set(map(str, da.dims)) != {"iline", "xline", "samples"}:
         raise DataError(

@@ -19,6 +19,7 @@ so no rank waits forever for one that has left the loop.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
@@ -158,11 +159,27 @@ def held_by_rank_zero(
         yield
 
 
-def lost_rank_error(error: Exception, ranks: Ranks) -> FhnError:
+class LostRankError(FhnError):
+    """A collective failed because another rank died or stopped answering."""
+
+
+def lost_rank_error(error: Exception, ranks: Ranks) -> LostRankError:
     """The message a rank gives when a collective fails: another rank has died or hung."""
-    return FhnError(
+    return LostRankError(
         f"rank {ranks.rank} of {ranks.world_size} lost contact with the other training "
         f"processes ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
         "one of them has died or stopped answering. The last checkpoint is kept: start the "
         "same torchrun command again with --resume (any number of ranks)"
     )
+
+
+def leave_after_lost_rank(code: int) -> None:
+    """End this process now, skipping the interpreter's teardown.
+
+    Why: the threads of a gloo group whose peer died can abort the normal exit (SIGABRT,
+    "terminate called without an active exception") after the message was printed, which
+    replaces the exit code. The message is out, the checkpoint is on disk: nothing is lost.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

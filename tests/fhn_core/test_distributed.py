@@ -60,8 +60,7 @@ try:
     trainer.run(progress)
 except FhnError as err:
     print(f"fhn: error: {err}", file=sys.stderr)
-    distributed.stop()
-    sys.exit(2)
+    distributed.leave_after_lost_rank(2)  # as the fhn command does
 net = trainer.model.net
 out = {f"x{i}": x for i, (x, _) in enumerate(draws)}
 out |= {f"y{i}": y for i, (_, y) in enumerate(draws)}
