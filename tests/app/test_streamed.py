@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,10 @@ def test_two_worker_local_cluster_gives_the_same_classes(survey, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.setattr(streamed, "SLAB_INLINES", 1)  # three slabs, edge blocks handed over
+    # Spawned worker processes re-run the parent's __main__ from its file; after an AppTest
+    # in this process that is a page script (results.py), which fails outside streamlit.
+    # fhn predict's __main__ is the command itself; here the workers get a bare one.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None,
                                   memory_limit="1GiB") as cluster, \
