@@ -99,7 +99,7 @@ def export_prediction(
         from app.coarse_export import export_coarse_probabilities
 
         return export_coarse_probabilities(prediction, da, target, dims,
-                                           [name for name, _ in table])
+                                           [name for name, _ in table], class_index)
     values = _product(prediction, what, class_index if suffix in SEGY_SUFFIXES else None)
     if suffix in SEGY_SUFFIXES:
         return _export_segy(values, what, da, target, dims)
