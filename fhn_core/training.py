@@ -77,6 +77,8 @@ class TrainConfig:
     amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
     gradient_mode: str = "invertible"
     average_decay: float = 0.0       # > 0: validate and return averaged weights (averaging.py)
+    stop_after: int = 0              # > 0: end after this many iterations, the schedule still
+    #                                  spanning `iterations` (early stopping, auto_recipe.py)
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -89,6 +91,9 @@ class TrainConfig:
             raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise FhnError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.stop_after <= self.iterations:
+            raise FhnError(f"stop_after must be in 0..iterations ({self.iterations}), got "
+                           f"{self.stop_after}")
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         if self.patch is not None:
@@ -101,6 +106,11 @@ class TrainConfig:
         if unknown:
             raise FhnError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+    @property
+    def last_iteration(self) -> int:
+        """The iteration training ends after: ``stop_after`` when set, else ``iterations``."""
+        return self.stop_after or self.iterations
 
     def learning_rate_at(self, iteration: int) -> float:
         if self.schedule == "cosine":
@@ -386,7 +396,7 @@ class Trainer:
         start = time.perf_counter()
         self.model.net.train()
         validation: Metrics | None = None
-        while self.iteration < cfg.iterations:
+        while self.iteration < cfg.last_iteration:
             outcome = self._step()
             if isinstance(outcome, str):
                 return self._diverged(outcome, validation)
@@ -396,7 +406,7 @@ class Trainer:
             it = self.iteration
             record: dict[str, Any] = {"iteration": it, "loss": outcome,
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
-            last = it == cfg.iterations
+            last = it == cfg.last_iteration
             val = None
             if self.ranks.is_main and cfg.validate_every and (it % cfg.validate_every == 0
                                                               or last):
@@ -405,7 +415,7 @@ class Trainer:
                     record["validation"] = val.as_dict()
             self.history.append(record)
             if callback:
-                callback(Progress(it, cfg.iterations, outcome, record["learning_rate"],
+                callback(Progress(it, cfg.last_iteration, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
                                   _peak_memory_mb(self.device), val))
             stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
