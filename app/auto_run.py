@@ -4,8 +4,9 @@ the choice a run record, and the per-cell baseline a prediction that can be expo
 ``fhn train`` (recipe ``auto``, the default) and the app's training worker share this
 module: :func:`choose_settings` turns each candidate's overrides (``data.*`` input
 channels, ``design.layers_per_level``, ``training.*``) into a task, a design and settings
-through the same :mod:`app.workflow` calls a fixed run uses, cross-validates them on
-spatial folds of the labels, and scores the baseline on the adopted candidate's inputs.
+through the calls a fixed run uses (:mod:`app.layout`, :mod:`app.training_task`),
+cross-validates them on spatial folds of the labels, and scores the baseline on the
+adopted candidate's inputs.
 
 The baseline is never pickled. A run keeps what refits it: ``baseline/labels.npz`` (the
 flat indices and class ids of the training cells, ``allow_pickle=False``) and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +30,19 @@ import xarray as xr
 from fhn_core import auto_recipe, baseline
 from fhn_core.auto_recipe import AutoChoice, Candidate, Prepared
 from fhn_core.cross_validation import spatial_folds
-from fhn_core.design import NetworkDesign, Segment
+from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.prediction import Prediction, probabilities_to_prediction
 from fhn_core.training import TrainConfig
 from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 
-from . import workflow
+from .layout import DataLayout, to_channels_first
+from .training_task import build_task
 
 BASELINE_DIR = "baseline"
 RECORD_FILE = "cross_validation.json"
 RECIPES = ("auto", "fixed")
-
-
-def layered_design(layout: workflow.DataLayout, n_classes: int,
-                   layers_per_level: int) -> NetworkDesign:
-    """The default design for this data (:func:`workflow.default_design`) with
-    ``layers_per_level`` layers at every level of its U (the design-size candidates)."""
-    if not 1 <= int(layers_per_level) <= 64:
-        raise DataError(f"design.layers_per_level must be 1..64, got {layers_per_level}")
-    base = workflow.default_design(layout, n_classes)
-    segments = tuple(Segment(s.level, int(layers_per_level), s.rank) for s in base.segments)
-    return replace(base, segments=segments,
-                   name=f"fhn default ({base.spatial_dims}D, {layers_per_level} per level)")
 
 
 @dataclass
@@ -65,7 +55,7 @@ class RunInputs:
 
     da: xr.DataArray
     labelset: Any
-    design_of: Callable[[workflow.DataLayout, int, dict[str, Any]], NetworkDesign]
+    design_of: Callable[[DataLayout, int, dict[str, Any]], NetworkDesign]
     flags: dict[str, bool] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     val_labels: Any = None
@@ -79,16 +69,16 @@ class RunInputs:
                 raise FhnError(f"candidate {candidate.name}: override {key!r} is not "
                                "data.*, design.* or training.*")
             parts[section][name] = value
-        layout = workflow.to_channels_first(self.da, spatial_dims=self.spatial_dims,
+        layout = to_channels_first(self.da, spatial_dims=self.spatial_dims,
                                             **{**self.flags, **parts["data"]})
-        task = workflow.build_task(self.da, self.labelset, val_labels=self.val_labels,
+        task = build_task(self.da, self.labelset, val_labels=self.val_labels,
                                    layout=layout)
         design = self.design_of(layout, task.n_classes, parts["design"])
         config = TrainConfig.from_dict({**self.training, **parts["training"]})
         return Prepared(task, design, config)
 
     def kind(self) -> str:
-        return workflow.to_channels_first(self.da, spatial_dims=self.spatial_dims).kind
+        return to_channels_first(self.da, spatial_dims=self.spatial_dims).kind
 
 
 def choose_settings(
@@ -180,7 +170,7 @@ def baseline_folder(model_folder: Path) -> Path:
                     "get one")
 
 
-def baseline_prediction(folder: Path, layout: workflow.DataLayout,
+def baseline_prediction(folder: Path, layout: DataLayout,
                         progress: Callable[[float], None] | None = None) -> Prediction:
     """Refit the run's baseline from its stored cells and seed; predict every cell."""
     try:
