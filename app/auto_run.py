@@ -38,7 +38,7 @@ from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 
 from .layout import DataLayout, to_channels_first
-from .training_task import build_task
+from .training_task import build_task, default_design
 
 BASELINE_DIR = "baseline"
 RECORD_FILE = "cross_validation.json"
@@ -60,6 +60,7 @@ class RunInputs:
     training: dict[str, Any] = field(default_factory=dict)
     val_labels: Any = None
     spatial_dims: int | None = None
+    layouts: dict[str, DataLayout] = field(default_factory=dict)  # of the prepared candidates
 
     def prepare(self, candidate: Candidate) -> Prepared:
         parts: dict[str, dict[str, Any]] = {"data": {}, "design": {}, "training": {}}
@@ -71,14 +72,24 @@ class RunInputs:
             parts[section][name] = value
         layout = to_channels_first(self.da, spatial_dims=self.spatial_dims,
                                             **{**self.flags, **parts["data"]})
-        task = build_task(self.da, self.labelset, val_labels=self.val_labels,
-                                   layout=layout)
+        task = build_task(self.da, self.labelset, val_labels=self.val_labels, layout=layout)
+        self.layouts[candidate.name] = layout
         design = self.design_of(layout, task.n_classes, parts["design"])
         config = TrainConfig.from_dict({**self.training, **parts["training"]})
         return Prepared(task, design, config)
 
     def kind(self) -> str:
         return to_channels_first(self.da, spatial_dims=self.spatial_dims).kind
+
+
+def default_design_of(layout: DataLayout, n_classes: int,
+                      overrides: dict[str, Any]) -> NetworkDesign:
+    """The default design for the data, sized by a candidate's ``layers_per_level``."""
+    unknown = sorted(set(overrides) - {"layers_per_level"})
+    if unknown:
+        raise FhnError(f"design override(s) {unknown} are not known to the default design")
+    return default_design(layout, n_classes, layers_per_level=int(
+        overrides.get("layers_per_level", 2)))
 
 
 def choose_settings(
@@ -160,6 +171,22 @@ def write_baseline_inputs(folder: Path, labels: np.ndarray, seed: int, n_classes
     return folder
 
 
+def baseline_of(layout: DataLayout, labels: np.ndarray, seed: int,
+                n_classes: int) -> Prediction:
+    """The baseline fitted on ``labels`` and applied to every cell of ``layout``'s data."""
+    features = baseline.cell_features(layout.data, layout.slice_axis)
+    forest = baseline.fit_forest(features, labels, seed)
+    return _as_prediction(baseline.predict_forest(forest, features, n_classes)[1])
+
+
+def _as_prediction(probabilities: np.ndarray) -> Prediction:
+    """Class ids and normalised entropy of per-cell probabilities, as the network's."""
+    import torch
+
+    return probabilities_to_prediction(torch.log(torch.from_numpy(probabilities)
+                                                 .clamp_min(1e-12)))
+
+
 def baseline_folder(model_folder: Path) -> Path:
     """The baseline inputs of the run a model folder belongs to (``RUN/baseline``)."""
     for candidate in (model_folder / BASELINE_DIR, model_folder.parent / BASELINE_DIR):
@@ -187,6 +214,4 @@ def baseline_prediction(folder: Path, layout: DataLayout,
     labels.reshape(-1)[index] = classes
     forest = baseline.fit_forest(features, labels, int(meta["seed"]), int(meta["trees"]))
     _, proba = baseline.predict_forest(forest, features, int(meta["n_classes"]), progress)
-    import torch
-
-    return probabilities_to_prediction(torch.log(torch.from_numpy(proba).clamp_min(1e-12)))
+    return _as_prediction(proba)

@@ -35,7 +35,7 @@ from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
-from . import runs
+from . import auto_run, runs
 
 __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
            "ACTIVE", "DONE"]
@@ -65,6 +65,11 @@ class JobSpec:
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
     the prediction is made without it and the run's message says so.
+    ``recipe`` "auto" chooses the input channels, the default design's size and the
+    iterations by spatially blocked cross-validation within ``budget_minutes``
+    (:mod:`app.auto_run`; ``design`` then only says which spatial dims, ``config`` gives
+    the other settings and the iteration budget; the attribute flags are not used);
+    "fixed" trains exactly ``design`` and ``config``. A resumed run continues as fixed.
     """
 
     project: Path
@@ -77,6 +82,8 @@ class JobSpec:
     stratigraphic_order: bool = False
     name: str | None = None
     resume: str | None = None
+    recipe: str = "fixed"
+    budget_minutes: float = 15.0
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
 
 
@@ -248,8 +255,12 @@ class TrainingJob:
                             "View & label first")
         inputs = (attributes_of(info.channel_names) if spec.resume else
                   {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
-        layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
-        task = build_task(da, labelset, layout=layout)
+        design, config, choice = spec.design, spec.config, None
+        if spec.recipe == "auto" and not spec.resume:
+            choice, layout, task, design, config = self._choose(da, labelset, info)
+        else:
+            layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
+            task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
         info.channel_names = list(layout.channel_names)
@@ -258,13 +269,14 @@ class TrainingJob:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
             trainer = Trainer.resume(paths.run_dir, task, spec.config)
         else:
-            trainer = Trainer(task, spec.design, spec.config, out_dir=paths.run_dir,
+            trainer = Trainer(task, design, config, out_dir=paths.run_dir,
                               class_colours=colours)
         info.device = str(trainer.device)
         with self._lock:
             self._history = [_history_record(h) for h in trainer.history]
             self._state.update(status="training", device=info.device,
-                               iteration=trainer.iteration, iterations=spec.config.iterations,
+                               iteration=trainer.iteration,
+                               iterations=trainer.config.last_iteration,
                                start_iteration=trainer.iteration,
                                message=f"Training on {trainer.device}")
         info.status = "training"
@@ -295,10 +307,40 @@ class TrainingJob:
             "validation": evaluate(prediction.classes, val, k) if val is not None else None,
             "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
         }
+        if choice is not None:
+            self._set(message="Predicting with the per-cell baseline")
+            runs.save_baseline_prediction(paths, auto_run.baseline_of(
+                layout, task.valid_labels(task.labels), config.seed, k))
         runs.save_prediction(paths, prediction, train, val, metrics)
         final = metrics["validation"]
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+
+    def _choose(self, da, labelset, info: runs.RunInfo):
+        """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
+        from fhn_core.auto_recipe import AUTO_ITERATIONS
+
+        from . import auto_run
+
+        spec = self.spec
+        started = time.perf_counter()
+        self._set(message="Auto recipe: cross-validating the candidates on spatial folds")
+        training = {**asdict(spec.config), "iterations": AUTO_ITERATIONS}
+        inputs = auto_run.RunInputs(da, labelset, auto_run.default_design_of,
+                                    training=training)
+        choice, prepared, config = auto_run.choose_settings(
+            inputs, set(), budget_minutes=spec.budget_minutes, seed=spec.config.seed,
+            report=lambda line: self._set(message=f"Auto recipe: {line}"),
+            should_stop=self._stop.is_set)
+        info.recipe = "auto"
+        info.cross_validation = choice.as_dict(list(labelset.class_names))
+        info.cross_validation["timings_seconds"] = {
+            "cross_validation": round(time.perf_counter() - started, 1)}
+        info.iterations = config.last_iteration
+        info.design, info.config = prepared.design.to_dict(), asdict(config)
+        layout = inputs.layouts[choice.chosen.candidate.name]
+        return choice, layout, prepared.task, prepared.design, config
 
 
 def _history_record(h: dict[str, Any]) -> dict[str, Any]:
