@@ -35,7 +35,7 @@ from fhn_core.training import Progress, TrainConfig
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
-from . import auto_run, runs
+from . import runs
 
 __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "registry",
            "ACTIVE", "DONE"]
@@ -67,8 +67,8 @@ class JobSpec:
     the prediction is made without it and the run's message says so.
     ``recipe`` "auto" chooses the input channels, the default design's size and the
     iterations by spatially blocked cross-validation within ``budget_minutes``
-    (:mod:`app.auto_run`; ``design`` then only says which spatial dims, ``config`` gives
-    the other settings and the iteration budget; the attribute flags are not used);
+    (:mod:`app.auto_run`; ``design`` and the attribute flags are then not used, ``config``
+    gives the other settings and, in ``iterations``, each fold's iteration budget);
     "fixed" trains exactly ``design`` and ``config``. A resumed run continues as fixed.
     """
 
@@ -308,6 +308,8 @@ class TrainingJob:
             "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
         }
         if choice is not None:
+            from . import auto_run
+
             self._set(message="Predicting with the per-cell baseline")
             runs.save_baseline_prediction(paths, auto_run.baseline_of(
                 layout, task.valid_labels(task.labels), config.seed, k))
@@ -319,14 +321,12 @@ class TrainingJob:
 
     def _choose(self, da, labelset, info: runs.RunInfo):
         """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
-        from fhn_core.auto_recipe import AUTO_ITERATIONS
-
         from . import auto_run
 
         spec = self.spec
         started = time.perf_counter()
         self._set(message="Auto recipe: cross-validating the candidates on spatial folds")
-        training = {**asdict(spec.config), "iterations": AUTO_ITERATIONS}
+        training = asdict(spec.config)  # its iterations: each fold's budget (the page: 200)
         inputs = auto_run.RunInputs(da, labelset, auto_run.default_design_of,
                                     training=training)
         choice, prepared, config = auto_run.choose_settings(
