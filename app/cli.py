@@ -34,11 +34,19 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
                                        #   transform the input, output 2x coarser (3.4)
 
-    [training]                         # any fhn_core.training.TrainConfig field
-    iterations = 200
+    [training]                         # any fhn_core.training.TrainConfig field, and
+    recipe = "auto"                    #   auto (default): channels, design size and
+                                       #   iterations left open are chosen by spatially
+                                       #   blocked cross-validation; "fixed": as given
+    budget_minutes = 15                # auto: the time it may spend (default 15)
+    folds = 5                          # auto: spatial folds (default 5)
+    iterations = 200                   # auto: the most iterations; set = not chosen
     learning_rate = 0.005
 
-Relative paths are relative to the TOML file. ``--set section.key=value`` overrides any
+The auto recipe writes OUTPUT/cross_validation.json (what it chose and why, the network's
+and a per-cell random forest's cross-validated scores) and OUTPUT/baseline/ (what refits
+the forest: ``fhn predict MODEL DATA --out F --baseline``). Relative paths are relative to
+the TOML file. ``--set section.key=value`` overrides any
 key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
 ``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones.
 """
