@@ -26,9 +26,13 @@ it is the procedure that was scored, trained on more labels.
 
 **The budget.** ``budget_seconds`` bounds the time spent (cross-validation, baseline and
 the final training, whose cost is taken as one fold's). The first candidate is always
-scored (there is nothing to report otherwise). A further candidate is started only if
-the time left covers its folds plus the final training at the pace of the quickest
-candidate so far; after its first fold it goes on only if its own pace covers its
+scored (there is nothing to report otherwise), so its cost is fitted to the budget first:
+a pilot of ``PILOT_ITERATIONS`` training steps and one validation on fold 1 measures the
+pace, and when the folds plus the final training at the iteration budget would not fit,
+the iteration budget of every candidate is lowered to what fits (never below
+``MIN_ITERATIONS``; not when the user fixed the iterations). A further candidate is
+started only if the time left covers its folds plus the final training at the pace of the
+quickest candidate so far; after its first fold it goes on only if its own pace covers its
 remaining folds and the final training. Candidates not scored are listed as skipped, and
 why.
 
@@ -65,6 +69,8 @@ from .training import Progress, TrainConfig, Trainer
 AUTO_ITERATIONS = 200     # each fold's iteration budget when the user fixed none
 VALIDATE_POINTS = 8       # validation points along a fold's training (the t* grid)
 DEFAULT_FOLDS = 5
+PILOT_ITERATIONS = 3      # training steps timed before the first candidate
+MIN_ITERATIONS = 20       # the budget never cuts the iteration budget below this
 DEFAULT_BUDGET_MINUTES = 15.0
 
 
@@ -184,6 +190,7 @@ class AutoChoice:
     baseline: FoldScores | None = None
     choose_iterations: bool = True
     reason: str = ""
+    iteration_cap: int | None = None    # the iteration budget the time budget allowed
 
     @property
     def baseline_wins(self) -> bool:
@@ -207,6 +214,7 @@ class AutoChoice:
             "overrides": dict(self.chosen.candidate.overrides),
             "iterations": self.chosen.iterations,
             "iterations_chosen": self.choose_iterations,
+            "iteration_cap": self.iteration_cap,
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -312,6 +320,7 @@ def choose(
     results: list[CandidateResult] = []
     prepared_of: dict[str, Prepared] = {}
     k = folds.n_folds
+    cap: int | None = None
     for index, candidate in enumerate(candidates):
         result = CandidateResult(candidate)
         results.append(result)
@@ -326,6 +335,10 @@ def choose(
                 say(f"skipping {candidate.name}: {result.reason}")
                 continue
         prepared = prepare(candidate)
+        if index == 0 and choose_iterations:
+            cap = iterations_within(prepared, folds, budget_seconds, clock, say)
+        if cap is not None and cap < prepared.config.iterations:
+            prepared = replace(prepared, config=replace(prepared.config, iterations=cap))
         prepared_of[candidate.name] = prepared
         config = fold_config(prepared.config, choose_iterations)
         check_folds(folds, prepared.task.valid_labels(prepared.task.labels))
@@ -366,11 +379,48 @@ def choose(
         say("scoring the per-cell baseline on the same folds")
         base = baseline(prepared)
     choice = AutoChoice(chosen, results, folds, budget_seconds, clock() - start, base,
-                        choose_iterations, reason)
+                        choose_iterations, reason, cap)
+    if cap is not None:
+        choice.reason += (f" The time budget allowed at most {cap} iterations per training "
+                          "(a larger budget lets it try more).")
     if net_seconds > budget_seconds:
         choice.reason += (f" The first candidate alone took {net_seconds / 60:.1f} min, more "
                           f"than the budget of {budget_seconds / 60:.1f} min.")
     return choice, prepared
+
+
+def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: float,
+                      clock: Callable[[], float] = time.perf_counter,
+                      say: Callable[[str], None] = lambda _line: None) -> int | None:
+    """The iteration budget that lets the folds and the final training fit the budget.
+
+    None when the candidate's own iteration budget fits. Measured on a pilot: seconds per
+    training step (steps 2 to PILOT_ITERATIONS, past the first one's warm-up) and per
+    validation (one whole-data prediction) on fold 1.
+    """
+    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
+                    validate_every=0)
+    task = prepared.task
+    train, val = folds.split(task.valid_labels(task.labels), 0)
+    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot)
+    seen: list[float] = []
+    t0 = clock()
+    trainer.run(lambda p: seen.append(clock() - t0))
+    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
+    t1 = clock()
+    trainer.validate()
+    validation = clock() - t1
+    wanted = prepared.config.iterations
+    k = folds.n_folds
+    points = math.ceil(wanted / validation_points(wanted))
+    spare = budget_seconds - (clock() - t0) - k * points * validation
+    fits = int(spare / ((k + 1) * step)) if step > 0 else wanted
+    say(f"pace: {step:.2f} s a training step, {validation:.1f} s a validation")
+    if fits >= wanted:
+        return None
+    cap = max(MIN_ITERATIONS, fits)
+    say(f"the budget fits {k} folds and the final training at {cap} iterations (of {wanted})")
+    return cap
 
 
 def _score(result: CandidateResult, n_folds: int) -> None:

@@ -137,3 +137,15 @@ def test_a_fold_without_two_training_classes_is_refused():
     folds = spatial_folds(labels, 2, side=8)
     with pytest.raises(Exception, match="fewer than two classes"):
         auto_recipe.check_folds(folds, labels)
+
+
+def test_a_small_budget_lowers_the_iteration_budget_to_what_fits():
+    data, labels, _ = _map(3)
+    folds = spatial_folds(labels, 2, seed=0)
+    prepared = _prepare_for(data, labels, iterations=10_000)(
+        Candidate("signal", {"data.channels": [0, 1]}))
+    cap = auto_recipe.iterations_within(prepared, folds, budget_seconds=30.0)
+    assert cap is not None and auto_recipe.MIN_ITERATIONS <= cap < 10_000
+    assert auto_recipe.iterations_within(
+        _prepare_for(data, labels, iterations=2)(Candidate("s", {"data.channels": [0]})),
+        folds, budget_seconds=3600.0) is None
