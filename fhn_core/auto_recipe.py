@@ -284,7 +284,7 @@ def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: Train
     labels = task.valid_labels(task.labels)
     train, val = folds.split(labels, fold)
     fold_task = replace(task, labels=train, val_labels=val)
-    trainer = Trainer(fold_task, prepared.design, config)
+    trainer = Trainer(fold_task, prepared.design, config, diagnostics=False)
     seen: dict[int, Metrics] = {}
 
     def keep(p: Progress) -> None:
@@ -402,7 +402,8 @@ def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: f
                     validate_every=0)
     task = prepared.task
     train, val = folds.split(task.valid_labels(task.labels), 0)
-    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot)
+    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
+                      diagnostics=False)
     seen: list[float] = []
     t0 = clock()
     trainer.run(lambda p: seen.append(clock() - t0))

@@ -230,8 +230,10 @@ class Trainer:
         out_dir: str | Path | None = None,
         class_colours: list[str] | None = None,
         ranks: Ranks | None = None,
+        diagnostics: bool = True,
     ) -> None:
         self.task, self.design, self.config = task, design, config or TrainConfig()
+        self.records_diagnostics = diagnostics  # False: no Fig. 3 record (a throwaway fit)
         check_design_fits(design, task)
         cfg = self.config
         self.ranks = ranks or Ranks()
@@ -445,7 +447,7 @@ class Trainer:
         model = self.final_model()
         # Rank 0 writes the run record; the other ranks' copies of the network are the same.
         fig3 = (trained_diagnostics(model.net, self.x_padded, self.sampler.size)
-                if self.ranks.is_main else None)
+                if self.ranks.is_main and self.records_diagnostics else None)
         return TrainResult(model, status, message, self.iteration, self.history,
                            validation, checkpoint, fig3)
 
