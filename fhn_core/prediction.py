@@ -144,6 +144,12 @@ def predict_logits(
     transformed input goes through the same block machinery and its logits are transformed
     back before the average.
     """
+    f = output_factor(net.design)
+    sizes = tuple(x.shape[2:])
+    if augment and f > 1:
+        # A flip moves a volume's end to its start; padded to whole coarse cells first, the
+        # flipped volume's coarse cells are the unflipped ones mirrored, so they line up.
+        x, _ = pad_to_multiple(x, net.design.out_level)
     transforms = (
         horizontal_transforms(tuple(x.shape[2:]), fixed_axes, slice_axis)
         if augment else [((), None)]
@@ -160,7 +166,8 @@ def predict_logits(
             transform, slice_axis,
         )
         total = total + logits
-    return total / len(transforms)
+    grid = tuple(math.ceil(s / f) for a, s in enumerate(sizes) if a != slice_axis)
+    return crop_to(total / len(transforms), grid)
 
 
 def _block_logits(
@@ -270,12 +277,6 @@ def predict(
             f"shape {data.shape}"
         )
     factor = output_factor(model.design)
-    if augment and any(s % factor for s in data.shape[1:]):
-        raise FhnError(
-            f"test-time flips need data sizes divisible by the output grid's factor {factor} "
-            f"(got {data.shape[1:]}): a flipped volume's coarse cells would not line up; "
-            "predict without augmentation"
-        )
     dev = resolve_device(device)
     x = to_input(data, info.normalisation, model.design)
     model.net.to(dev)

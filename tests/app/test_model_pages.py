@@ -36,18 +36,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("pages") / "demo", shape=SHAPE)
 
 
-@pytest.fixture()
-def demo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "demo"
-    shutil.copytree(template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
-
-
 @pytest.fixture(scope="module")
 def trained(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the demo with one short finished run (trained through app.jobs)."""
