@@ -237,6 +237,35 @@ def probabilities_to_prediction(
     )
 
 
+def model_logits(
+    model: TrainedModel,
+    x: torch.Tensor,
+    *,
+    block: int | None = None,
+    overlap: int = 16,
+    augment: bool = False,
+    device: torch.device | str = "cpu",
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """The model's class logits (K, *grid) for its (1, C, *S) input: the mean over its
+    networks (one, or the members of an ensemble, :mod:`fhn_core.ensemble`) of
+    :func:`predict_logits`, each with the same blocks and transforms."""
+    info, nets = model.info, model.networks
+    total = torch.zeros(())
+    for m, net in enumerate(nets):
+        step = None
+        if progress:
+            def step(f: float, m: int = m) -> None:
+                progress((m + f) / len(nets))
+        net.to(device)
+        total = total + predict_logits(
+            net, x, info.n_classes, block=block, overlap=overlap,
+            slice_axis=info.slice_axis, slice_index=info.slice_index,
+            fixed_axes=tuple(info.fixed_axes), augment=augment, device=device, progress=step,
+        )
+    return total / len(nets)
+
+
 def predict(
     model: TrainedModel,
     data: np.ndarray,
@@ -278,12 +307,8 @@ def predict(
         )
     dev = resolve_device(device)
     x = to_input(data, info.normalisation, model.design)
-    model.net.to(dev)
-    logits = predict_logits(
-        model.net, x, info.n_classes, block=block, overlap=overlap,
-        slice_axis=info.slice_axis, slice_index=info.slice_index,
-        fixed_axes=tuple(info.fixed_axes), augment=augment, device=dev, progress=progress,
-    )
+    logits = model_logits(model, x, block=block, overlap=overlap, augment=augment, device=dev,
+                          progress=progress)
     order = tuple(info.class_order) if stratigraphic_order else ()
     prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
     if factor == 1:
