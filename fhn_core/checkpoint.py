@@ -3,9 +3,10 @@
 A model folder holds ``model.safetensors`` (weights), ``design.toml`` (the architecture)
 and ``model.json`` (classes, normalisation, label embedding); an ensemble of N networks
 (``ModelInfo.ensemble``, :mod:`fhn_core.ensemble`) adds ``member-1.safetensors`` ...
-``member-{N-1}.safetensors``, the other members' weights for the same design. A training checkpoint adds
-``training.safetensors`` (optimiser tensors, RNG state) and ``training.json`` (iteration,
-configuration, history, optimiser hyper-parameters), so training resumes exactly.
+``member-{N-1}.safetensors``, the other members' weights for the same design. A training
+checkpoint adds ``training.safetensors`` (optimiser tensors, RNG state) and
+``training.json`` (iteration, configuration, history, optimiser hyper-parameters), so
+training resumes exactly.
 Folders are written beside the target (``<name>.<pid>.<random>.part``), fsynced, and
 swapped in whole, so a crash never leaves a half-written checkpoint. The swap renames the
 current copy to ``<name>.old`` before moving the new one in; a crash between the two

@@ -32,7 +32,7 @@ from .design import NetworkDesign
 from .distributed import Ranks
 from .errors import FhnError
 from .metrics import Metrics, evaluate
-from .prediction import model_logits, resolve_device
+from .prediction import horizontal_transforms, model_logits, resolve_device
 from .task import SegmentationTask
 from .training import Progress, TrainConfig, Trainer, TrainResult, split_validation
 
@@ -58,28 +58,26 @@ class RunTime:
     step_seconds: float
     validations: int          # per member
     pass_seconds: float       # one whole-data pass of one network (validation, prediction)
-    prediction_passes: int    # per network: 1, or the test-time transforms with augmentation
+    augment_passes: int = 1   # passes per network of a prediction with test-time flips
 
     @property
     def training_seconds(self) -> float:
         per_member = self.iterations * self.step_seconds + self.validations * self.pass_seconds
         return self.members * per_member
 
-    @property
-    def prediction_seconds(self) -> float:
-        return self.members * self.prediction_passes * self.pass_seconds
+    def prediction_seconds(self, augment: bool = False) -> float:
+        """One whole-data prediction: every member, once or once per test-time transform."""
+        return self.members * (self.augment_passes if augment else 1) * self.pass_seconds
 
     def summary(self) -> str:
-        """One line: the total and what it is made of."""
+        """One line: the totals and what they are made of."""
         nets = f"{self.members} networks" if self.members > 1 else "1 network"
         vals = (f" + {self.validations} validations of {self.pass_seconds:.2g} s"
                 if self.validations else "")
-        passes = (f"{self.prediction_passes} passes" if self.prediction_passes > 1
-                  else "1 pass")
         return (f"about {format_seconds(self.training_seconds)} of training ({nets} x "
-                f"({self.iterations} iterations of {self.step_seconds:.2g} s{vals})), and "
-                f"{format_seconds(self.prediction_seconds)} per whole-data prediction "
-                f"({passes} per network)")
+                f"({self.iterations} iterations of {self.step_seconds:.2g} s{vals})); a "
+                f"whole-data prediction about {format_seconds(self.prediction_seconds())}, "
+                f"{format_seconds(self.prediction_seconds(True))} averaged over flips")
 
 
 def format_seconds(seconds: float) -> str:
@@ -197,11 +195,14 @@ class EnsembleTrainer:
         self.results.append(result)
         self.members.append(result.model)
 
-    def measure(self, augment_passes: int = 1) -> RunTime:
-        """The run's cost: one step and one whole-data pass measured on member 0's trainer."""
+    def measure(self) -> RunTime:
+        """The run's cost: one step and one whole-data pass measured on the trainer here."""
+        task = self.task
+        flips = len(horizontal_transforms(task.spatial_shape, task.fixed_axes,
+                                          task.slice_axis))
         return RunTime(self.size, self.config.iterations, self.trainer.measure_step_seconds(),
                        validations_per_member(self.config, self.val_labels is not None),
-                       self.trainer.measure_pass_seconds(), augment_passes)
+                       self.trainer.measure_pass_seconds(), flips)
 
     def run(
         self,

@@ -119,9 +119,9 @@ def test_one_network_is_the_plain_trainer(tmp_path):
 
 def test_the_run_time_adds_every_member_and_validation():
     cost = RunTime(members=3, iterations=100, step_seconds=0.5, validations=4,
-                   pass_seconds=2.0, prediction_passes=8)
+                   pass_seconds=2.0, augment_passes=8)
     assert cost.training_seconds == 3 * (100 * 0.5 + 4 * 2.0)
-    assert cost.prediction_seconds == 3 * 8 * 2.0
+    assert cost.prediction_seconds() == 3 * 2.0 and cost.prediction_seconds(True) == 48.0
     assert "2 min 54 s" in cost.summary() and "3 networks" in cost.summary()
 
 
@@ -129,8 +129,9 @@ def test_measuring_the_cost_leaves_the_run_unchanged():
     task, _ = _map_task()
     config = _config(ensemble=2)
     measured = EnsembleTrainer(task, DESIGN, config)
-    cost = measured.measure(augment_passes=8)
+    cost = measured.measure()
     assert cost.step_seconds > 0 and cost.pass_seconds > 0 and cost.members == 2
+    assert cost.augment_passes == 8  # a square map: 4 flips, each also transposed
     after = measured.run().history
     before = EnsembleTrainer(task, DESIGN, config).run().history
     assert [h["loss"] for h in after] == [h["loss"] for h in before]
