@@ -7,12 +7,13 @@ re-attaches to the running job.
 
 The worker, in order: loads the project's data and labels (or takes the data the page
 already loaded), builds the task with :mod:`app.workflow`, trains with
-:class:`fhn_core.training.Trainer` into ``models/NAME`` (checkpoints there, resumable),
-saves the model (``models/NAME/model``), predicts the whole data and writes the
-prediction, the label split and the metrics into ``predictions/NAME`` (see
-:mod:`app.runs`). Stop asks the trainer to end after the current iteration; the
-checkpoint and model are saved and the prediction made as for a finished run. A bad
-input (DataError, FhnError) or any other failure ends the job with a readable message.
+:class:`fhn_core.ensemble.EnsembleTrainer` (one network, or an ensemble one member after
+another) into ``models/NAME`` (checkpoints there, resumable), saves the model
+(``models/NAME/model``), predicts the whole data and writes the prediction, the label
+split and the metrics into ``predictions/NAME`` (see :mod:`app.runs`). Stop asks the
+trainer to end after the current iteration; the checkpoint and model are saved and the
+prediction made as for a finished run. A bad input (DataError, FhnError) or any other
+failure ends the job with a readable message.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class TrainingJob:
         self._done = threading.Event()
         self._state: dict[str, Any] = {
             "status": "preparing", "message": "Loading the data and labels", "error": "",
-            "iteration": 0, "iterations": spec.config.iterations, "loss": None,
+            "iteration": 0, "iterations": spec.config.iterations * spec.config.ensemble,
+            "loss": None,
             "val_miou": None, "elapsed": 0.0, "peak_memory_mb": 0.0, "device": "",
             "remaining": None, "predicted": 0.0, "start_iteration": 0,
         }
@@ -190,7 +192,8 @@ class TrainingJob:
         spec = self.spec
         info = runs.RunInfo(self.name, status="preparing",
                             created=datetime.now().isoformat(timespec="seconds"),
-                            iterations=spec.config.iterations, design=spec.design.to_dict(),
+                            iterations=spec.config.iterations * spec.config.ensemble,
+                            design=spec.design.to_dict(),
                             config=asdict(spec.config))
         paths = lock = None
         try:
@@ -234,9 +237,9 @@ class TrainingJob:
         self._set(status="failed", error=message, message=message)
 
     def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
+        from fhn_core.ensemble import EnsembleTrainer
         from fhn_core.metrics import evaluate
         from fhn_core.prediction import predict
-        from fhn_core.training import Trainer
 
         from . import workflow
 
@@ -256,15 +259,14 @@ class TrainingJob:
         info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
-            trainer = Trainer.resume(paths.run_dir, task, spec.config)
-        else:
-            trainer = Trainer(task, spec.design, spec.config, out_dir=paths.run_dir,
-                              class_colours=colours)
+        # one network, or an ensemble trained one member after another (fhn_core.ensemble)
+        trainer = EnsembleTrainer(task, spec.design, spec.config, out_dir=paths.run_dir,
+                                  class_colours=colours, resume=bool(spec.resume))
         info.device = str(trainer.device)
         with self._lock:
             self._history = [_history_record(h) for h in trainer.history]
             self._state.update(status="training", device=info.device,
-                               iteration=trainer.iteration, iterations=spec.config.iterations,
+                               iteration=trainer.iteration, iterations=trainer.iterations,
                                start_iteration=trainer.iteration,
                                message=f"Training on {trainer.device}")
         info.status = "training"

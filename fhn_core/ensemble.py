@@ -133,6 +133,7 @@ class EnsembleTrainer:
         self.history: list[dict] = []
         self.iteration = 0
         self.trainer = self._member_trainer(0)
+        self.design = self.trainer.design  # on resume: the checkpoint's, for every member
         self._skip_finished()
 
     @property

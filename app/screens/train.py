@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import jobs, run_ui, runs, ui, workflow
 from fhn_core.coarse import haar_route
+from fhn_core.ensemble import format_seconds
 from fhn_core.memory import GB
 from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
@@ -17,6 +18,7 @@ VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset 
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
 ORDER_KEY = "fhn-train-order"
+TIME_KEY = "fhn_train_time"         # (settings it was measured for, RunTime)
 
 
 
@@ -194,9 +196,17 @@ with settings_col:
     lr = c2.number_input("Learning rate", min_value=1e-6, max_value=1.0,
                          value=float(base_config.learning_rate), step=1e-3, format="%.4f",
                          key=f"fhn-train-lr-{version}")
-    iterations = st.number_input("Iterations", min_value=1, max_value=100_000,
+    c1, c2 = st.columns(2)
+    iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
                                  value=int(base_config.iterations), step=10,
                                  key=f"fhn-train-iters-{version}")
+    ensemble = c2.number_input(
+        "Networks (ensemble)", min_value=1, max_value=32, value=int(base_config.ensemble),
+        step=1, key=f"fhn-train-ensemble-{version}",
+        help="Trains this many networks one after another from different random starts and "
+             "averages their class scores. From a few labels one network's answer depends "
+             "much on its start; the average is steadier. Costs that many times the "
+             "training and prediction time.")
     held_back = editor.labels.split is not None and bool(
         ((editor.labels.split == 1) & (editor.labels.labels >= 0)).any())
     c1, c2 = st.columns(2)
@@ -261,7 +271,7 @@ config = ui.run_action(lambda: TrainConfig(
     checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
     augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
-    average_decay=float(average)))
+    average_decay=float(average), ensemble=int(ensemble)))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")
@@ -315,10 +325,34 @@ if design is not None and config is not None:
     if unstable:
         st.warning(unstable, icon=":material/warning:")
 
+# ----------------------------------------------------------------------------- time
+ready = design is not None and config is not None and check is not None and check.fits
+inputs = {"vertical_channel": bool(vertical), "envelope_channel": bool(envelope),
+          "semblance_channel": bool(semblance)}
+timing = (data_key, design.to_toml() if design else "", repr(config), repr(inputs))
+time_col, cost_col = st.columns([1, 4], vertical_alignment="center")
+if time_col.button("Estimate the time", icon=":material/timer:", disabled=busy or not ready,
+                   key="fhn-train-time", width="stretch",
+                   help="Times one training step and one whole-data pass on the device"):
+    cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.labels, design, config,
+                                                        **inputs))
+    if cost is not None:
+        st.session_state[TIME_KEY] = (timing, cost)
+estimated = st.session_state.get(TIME_KEY)
+if estimated is not None and estimated[0] == timing:
+    cost = estimated[1]
+    flips = " (averaged over flips)" if predict_flips else ""
+    cost_col.markdown(
+        f"**Estimated time: {format_seconds(cost.training_seconds)} of training and "
+        f"{format_seconds(cost.prediction_seconds(bool(predict_flips)))} to predict the "
+        f"data{flips}.** {cost.summary().capitalize()}.")
+else:
+    cost_col.caption("Estimate the time to see what this run costs before it starts "
+                     f"({int(ensemble)} network(s) x {int(iterations)} iterations).")
+
 # ----------------------------------------------------------------------------- start
 st.caption(f"{labelled:,} labelled cells in {n_classes} classes; "
            f"{validation_summary(held_back, fraction, int(validate_every))}.")
-ready = design is not None and config is not None and check is not None and check.fits
 start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
@@ -354,13 +388,21 @@ if past:
             r1, r2, r3 = st.columns([2, 1, 1], vertical_alignment="bottom")
             again = r1.selectbox("Run", resumable, key="fhn-train-resume-run")
             done = next(r for r in past if r.name == again)
-            more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
-                                   value=done.iteration + max(10, done.iterations // 2),
-                                   key="fhn-train-resume-iters")
+            saved = TrainConfig.from_dict(
+                {k: (tuple(v) if k == "patch" and v is not None else v)
+                 for k, v in (done.config or {}).items()})
+            if saved.ensemble > 1:  # iterations per network; unfinished members finish
+                more = r2.number_input(
+                    "Train each network up to iteration", min_value=saved.iterations,
+                    value=saved.iterations, key="fhn-train-resume-iters",
+                    help=f"An ensemble of {saved.ensemble} networks, {saved.iterations} "
+                         "iterations each: networks that did not finish continue; more "
+                         "iterations continue the finished ones too")
+            else:
+                more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
+                                       value=done.iteration + max(10, done.iterations // 2),
+                                       key="fhn-train-resume-iters")
             if r3.button("Continue", icon=":material/resume:", key="fhn-train-resume"):
-                saved = TrainConfig.from_dict(
-                    {k: (tuple(v) if k == "patch" and v is not None else v)
-                     for k, v in (done.config or {}).items()})
                 resumed = ui.run_action(lambda: jobs.registry().start(jobs.JobSpec(
                     project.folder, design, TrainConfig(**{**saved.__dict__,
                                                            "iterations": int(more)}),
