@@ -19,6 +19,9 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     vertical_channel = true            # seismic: add sample time/depth as a channel
     envelope_channel = true            # seismic: add the envelope (instantaneous amplitude)
     semblance_channel = true           # seismic: add the semblance (trace coherence)
+    change_channels = true             # two dates: add t2 - t1 per band and ||t2 - t1||
+    every_slice = true                 # 3D over bands: labels on every band slice, logits
+                                       #   averaged over the bands (else one slice, eq. 3.20)
 
     [labels]
     path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
@@ -73,6 +76,7 @@ if TYPE_CHECKING:  # torch-heavy modules are imported inside the commands
 PROG = "fhn"
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 CONFIG_SECTIONS = ("data", "labels", "design", "training", "output")
+LAYOUT_FLAGS = ("change_channels", "every_slice")  # [data] switches of app.layout
 
 
 class UserError(Exception):
@@ -245,6 +249,13 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     raise UserError(
         f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
     )
+
+
+def _flag(section: dict[str, Any], key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise UserError(f"[data] {key} must be true or false, got {value!r}")
+    return value
 
 
 def _label_kind(path: Path) -> str:
@@ -483,11 +494,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={json.dumps(value)}")
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
-    unknown = sorted(set(data) - {"path", "kind", "options", *ATTRIBUTE_FLAGS})
+    flags = (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)
+    unknown = sorted(set(data) - {"path", "kind", "options", *flags})
     if unknown or "path" not in data:
         raise UserError(
             "[data] needs path = \"...\" (and optionally kind, options, "
-            f"{', '.join(ATTRIBUTE_FLAGS)})"
+            f"{', '.join(flags)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     if args.out is not None:
@@ -500,7 +512,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
     layout = to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
-                                        **{a: bool(data.get(a)) for a in ATTRIBUTE_FLAGS})
+                               **{a: _flag(data, a) for a in flags})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")
@@ -781,6 +793,52 @@ def _grid_of_prediction(path: Path, shape: tuple[int, ...]):
     return xr.DataArray(np.zeros(shape, np.float32), dims=("y", "x"))
 
 
+def cmd_sample_points(args: argparse.Namespace) -> int:
+    from app.regions import region_mask
+    from io_adapters.reference_points import sample_per_class, write_points_csv
+
+    labels, names = _dense_reference(args)
+    region = region_mask(args.region, labels.shape) if args.region else None
+    drawn = sample_per_class(labels, args.per_class, args.seed, region)
+    if args.classes:
+        names = list(args.classes)
+    if len(names) < int(labels.max()) + 1:
+        names = [*names, *(f"class {k + 1}" for k in range(len(names), int(labels.max()) + 1))]
+    written = write_points_csv(Path(args.out), drawn, names)
+    where = f" in {args.region}" if args.region else ""
+    print(f"{int((drawn >= 0).sum())} points ({args.per_class} per class{where}, seed "
+          f"{args.seed}) written to {written}; train on them with [labels] points = "
+          f"\"{written}\"")
+    return EXIT_OK
+
+
+def _dense_reference(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """A reference to draw points from: a mask pair or a class map, and its class names."""
+    from io_adapters.open_data import load_class_map
+
+    if bool(args.reference) == bool(args.masks):
+        raise UserError("give the reference as a class map (REFERENCE) or --masks MEMBER "
+                        "NON_MEMBER")
+    if args.reference:
+        if Path(args.reference).suffix.lower() == ".npz":
+            from io_adapters.labels import load_labels
+
+            labelset = load_labels(args.reference)
+            return labelset.labels.astype("int64"), list(labelset.class_names)
+        return load_class_map(args.reference), []
+    from PIL import Image
+
+    from io_adapters.label_rasters import import_mask_pair
+
+    first = Path(args.masks[0])
+    if not first.is_file():
+        raise UserError(f"mask image {first} not found; check the path")
+    with Image.open(first) as img:
+        shape = (img.height, img.width)
+    labelset = import_mask_pair(args.masks[0], args.masks[1], shape)
+    return labelset.labels.astype("int64"), list(labelset.class_names)
+
+
 def _write_error_map(path: Path, errors) -> None:
     """PNG of right (green) / wrong (red) / unlabelled (grey); 3D: the middle inline."""
     import numpy as np
@@ -1004,6 +1062,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of classes (default: largest id + 1)")
     p.add_argument("--error-map", metavar="PNG", help="write an error-map image")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample-points", help="draw sparse points per class from a reference",
+                       description="Draw N labelled points per class from a dense reference "
+                                   "(a class map or a mask pair), seeded, inside a region, and "
+                                   "write them as row,col,class CSV for [labels] points = "
+                                   "... (how a benchmark gives the network a few surveyed "
+                                   "points).")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?",
+                   help="class map (.npy ids 0..K-1, -1 unlabelled; .npz label set; .nc; "
+                        "one-band GeoTIFF)")
+    p.add_argument("--masks", nargs=2, metavar=("MEMBER", "NON_MEMBER"),
+                   help="the reference as two mask images (classes changed, unchanged)")
+    p.add_argument("--per-class", type=int, required=True, metavar="N",
+                   help="points drawn per class")
+    p.add_argument("--region", metavar="EXPR",
+                   help="draw only here, e.g. \"x < 200\" (cell indices; x = column, y = row)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    p.add_argument("--classes", nargs="+", metavar="NAME",
+                   help="class names to write (default: the reference's, else class 1 ...)")
+    p.add_argument("--out", required=True, help="the CSV to write")
+    p.set_defaults(func=cmd_sample_points)
 
     p = sub.add_parser("diagnose", help="the paper's Fig. 3 properties of a design or model",
                        description="Energy growth ||g(X)||/||X||, stability ||g(X)-g(X+dX)||/"

@@ -33,6 +33,7 @@ from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.run_lock import RunLock
 from fhn_core.training import Progress, TrainConfig
+from io_adapters.change_channels import has_change_channels
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
@@ -44,6 +45,7 @@ __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "r
 log = logging.getLogger(__name__)
 
 ACTIVE = ("preparing", "training", "predicting")
+LAYOUT_FLAGS = ("change_channels", "every_slice")  # JobSpec switches of app.layout
 DONE = ("finished", "stopped", "diverged", "failed")
 
 
@@ -60,7 +62,9 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had.
+    :mod:`io_adapters.seismic_attributes`); ``change_channels`` adds t2 - t1 and ||t2 - t1||
+    to two dates; ``every_slice`` labels every band slice of a 3D band layout and averages
+    over the bands (:mod:`app.layout`); a resumed run keeps the channels it had.
     ``augment`` predicts with test-time augmentation (logits averaged over the horizontal
     flips/transposes).
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
@@ -74,6 +78,8 @@ class JobSpec:
     vertical_channel: bool = False
     envelope_channel: bool = False
     semblance_channel: bool = False
+    change_channels: bool = False
+    every_slice: bool = False
     augment: bool = False
     stratigraphic_order: bool = False
     name: str | None = None
@@ -249,8 +255,8 @@ class TrainingJob:
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
-        inputs = (attributes_of(info.channel_names) if spec.resume else
-                  {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
+        inputs = (_inputs_of(info.channel_names, paths) if spec.resume else
+                  {flag: getattr(spec, flag) for flag in (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)})
         layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
         task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
@@ -301,6 +307,19 @@ class TrainingJob:
         final = metrics["validation"]
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+
+def _inputs_of(channel_names: list[str], paths: runs.RunPaths) -> dict[str, bool]:
+    """The layout switches a run being resumed was trained with (its channels, and its
+    checkpoint's label embedding)."""
+    import json
+
+    try:
+        saved = json.loads((paths.checkpoint_dir / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return {**attributes_of(channel_names), "change_channels": has_change_channels(channel_names),
+            "every_slice": saved.get("averaged_axis") is not None}
 
 
 def _history_record(h: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class ModelInfo:
     vertical_axis: int | None = None  # label-grid axis pointing down (time or depth)
     class_order: list[int] = field(default_factory=list)  # top to bottom; [] = none known
     ensemble: int = 1  # networks whose logits prediction averages (member weight files)
+    averaged_axis: int | None = None  # spatial axis the logits are averaged over (every slice)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

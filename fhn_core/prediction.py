@@ -281,6 +281,8 @@ def predict(
 
     ``augment``: average the logits over the horizontal flips/transposes the model was
     trained with (its ``info.fixed_axes`` and slice axis stay as they are); 4-8x the time.
+    A model labelled on every slice along an axis (``info.averaged_axis``) answers once
+    per column of that axis: the mean of its slices' logits.
     ``stratigraphic_order``: class ids that keep the top-to-bottom order of the classes
     the training labels showed, down every trace (law of superposition; see
     :mod:`fhn_core.stratigraphy`); only for models trained on data with a vertical axis.
@@ -309,10 +311,13 @@ def predict(
     x = to_input(data, info.normalisation, model.design)
     logits = model_logits(model, x, block=block, overlap=overlap, augment=augment, device=dev,
                           progress=progress)
+    if info.averaged_axis is not None:  # labelled on every slice: one answer per column
+        logits = logits.mean(1 + info.averaged_axis)
     order = tuple(info.class_order) if stratigraphic_order else ()
     prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
     if factor == 1:
         return prediction
-    grid = tuple(s for a, s in enumerate(data.shape[1:]) if a != info.slice_axis)
+    grid = tuple(s for a, s in enumerate(data.shape[1:])
+                 if a not in (info.slice_axis, info.averaged_axis))
     return Prediction(to_data_grid(prediction.classes, factor, grid),
                       prediction.probabilities, to_data_grid(prediction.entropy, factor, grid))

@@ -243,6 +243,7 @@ class Trainer:
             fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
+            averaged_axis=task.averaged_axis,
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.

@@ -121,6 +121,18 @@ with design_col:
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share.")
+    change = layout.kind == "dates" and st.toggle(
+        "Change channels (t2 - t1 and its magnitude)", value=False, key="fhn-train-change",
+        help="Adds the per-band differences of the two dates and the length of the change "
+             "vector ||t2 - t1|| as input channels (change vector analysis). From a few "
+             "labelled points the network does not learn to form that length itself; on the "
+             "Taizhou pair it helped on four of five training-half splits.")
+    band_axis = layout.spatial_dims == 3 and layout.kind in ("dates", "hyperspectral")
+    every_slice = band_axis and st.toggle(
+        "Labels on every band slice", value=False, key="fhn-train-every-slice",
+        help="The 3D layout makes the bands an axis. The paper embeds the labels at one band "
+             "slice (eq. 3.20); this labels every slice with them and averages the class "
+             "scores over the bands when predicting, so every slice's output is trained.")
     predict_flips = st.toggle(
         "Average the prediction over flips", key=AUGMENT_KEY,
         help="Predicts the data once per horizontal flip and transpose the network was trained "
@@ -133,6 +145,8 @@ with design_col:
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
+    if change:  # 2D: a difference per band and the magnitude; 3D: two more channels
+        data_channels += 2 if layout.spatial_dims == 3 else layout.channels // 2 + 1
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
@@ -329,7 +343,8 @@ if design is not None and config is not None:
 # ----------------------------------------------------------------------------- time
 ready = design is not None and config is not None and check is not None and check.fits
 inputs = {"vertical_channel": bool(vertical), "envelope_channel": bool(envelope),
-          "semblance_channel": bool(semblance)}
+          "semblance_channel": bool(semblance), "change_channels": bool(change),
+          "every_slice": bool(every_slice)}
 timing = (data_key, design.to_toml() if design else "", repr(config), repr(inputs))
 time_col, cost_col = st.columns([1, 4], vertical_alignment="center")
 if time_col.button("Estimate the time", icon=":material/timer:", disabled=busy or not ready,
@@ -358,8 +373,7 @@ start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
-        jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
-                     envelope_channel=bool(envelope), semblance_channel=bool(semblance),
+        jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
                      data=grid)))
     if started is not None:

@@ -117,3 +117,62 @@ def test_evaluate_refuses_a_region_it_cannot_read(scene, tmp_path, capsys):
     assert "no axis 'z'" in err and "Traceback" not in err
     assert main(["evaluate", str(tmp_path / "pred.npy")]) == 2
     assert "give the reference" in capsys.readouterr().err
+
+
+def test_sample_points_draws_seeded_points_in_the_region_that_train_reads(scene, tmp_path,
+                                                                          capsys):
+    folder, dates, truth = scene
+    points = tmp_path / "points.csv"
+    args = ["sample-points", "--masks", str(folder / "change.png"),
+            str(folder / "unchanged.png"), "--per-class", "5", "--region", "x < 12",
+            "--seed", "4", "--out", str(points)]
+    assert main(args) == 0
+    assert "10 points (5 per class in x < 12, seed 4)" in capsys.readouterr().out
+    rows = [line.split(",") for line in points.read_text().splitlines()[1:]]
+    assert len(rows) == 10
+    for r, c, name in rows:
+        assert int(c) < 12 and name == ("changed" if truth[int(r), int(c)] == 0
+                                        else "unchanged")
+    first = points.read_text()
+    assert main(args) == 0 and points.read_text() == first   # seeded
+    # radius 0 by default: training labels exactly those ten cells
+    from app.cli import _read_labels
+    from io_adapters.open_data import load_data
+
+    labelset = _read_labels({"points": str(points)}, load_data([*dates]), tmp_path)
+    assert (labelset.labels >= 0).sum() == 10
+    for r, c, name in rows:
+        assert labelset.class_names[labelset.labels[int(r), int(c)]] == name
+    with_radius = _read_labels({"points": str(points), "radius": 1.0},
+                               load_data([*dates]), tmp_path)
+    assert (with_radius.labels >= 0).sum() > 10
+
+
+def test_change_channels_and_every_slice_train_and_predict_end_to_end(scene, tmp_path,
+                                                                       capsys):
+    folder, dates, truth = scene
+    config = {
+        "output": str(tmp_path / "run"),
+        "data": {"path": [str(d) for d in dates], "change_channels": True,
+                 "every_slice": True},
+        "labels": {"masks": [str(folder / "change.png"), str(folder / "unchanged.png")]},
+        "design": {"in_channels": 6, "spatial_dims": 3, "zero_channels": 2,
+                   "segments": [[0, 1, 4], [1, 1, 6], [0, 1, 4]]},
+        "training": {"iterations": 2, "validate_every": 0, "validation_fraction": 0.0,
+                     "checkpoint_every": 0, "device": "cpu", "patch": [0, 16, 16]},
+    }
+    path = tmp_path / "run.toml"
+    path.write_text(tomli_w.dumps(config))
+    assert main(["train", str(path), "--no-estimate"]) == 0
+    info = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    assert info["channel_names"][2:] == ["t2 - t1", "||t2 - t1||"]
+    assert info["averaged_axis"] == 0 and info["slice_axis"] is None
+    target = tmp_path / "classes.npy"
+    assert main(["predict", str(tmp_path / "run"), *map(str, dates), "--out", str(target),
+                 "--device", "cpu", "--augment"]) == 0
+    assert np.load(target).shape == SHAPE[:2]
+    capsys.readouterr()
+    config["data"]["change_channels"] = "yes"
+    path.write_text(tomli_w.dumps(config))
+    assert main(["train", str(path)]) == 2
+    assert "change_channels must be true or false" in capsys.readouterr().err
