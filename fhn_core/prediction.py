@@ -158,8 +158,8 @@ def predict_logits(
     for i, transform in enumerate(transforms):
         step = None
         if progress:
-            def step(f: float, i: int = i) -> None:
-                progress((i + f) / len(transforms))
+            def step(fraction: float, i: int = i) -> None:
+                progress((i + fraction) / len(transforms))
         logits = _undo(
             _block_logits(net, _apply(x, transform, 2), n_classes, block, overlap,
                           slice_axis, slice_index, device, step),
