@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,13 +137,24 @@ def fixed_keys(data: Mapping[str, Any], design: Mapping[str, Any],
 
 
 def write_record(path: Path, choice: AutoChoice, class_names: list[str],
-                 timings: Mapping[str, float]) -> Path:
-    """The run record of the recipe (JSON, atomically): choice, scores, candidates, times."""
+                 timings: Mapping[str, float], final: TrainConfig) -> Path:
+    """The run record of the recipe (JSON, atomically): choice, scores, candidates, times,
+    and the final training's settings (what ``--resume`` continues with)."""
     record = choice.as_dict(class_names)
     record["timings_seconds"] = {k: round(float(v), 1) for k, v in timings.items()}
+    record["final_config"] = asdict(final)
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return path
+
+
+def final_config_of(record: Mapping[str, Any]) -> TrainConfig:
+    """The final training's settings a record holds."""
+    try:
+        return TrainConfig.from_dict(dict(record["final_config"]))
+    except (KeyError, TypeError) as err:
+        raise DataError(f"the auto recipe's record has no usable final settings ({err}); "
+                        "train again without --resume") from err
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

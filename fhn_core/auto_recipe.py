@@ -83,10 +83,13 @@ class Candidate:
     why: str = ""
 
 
-# The fixed candidate sets, per kind of data (the first is the product's default).
-# ``design.layers_per_level`` is the default design with that many layers at each level.
+# The fixed candidate sets, per kind of data (the first is the product's default; the
+# order is the order they are tried in, the budget permitting).
+# ``design.layers_per_level``: the default design with that many layers at each level;
+# ``training.ensemble``: that many networks, logits averaged (fhn_core.ensemble).
 _SEISMIC_ALL = {"data.vertical_channel": True, "data.envelope_channel": True,
                 "data.semblance_channel": True}
+_CHANGE = {"data.change_channels": True}
 CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "seismic": (
         Candidate("attributes", {**_SEISMIC_ALL, "design.layers_per_level": 2},
@@ -98,19 +101,35 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
                   "fewer inputs: amplitude and sample time only"),
         Candidate("attributes, deeper", {**_SEISMIC_ALL, "design.layers_per_level": 4},
                   "the attributes with twice the layers per level"),
+        Candidate("attributes, 3 networks", {**_SEISMIC_ALL, "design.layers_per_level": 2,
+                                             "training.ensemble": 3},
+                  "the attributes, three networks from different starts, averaged"),
+    ),
+    "dates": (
+        Candidate("change channels", {**_CHANGE, "design.layers_per_level": 2},
+                  "both dates, t2 - t1 and ||t2 - t1||, small design"),
+        Candidate("dates only", {"data.change_channels": False, "design.layers_per_level": 2},
+                  "both dates' bands only"),
+        Candidate("change channels, deeper", {**_CHANGE, "design.layers_per_level": 4},
+                  "the change channels with twice the layers per level"),
+        Candidate("change channels, 3 networks", {**_CHANGE, "design.layers_per_level": 2,
+                                                  "training.ensemble": 3},
+                  "the change channels, three networks from different starts, averaged"),
     ),
     "maps": (
         Candidate("small", {"design.layers_per_level": 2},
                   "the data's channels, two layers per level"),
         Candidate("deeper", {"design.layers_per_level": 4},
                   "the data's channels, four layers per level"),
+        Candidate("3 networks", {"design.layers_per_level": 2, "training.ensemble": 3},
+                  "three networks from different starts, averaged"),
     ),
 }
 
 
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
-    """The fixed candidate set for a data kind (seismic; everything else is a map)."""
-    return CANDIDATES["seismic" if kind == "seismic" else "maps"]
+    """The fixed candidate set for a data kind (seismic, two dates; anything else a map)."""
+    return CANDIDATES[kind if kind in ("seismic", "dates") else "maps"]
 
 
 def open_candidates(candidates: Sequence[Candidate], fixed: set[str]) -> list[Candidate]:
@@ -279,11 +298,21 @@ def final_config(prepared: Prepared, result: CandidateResult) -> TrainConfig:
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,
                should_stop: Callable[[], bool] | None = None) -> dict[int, Metrics]:
-    """Train on fold ``fold``'s training cells; validation kappa by iteration."""
+    """Train on fold ``fold``'s training cells; validation scores by iteration.
+
+    An ensemble (``config.ensemble`` > 1) is scored once, at its last iteration, on the
+    mean of its members' logits (its iteration count is then not chosen).
+    """
     task = prepared.task
     labels = task.valid_labels(task.labels)
     train, val = folds.split(labels, fold)
     fold_task = replace(task, labels=train, val_labels=val)
+    if config.ensemble > 1:
+        from .ensemble import EnsembleTrainer
+
+        ensemble = EnsembleTrainer(fold_task, prepared.design, replace(config, validate_every=0))
+        result = ensemble.run(None, should_stop)
+        return {} if result.validation is None else {config.last_iteration: result.validation}
     trainer = Trainer(fold_task, prepared.design, config, diagnostics=False)
     seen: dict[int, Metrics] = {}
 

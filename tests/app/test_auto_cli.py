@@ -50,8 +50,8 @@ def _run_toml(folder: Path, training: dict, design: dict | None = None) -> Path:
 
 def test_auto_is_the_default_and_writes_the_cross_validated_record(tmp_path, capsys):
     tif, _, truth = _scene(tmp_path)
-    toml = _run_toml(tmp_path, {"iterations": 8, "folds": 2, "budget_minutes": 10},
-                     design={"layers_per_level": 1})
+    toml = _run_toml(tmp_path, {"iterations": 8, "folds": 2, "budget_minutes": 10,
+                                "ensemble": 1}, design={"layers_per_level": 1})
     assert main(["train", str(toml)]) == 0
     out = capsys.readouterr().out
     assert "cross-validated on spatial folds" in out
@@ -63,7 +63,7 @@ def test_auto_is_the_default_and_writes_the_cross_validated_record(tmp_path, cap
     assert len(record["network"]["fold_kappa"]) == 2
     assert record["baseline"]["kappa"] > 0.5  # band 1 tells the classes apart
     assert record["baseline_wins"] == (record["baseline"]["kappa"] > record["network"]["kappa"])
-    # the user gave a design: no design was chosen; maps have no channel candidates
+    # the user gave a design and one network: nothing else is open for a map
     assert [c["overrides"] for c in record["candidates"]] == [{}]
     assert {"cross_validation", "final_training"} <= set(record["timings_seconds"])
     assert (tmp_path / "run" / "model" / "model.json").is_file()

@@ -127,8 +127,13 @@ def test_user_fixed_settings_are_not_chosen():
                                       "design"})
     assert all("design.layers_per_level" not in c.overrides for c in fixed)
     assert all("data.envelope_channel" not in c.overrides for c in fixed)
-    assert len(fixed) == 1 and "(=" in fixed[0].name  # all three became the same
-    assert len(open_candidates(seismic, set())) == 3
+    assert len(fixed) == 2 and "(=" in fixed[0].name  # three of them became the same
+    assert fixed[1].overrides == {"data.vertical_channel": True, "training.ensemble": 3}
+    assert len(open_candidates(seismic, {"design", "data.envelope_channel",
+                                         "data.semblance_channel", "training.ensemble"})) == 1
+    assert len(open_candidates(seismic, set())) == 4
+    dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
+    assert dates[0]["data.change_channels"] and not dates[1]["data.change_channels"]
 
 
 def test_a_fold_without_two_training_classes_is_refused():
