@@ -22,7 +22,9 @@ the candidate's iteration budget (the user's ``training.iterations``, else
 point where the mean kappa over its folds is highest (the earliest on ties); its score is
 the folds' kappa at ``t*``. The final model is trained on all labels with the same
 settings and schedule and stops after ``t*`` iterations (``TrainConfig.stop_after``), so
-it is the procedure that was scored, trained on more labels.
+it is the procedure that was scored, trained on more labels. An ensemble candidate
+(``training.ensemble``) is scored once, after its last iteration, on the mean of its
+members' logits (:mod:`fhn_core.ensemble`), so its count is not chosen.
 
 **The budget.** ``budget_seconds`` bounds the time spent (cross-validation, baseline and
 the final training, whose cost is taken as one fold's). The first candidate is always
