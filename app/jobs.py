@@ -325,7 +325,6 @@ class TrainingJob:
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
 
-
     def _choose(self, da, labelset, info: runs.RunInfo):
         """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
         from . import auto_run
