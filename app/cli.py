@@ -189,7 +189,10 @@ def _paths(value: Any, base: Path, what: str) -> list[Path]:
 # --------------------------------------------------------------------------- labels
 def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     """A LabelSet from the [labels] section (or its validation entry)."""
-    from io_adapters import labels as lab
+    from io_adapters.boreholes import import_boreholes
+    from io_adapters.label_points import import_points
+    from io_adapters.label_rasters import import_label_raster, import_mask_pair
+    from io_adapters.labels import load_labels
 
     known = {"path", "kind", "radius", "classes", "masks", "validation"}
     unknown = sorted(set(spec) - known)
@@ -201,10 +204,10 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
         masks = _paths(spec["masks"], base, "[labels] masks")
         if len(masks) != 2:
             raise UserError("[labels] masks needs two images: [member, non-member]")
-        from app.workflow import grid_of
+        from app.layout import grid_of
 
         kwargs = {"names": tuple(names)} if names else {}
-        return lab.import_mask_pair(masks[0], masks[1], grid_of(da)[1], **kwargs)
+        return import_mask_pair(masks[0], masks[1], grid_of(da)[1], **kwargs)
     if "path" not in spec:
         raise UserError("[labels] needs path = \"...\" (or masks = [...]); see fhn train --help")
     path = _paths(spec["path"], base, "[labels] path")[0]
@@ -212,14 +215,14 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
         raise UserError(f"label file {path} not found; check the path")
     kind = spec.get("kind") or _label_kind(path)
     if kind == "labelset":
-        labelset = lab.load_labels(path)
+        labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
     if kind == "boreholes":
-        return lab.import_boreholes(path, da, radius, class_names=names)[0]
+        return import_boreholes(path, da, radius, class_names=names)[0]
     if kind == "points":
-        return lab.import_points(path, da, names, radius=radius)
+        return import_points(path, da, names, radius=radius)
     if kind == "raster":
-        return lab.import_label_raster(path, da, class_names=names)
+        return import_label_raster(path, da, class_names=names)
     raise UserError(
         f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
     )
@@ -259,7 +262,7 @@ def _design_from_section(spec: dict[str, Any], base: Path, layout, n_classes: in
 
 
 def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
-    from app.workflow import default_design
+    from app.training_task import default_design
     from fhn_core.design import NetworkDesign
 
     if not spec:
@@ -443,10 +446,12 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from app import workflow
+    from app.layout import to_channels_first
+    from app.training_task import build_task
     from fhn_core import distributed
     from fhn_core.run_lock import RunLock
     from fhn_core.training import TrainConfig, Trainer
+    from io_adapters.open_data import load_data
     from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
     config_path = Path(args.config)
@@ -472,10 +477,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = _paths(config["output"], base, "output")[0]
     else:
         out = base / "runs" / config_path.stem
-    da = workflow.load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
+    da = load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
                             **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
-    layout = workflow.to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
+    layout = to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
                                         **{a: bool(data.get(a)) for a in ATTRIBUTE_FLAGS})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
@@ -490,7 +495,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"validation classes {val.class_names} differ from the training classes "
                 f"{labelset.class_names}; use one class table"
             )
-    task = workflow.build_task(da, labelset, val_labels=val, layout=layout)
+    task = build_task(da, labelset, val_labels=val, layout=layout)
     design = _design_from_section(design_spec, base, layout, task.n_classes)
     train_config = TrainConfig.from_dict(dict(config.get("training", {})))
     _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
@@ -534,16 +539,18 @@ def _model_folder(path: Path) -> Path:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app import workflow
+    from app.export import export_prediction
+    from app.layout import layout_for_model
     from fhn_core.checkpoint import TrainedModel
     from fhn_core.prediction import predict
+    from io_adapters.open_data import load_data
 
     if args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr" for p in args.data):
         return _predict_streamed(args)
     model = TrainedModel.load(_model_folder(Path(args.model)))
     paths = [Path(p) for p in args.data]
-    da = workflow.load_data(paths if len(paths) > 1 else paths[0], kind=args.kind)
-    layout = workflow.layout_for_model(da, model)
+    da = load_data(paths if len(paths) > 1 else paths[0], kind=args.kind)
+    layout = layout_for_model(da, model)
     if layout.slice_axis != model.info.slice_axis:
         raise UserError(
             f"the model embeds labels at spatial axis {model.info.slice_axis} but this data's "
@@ -582,7 +589,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         prediction = predict(model, layout.data, block=args.block, overlap=overlap,
                              augment=args.augment, stratigraphic_order=args.stratigraphic_order,
                              device=args.device, progress=progress)
-    written = workflow.export_prediction(prediction, da, Path(args.out), what=args.what,
+    written = export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     grid = "the data grid"
     if prediction.output_factor > 1:
@@ -597,7 +604,8 @@ def _predict_streamed(args: argparse.Namespace) -> int:
     """Predict block by block on Dask into a Zarr store, then export from it (app.streamed)."""
     from tqdm import tqdm
 
-    from app import streamed, workflow
+    from app import streamed
+    from io_adapters.open_data import load_data
 
     if len(args.data) != 1:
         raise UserError("streamed prediction takes one survey (a .zarr store or a SEG-Y)")
@@ -606,7 +614,7 @@ def _predict_streamed(args: argparse.Namespace) -> int:
                         "leave it out (or predict in memory)")
     out = Path(args.out)
     store = out if out.suffix.lower() == ".zarr" else Path(args.store or out.with_suffix(".zarr"))
-    da = workflow.load_data(Path(args.data[0]), kind=args.kind)
+    da = load_data(Path(args.data[0]), kind=args.kind)
     where = args.scheduler or "local threads"
     with tqdm(total=100, desc=f"predicting ({where})", unit="%", dynamic_ncols=True) as bar:
 
@@ -651,11 +659,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from app import workflow
     from fhn_core.metrics import error_map, evaluate
+    from io_adapters.open_data import load_class_map
 
-    pred = workflow.load_class_map(args.prediction)
-    ref = workflow.load_class_map(args.reference)
+    pred = load_class_map(args.prediction)
+    ref = load_class_map(args.reference)
     if pred.shape != ref.shape:
         raise UserError(
             f"the prediction {args.prediction} has shape {pred.shape} but the reference "
@@ -738,18 +746,18 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app import workflow
+    from app.demo import demo_recipe, demo_task, read_class_table
     from fhn_core.metrics import evaluate
     from fhn_core.prediction import predict
     from fhn_core.run_lock import RunLock
     from fhn_core.training import Trainer
 
-    recipe = workflow.demo_recipe(args.recipe)
+    recipe = demo_recipe(args.recipe)
     design, config = recipe.design, recipe.config
     shape = tuple(args.shape) if args.shape else None
     print("building the demo survey (once) ...")
-    task, units, files = workflow.demo_task(shape, folder=args.demo_dir, recipe=recipe)
-    classes = workflow.read_class_table(files.classes)
+    task, units, files = demo_task(shape, folder=args.demo_dir, recipe=recipe)
+    classes = read_class_table(files.classes)
     changes: dict[str, Any] = {}
     if args.iterations is not None:
         changes["iterations"] = args.iterations  # validation runs at the last one anyway

@@ -6,7 +6,7 @@ of the server process, not session state, so a page reload (or another browser t
 re-attaches to the running job.
 
 The worker, in order: loads the project's data and labels (or takes the data the page
-already loaded), builds the task with :mod:`app.workflow`, trains with
+already loaded), builds the task with :mod:`app.training_task`, trains with
 :class:`fhn_core.training.Trainer` into ``models/NAME`` (checkpoints there, resumable),
 saves the model (``models/NAME/model``), predicts the whole data and writes the
 prediction, the label split and the metrics into ``predictions/NAME`` (see
@@ -234,11 +234,11 @@ class TrainingJob:
         self._set(status="failed", error=message, message=message)
 
     def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
+        from app.layout import to_channels_first
+        from app.training_task import build_task
         from fhn_core.metrics import evaluate
         from fhn_core.prediction import predict
         from fhn_core.training import Trainer
-
-        from . import workflow
 
         spec = self.spec
         da = spec.data if spec.data is not None else project.load_data()
@@ -248,8 +248,8 @@ class TrainingJob:
                             "View & label first")
         inputs = (attributes_of(info.channel_names) if spec.resume else
                   {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
-        layout = workflow.to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
-        task = workflow.build_task(da, labelset, layout=layout)
+        layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
+        task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
         info.channel_names = list(layout.channel_names)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from io_adapters.boreholes import Borehole, boreholes_from_rows, import_boreholes
 from io_adapters.errors import DataError
 from io_adapters.gridmatch import spatial_dims
 from io_adapters.label_geometry import (
@@ -30,14 +31,7 @@ from io_adapters.label_geometry import (
     paint_points,
     paint_polyline,
 )
-from io_adapters.labels import (
-    Borehole,
-    LabelSet,
-    Provenance,
-    boreholes_from_rows,
-    import_boreholes,
-    split_by_region,
-)
+from io_adapters.labels import LabelSet, Provenance, split_by_region
 from io_adapters.project import Project
 
 from .views import View, display_to_slice_cells, label_section, section_shape
@@ -386,7 +380,7 @@ class LabelEditor:
         return n
 
     def import_boreholes(self, csv_path: str | os.PathLike[str], radius: float) -> int:
-        """Import a CSV of well intervals (see io_adapters.labels.import_boreholes); saves.
+        """Import a CSV of well intervals (see io_adapters.boreholes.import_boreholes); saves.
 
         Classes named in the file that the table lacks are added. Returns cells changed.
         """

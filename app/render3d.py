@@ -168,8 +168,9 @@ def data_layer(
 ) -> Layer:
     """The data (one band/date of rasters and cubes) on its label grid, clipped at a
     percentile: symmetric about zero for seismic, both tails otherwise."""
+    from app.layout import grid_of
+
     from .views import clip_range
-    from .workflow import grid_of
 
     picks = {}
     if "band" in da.dims:

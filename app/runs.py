@@ -31,6 +31,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from app.demo import demo_recipe
+from app.export import export_prediction
+from app.layout import DataLayout, grid_of, to_channels_first
+from app.training_task import default_design
 from fhn_core.design import PRESETS, NetworkDesign, Segment
 from fhn_core.errors import FhnError
 from fhn_core.metrics import Metrics, metrics_from_confusion
@@ -38,9 +42,8 @@ from fhn_core.prediction import Prediction
 from fhn_core.training import TrainConfig
 from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
+from io_adapters.open_data import load_class_map
 from io_adapters.project import Project
-
-from . import workflow
 
 __all__ = [
     "ACTIVE",
@@ -318,7 +321,7 @@ def _nan_none(value: float) -> float | None:
 # --------------------------------------------------------------------------- layouts
 @dataclass(frozen=True)
 class LayoutShape:
-    """How the data looks to a 2D or 3D design, without converting it (see workflow)."""
+    """How the data looks to a 2D or 3D design, without converting it (see app.layout)."""
 
     spatial_dims: int
     channels: int
@@ -341,7 +344,7 @@ def layout_shapes(da: xr.DataArray) -> dict[int, LayoutShape]:
     out: dict[int, LayoutShape] = {}
     for dims in (2, 3):
         try:
-            layout = workflow.to_channels_first(corner, spatial_dims=dims)
+            layout = to_channels_first(corner, spatial_dims=dims)
         except DataError:
             continue
         spatial = tuple(int(da.sizes[n]) for n in layout.spatial_dims)
@@ -378,16 +381,16 @@ def design_choices(
     natural = 3 if 3 in shapes and shapes[3].kind == "seismic" else min(shapes)
     base = shapes[natural]
     # default_design sizes its levels from the data's shape only: no need to convert it
-    shaped = workflow.DataLayout(
+    shaped = DataLayout(
         np.broadcast_to(np.float32(0), (base.channels, *base.spatial_shape)), (),
         base.axis_names, (), base.kind, base.slice_axis)
-    out["default"] = (workflow.default_design(shaped, n_classes), None)
+    out["default"] = (default_design(shaped, n_classes), None)
     channels = {d: max(s.channels, int(n_classes), 1) for d, s in shapes.items()}
     quick = (Segment(0, 1, 4), Segment(1, 1, 4), Segment(0, 1, 4))
     out["quick"] = (NetworkDesign(channels[natural], natural, quick, name="quick check"),
                     TrainConfig(iterations=10, learning_rate=0.01, validate_every=5))
     try:
-        demo = workflow.demo_recipe()
+        demo = demo_recipe()
     except DataError:
         demo = None
     if demo is not None and demo.design.spatial_dims in shapes:
@@ -501,9 +504,9 @@ def find_reference(project: Project) -> Path | None:
 
 
 def load_reference(path: str | Path, grid_shape: Sequence[int]) -> np.ndarray:
-    """A reference class map (any file :func:`app.workflow.load_class_map` reads) on the
+    """A reference class map (any file :func:`app.load_class_map` reads) on the
     data's grid; DataError naming both shapes otherwise."""
-    ref = workflow.load_class_map(Path(path).expanduser())
+    ref = load_class_map(Path(path).expanduser())
     if tuple(ref.shape) != tuple(grid_shape):
         raise DataError(f"the reference {path} has shape {tuple(ref.shape)} but the data grid "
                         f"is {tuple(grid_shape)}; load a reference on the same grid")
@@ -517,7 +520,7 @@ FORMAT_TITLES = {".sgy": "SEG-Y", ".tif": "GeoTIFF", ".npy": "NumPy", ".nc": "Ne
 def export_formats(da: xr.DataArray) -> list[str]:
     """File types a prediction on this data can be written as (SEG-Y needs a SEG-Y source,
     GeoTIFF needs a georeferenced map)."""
-    dims, _ = workflow.grid_of(da)
+    dims, _ = grid_of(da)
     out = []
     if dims == ("iline", "xline", "samples") and "source_path" in da.attrs:
         out.append(".sgy")
@@ -530,14 +533,14 @@ def export_run(
     project: Project, name: str, da: xr.DataArray, what: str, suffix: str
 ) -> Path:
     """Write product ``what`` ("classes", "probabilities", "entropy") of run ``name`` as
-    ``exports/NAME/NAME-WHAT.SUFFIX`` on the data's grid (see workflow.export_prediction)."""
+    ``exports/NAME/NAME-WHAT.SUFFIX`` on the data's grid (see export_prediction)."""
     paths = RunPaths.of(project, name)
     info = read_run(project, name)
     prediction = load_prediction(project, name)
     paths.export_dir.mkdir(parents=True, exist_ok=True)
     target = paths.export_dir / f"{name}-{what}{suffix}"
     table = list(zip(info.class_names or [], info.class_colours or [], strict=False))
-    return workflow.export_prediction(prediction, da, target, what=what,
+    return export_prediction(prediction, da, target, what=what,
                                       class_table=table or None)
 
 

@@ -475,9 +475,8 @@ def export_store(
     traces at a time; "probabilities" writes the probability of the predicted class, or of
     class ``class_index``. NetCDF (.nc): the product with its coordinates, chunk by chunk.
     """
+    from io_adapters.open_data import SEGY_SUFFIXES
     from io_adapters.segy import write_segy_like
-
-    from .workflow import SEGY_SUFFIXES
 
     if what not in PRODUCTS:
         raise DataError(f"what={what!r} is not one of {', '.join(PRODUCTS)}")

@@ -412,7 +412,7 @@ def well_markers(
     """Markers for boreholes: a symbol and name on maps/time slices, a column of interval
     colours on an inline/crossline within ``tolerance`` traces of the well.
 
-    ``wells`` are :class:`io_adapters.labels.Borehole` (position = (row, col) cell of the
+    ``wells`` are :class:`io_adapters.boreholes.Borehole` (position = (row, col) cell of the
     horizontal grid; intervals (top, base, class id) in the samples' unit).
     """
     shape = tuple(int(grid.sizes[d]) for d in spatial_dims(grid))

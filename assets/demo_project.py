@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assets.demo_survey import build_demo_survey, ensure_demo
+from io_adapters.boreholes import import_boreholes
 from io_adapters.errors import DataError
-from io_adapters.labels import LabelClass, LabelSet, import_boreholes
+from io_adapters.labels import LabelClass, LabelSet
 from io_adapters.project import Project
 
 __all__ = ["DEFAULT_PROJECT_DIR", "RECIPE_PATH", "borehole_radius", "ensure_demo_project", "main"]

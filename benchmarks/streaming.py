@@ -132,7 +132,7 @@ def save_models(folder: Path) -> dict[str, Path]:
     """The small design and the demo design, random weights, amplitude-only input."""
     import torch
 
-    from app.workflow import demo_recipe
+    from app.demo import demo_recipe
     from fhn_core.checkpoint import ModelInfo, TrainedModel
     from fhn_core.design import NetworkDesign
     from fhn_core.network import HyperbolicNetwork

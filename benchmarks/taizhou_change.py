@@ -329,7 +329,7 @@ from fhn_core.prediction import predict_logits
 from fhn_core.task import SegmentationTask, to_input
 from fhn_core.training import TrainConfig, Trainer
 from io_adapters.hyperspectral import read_envi, stack_dates
-from io_adapters.labels import import_mask_pair
+from io_adapters.label_rasters import import_mask_pair
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "changedetection" / "taizhou"
 POINTS_PER_CLASS = 50

@@ -320,6 +320,7 @@ def write_geotiff(
     nodata: Any = None,
     colormap: dict[int, tuple[int, int, int]] | None = None,
     band_names: Sequence[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """Write (y, x) or (band, y, x) values on ``like``'s grid as a tiled, compressed GeoTIFF.
 
@@ -327,7 +328,8 @@ def write_geotiff(
     exceed 254; uint16 with nodata 65535 when a colormap is given, since GeoTIFF colour
     tables need unsigned bands), with ``colormap`` ({class: (r, g, b)}) embedded in band 1.
     Float values become float32 with NaN nodata. Pixels where ``like`` is NaN in every band
-    get the nodata value. Returns the written path.
+    get the nodata value. ``tags`` go into the dataset's metadata (GDAL metadata items,
+    shown by ``gdalinfo`` and QGIS's layer properties). Returns the written path.
     """
     arr = np.asarray(values)
     if arr.ndim == 2:
@@ -351,6 +353,8 @@ def write_geotiff(
             dst.write_colormap(1, _check_colormap(colormap))
         for i, name in enumerate(names, 1):
             dst.set_band_description(i, name)
+        if tags:
+            dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
     return Path(path)
 
 

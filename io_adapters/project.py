@@ -28,9 +28,10 @@ import tomli_w
 import xarray as xr
 
 from .atomic import atomic_output
+from .boreholes import Borehole, load_boreholes, save_boreholes
 from .errors import DataError
 from .gridmatch import spatial_dims, spatial_shape, stack_volumes
-from .labels import Borehole, LabelSet, load_boreholes, load_labels, save_boreholes, save_labels
+from .labels import LabelSet, load_labels, save_labels
 
 __all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind",
            "plain_file_name"]

@@ -474,7 +474,7 @@ def test_resume_with_patches_and_weight_averaging_repeats_the_run_exactly(tmp_pa
     the loss sequence, the live weights and the averaged model equal those of one run."""
     from dataclasses import replace
 
-    from app.workflow import demo_recipe, demo_task
+    from app.demo import demo_recipe, demo_task
     from fhn_core.training import Trainer
 
     recipe = demo_recipe()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import overlays, run_ui, runs, ui, viewer, views, workflow
+from app import overlays, run_ui, runs, ui, viewer, views
+from app.layout import grid_of
 from fhn_core.metrics import error_map
 
 st.subheader("Results")
@@ -23,7 +24,7 @@ scores = ui.run_action(lambda: runs.load_metrics(project, info.name))
 if prediction is None or split is None or scores is None:
     st.stop()
 classes = np.asarray(prediction.classes)
-grid_shape = workflow.grid_of(grid)[1]
+grid_shape = grid_of(grid)[1]
 if classes.shape != grid_shape:
     st.error(f"Run {info.name} predicted a grid of {classes.shape} but the project's data is "
              f"{grid_shape}; the data changed since. Train again on this data.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import jobs, run_ui, runs, ui, workflow
+from app import jobs, run_ui, runs, ui
+from app.demo import demo_recipe
 from fhn_core.coarse import haar_route
 from fhn_core.memory import GB
 from fhn_core.memory_check import check_memory
@@ -59,7 +60,7 @@ def choose_preset() -> None:
     st.session_state[DESIGN_KEY] = (key, design, config)
     st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
     # the demo's recipe also says how to predict; other presets leave both off
-    recipe = workflow.demo_recipe() if key == "demo" else None
+    recipe = demo_recipe() if key == "demo" else None
     st.session_state[AUGMENT_KEY] = bool(recipe and recipe.augment)
     st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
 

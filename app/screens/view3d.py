@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import run_ui, runs, ui, viewer, views, workflow
+from app import run_ui, runs, ui, viewer, views
+from app.layout import grid_of
 
 st.subheader("3D view")
 
@@ -15,7 +16,7 @@ with pick_col:
     info = run_ui.run_picker(project)
 if info is None:
     st.stop()
-dims, shape = workflow.grid_of(grid)
+dims, shape = grid_of(grid)
 with ref_col:
     reference, reference_path = run_ui.reference_picker(project, shape)
 names = list(info.class_names or [])

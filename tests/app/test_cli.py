@@ -18,9 +18,11 @@ import segyio
 import tomli_w
 from PIL import Image
 
-from app import workflow
 from app.cli import main
+from app.demo import RECIPE_PATH
+from app.layout import layout_for_model
 from io_adapters.labels import LabelSet, save_labels
+from io_adapters.open_data import load_class_map
 
 REPO = Path(__file__).resolve().parents[2]
 # Tiny on purpose: the CLI is under test here, not the network's accuracy.
@@ -183,7 +185,7 @@ def test_predict_augment_averages_over_flips(trained, shared_data, tmp_path, cap
     assert main(["predict", str(folder / "run"), str(source), "--out", str(out),
                  "--what", "probabilities", "--augment", "--device", "cpu"]) == 0
     model = TrainedModel.load(folder / "run" / "model")
-    layout = workflow.layout_for_model(read_segy(source), model)
+    layout = layout_for_model(read_segy(source), model)
     want = predict(model, layout.data, augment=True, device="cpu").probabilities
     plain = predict(model, layout.data, device="cpu").probabilities
     np.testing.assert_allclose(np.load(out), want, atol=1e-6)
@@ -208,7 +210,7 @@ def test_evaluate_prints_kappa_and_writes_an_error_map(trained, shared_data, tmp
     pred = tmp_path / "classes.sgy"
     assert main(["predict", str(folder / "run"), str(shared_data / "segy" / "f3.sgy"),
                  "--out", str(pred), "--device", "cpu"]) == 0
-    classes = workflow.load_class_map(pred)
+    classes = load_class_map(pred)
     reference = classes.copy()
     reference[:, :, :10] = -1                          # unlabelled: not scored
     reference[0] = (reference[0] + 1) % 3              # one inline wrong where labelled
@@ -279,7 +281,7 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
 
 # --------------------------------------------------------------------------- demo
 def test_demo_trains_and_scores_against_the_ground_truth(tmp_path, capsys):
-    recipe = tomllib.loads(workflow.RECIPE_PATH.read_text(encoding="utf-8"))
+    recipe = tomllib.loads(RECIPE_PATH.read_text(encoding="utf-8"))
     recipe["design"] = dict(recipe["design"], segments=[[0, 1, 4], [1, 1, 4], [0, 1, 4]])
     tiny = tmp_path / "recipe.toml"
     tiny.write_text(tomli_w.dumps(recipe))

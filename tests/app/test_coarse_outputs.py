@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+import segyio
+import segyio.tools
 import tomli_w
 import xarray as xr
 from streamlit.testing.v1 import AppTest
@@ -65,9 +68,49 @@ def test_coarse_design_through_fhn_train_and_predict(tmp_path, shared_data, caps
     assert main(["predict", str(model), str(shared_data / "segy" / "f3.sgy"),
                  "--what", "probabilities", "--out", str(npy)]) == 0
     assert "2x coarser" in (tmp_path / "p.grid.json").read_text()
+    sgy = tmp_path / "p.sgy"
     assert main(["predict", str(model), str(shared_data / "segy" / "f3.sgy"),
-                 "--what", "probabilities", "--out", str(tmp_path / "p.sgy")]) == 2
-    assert ".nc or .npy" in capsys.readouterr().err
+                 "--what", "probabilities", "--out", str(sgy)]) == 0
+    _check_coarse_segy(sgy, source, np.load(npy))
+
+
+def _check_coarse_segy(path: Path, source: xr.DataArray, probabilities: np.ndarray) -> None:
+    """A coarse survey: every other line numbered as its block's first, CDP X/Y at the
+    block's centre, twice the sample interval, the confidence as samples."""
+    with segyio.open(path, iline=189, xline=193) as f:
+        assert list(f.ilines) == list(source.coords["iline"].values[::2])
+        assert list(f.xlines) == list(source.coords["xline"].values[::2])
+        assert f.bin[segyio.BinField.Interval] == 8000  # 2 x 4 ms
+        assert "2x coarser" in segyio.tools.wrap(f.text[0])
+        cube = segyio.tools.cube(f)
+        header = f.header[f.xlines.size + 1]  # coarse trace (1, 1): data traces 2-3 x 2-3
+        scalar = abs(header[segyio.TraceField.SourceGroupScalar])
+        centre_x = source.coords["cdp_x"].values[2:4, 2:4].mean()
+        assert abs(header[segyio.TraceField.CDP_X] / scalar - centre_x) < 0.02
+        assert f.samples[0] == source.coords["samples"].values[0] + 2  # centre of 2 x 4 ms
+    np.testing.assert_allclose(cube, probabilities.max(axis=0), atol=1e-6)
+
+
+def test_coarse_probabilities_as_a_georeferenced_geotiff(shared_data, tmp_path):
+    from app.export import export_prediction
+    from fhn_core.prediction import Prediction
+    from io_adapters.geotiff import read_geotiff
+
+    grid = read_geotiff(shared_data / "geotiff" / "RGB.byte.tif")
+    h, w = grid.sizes["y"], grid.sizes["x"]
+    coarse = np.random.default_rng(0).dirichlet([1, 1, 1], size=(-(-h // 4), -(-w // 4)))
+    coarse = np.moveaxis(coarse, -1, 0).astype(np.float32)
+    classes = np.repeat(np.repeat(coarse.argmax(0), 4, 0), 4, 1)[:h, :w].astype(np.int16)
+    prediction = Prediction(classes, coarse, np.zeros((h, w), np.float32))
+    out = export_prediction(prediction, grid, tmp_path / "p.tif", what="probabilities",
+                            class_table=["water", "field", "town"])
+    with rasterio.open(shared_data / "geotiff" / "RGB.byte.tif") as src, rasterio.open(out) as ds:
+        assert ds.crs == src.crs
+        assert (ds.transform.a, ds.transform.e) == (4 * src.transform.a, 4 * src.transform.e)
+        assert (ds.transform.c, ds.transform.f) == (src.transform.c, src.transform.f)
+        assert ds.descriptions == ("water", "field", "town")
+        assert "4x coarser" in ds.tags()["FHN_GRID"]
+        np.testing.assert_allclose(ds.read(), coarse, atol=1e-6)
 
 
 def test_haar_route_from_the_run_config(tmp_path, shared_data, capsys):

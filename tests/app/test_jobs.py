@@ -98,10 +98,10 @@ def test_stop_ends_the_run_with_a_checkpoint_that_resumes(demo: Path) -> None:
     assert state["iteration"] == snap.iteration
     assert runs.read_run(project, job.name).has_prediction
     # the checkpoint continues training where it stopped
-    from app import workflow
+    from app.training_task import build_task
 
     da = project.load_data()
-    task = workflow.build_task(da, project.load_labels(da))
+    task = build_task(da, project.load_labels(da))
     trainer = Trainer.resume(paths.run_dir, task, config(snap.iteration + 1))
     assert trainer.iteration == snap.iteration
     assert trainer.run().iteration == snap.iteration + 1
@@ -130,14 +130,14 @@ def test_attribute_channels_reach_the_model_and_survive_a_resume(demo: Path) -> 
 
 
 def test_augmented_prediction_is_what_the_job_saves(demo: Path) -> None:
-    from app import workflow
+    from app.layout import layout_for_model
     from fhn_core.prediction import predict
 
     job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), augment=True))
     assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
     project = Project.open(demo)
     model = TrainedModel.load(runs.RunPaths.of(project, job.name).model_dir)
-    layout = workflow.layout_for_model(project.load_data(), model)
+    layout = layout_for_model(project.load_data(), model)
     saved = runs.load_prediction(project, job.name).probabilities
     np.testing.assert_allclose(saved, predict(model, layout.data, augment=True,
                                               device="cpu").probabilities, atol=1e-6)

@@ -10,8 +10,9 @@ import xarray as xr
 
 from app.labelling import LabelEditor, Stroke, strokes_from_canvas
 from app.views import make_view
+from io_adapters.boreholes import load_boreholes
 from io_adapters.errors import DataError
-from io_adapters.labels import LabelSet, Provenance, load_boreholes, load_labels
+from io_adapters.labels import LabelSet, Provenance, load_labels
 from io_adapters.project import Project
 from io_adapters.segy import create_segy
 

@@ -13,7 +13,8 @@ import segyio
 import torch
 import xarray as xr
 
-from app import streamed, workflow
+from app import streamed
+from app.layout import layout_for_model
 from fhn_core.blocks import block_grid
 from fhn_core.checkpoint import ModelInfo, TrainedModel
 from fhn_core.design import NetworkDesign, Segment
@@ -49,7 +50,7 @@ def survey(tmp_path_factory) -> dict:
                        ilines=range(1, 22), xlines=range(1, 20), sample_interval_ms=4.0)
     store = ingest_segy(segy, tmp / "s.zarr", chunks=(8, 5, 16))
     model = TrainedModel.load(model_dir)
-    data = workflow.layout_for_model(read_segy(segy), model).data
+    data = layout_for_model(read_segy(segy), model).data
     return {"tmp": tmp, "model_dir": model_dir, "model": model, "segy": segy, "store": store,
             "data": data}
 
@@ -233,6 +234,6 @@ def test_f3_ingest_train_predict_export_by_the_cli(shared_data, tmp_path, capsys
     assert main(["predict", str(model_dir), str(store), "--out", str(out), "--block", "16",
                  "--overlap", "4"]) == 0
     model = TrainedModel.load(model_dir)
-    expected = predict(model, workflow.layout_for_model(read_segy(f3), model).data, block=16,
+    expected = predict(model, layout_for_model(read_segy(f3), model).data, block=16,
                        overlap=4, device="cpu")
     np.testing.assert_array_equal(read_segy(out).values, expected.classes.astype(np.float32))

@@ -231,13 +231,14 @@ def test_3d_slice_positions_read_in_survey_coordinates(demo: Path) -> None:
 
 
 def test_layout_shapes_count_every_band_of_every_date() -> None:
-    from app import runs, workflow
+    from app import runs
+    from app.layout import to_channels_first
 
     rng = np.random.default_rng(0)
     pair = xr.DataArray(rng.normal(size=(6, 7, 4, 2)).astype(np.float32),
                         dims=("y", "x", "band", "time"))
     shapes = runs.layout_shapes(pair)
-    full = workflow.to_channels_first(pair, spatial_dims=2)
+    full = to_channels_first(pair, spatial_dims=2)
     assert shapes[2].channels == full.data.shape[0] == 8
     assert shapes[2].spatial_shape == (6, 7)
 
@@ -255,7 +256,8 @@ def surveys(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_several_volumes_of_one_survey_are_input_channels(surveys, tmp_path: Path) -> None:
-    from app import sources, workflow
+    from app import sources
+    from app.layout import grid_of, to_channels_first
     from io_adapters.errors import DataError
     from io_adapters.segy import read_segy
 
@@ -267,10 +269,10 @@ def test_several_volumes_of_one_survey_are_input_channels(surveys, tmp_path: Pat
     assert list(grid.coords["band"].values) == ["demo", "demo-2"]
     np.testing.assert_array_equal(grid.isel(band=1).values, read_segy(far).values)
     assert grid.attrs["source_path"] == read_segy(near).attrs["source_path"]
-    layout = workflow.to_channels_first(grid, vertical_channel=True)
+    layout = to_channels_first(grid, vertical_channel=True)
     assert layout.channel_names == ["demo", "demo-2", "vertical coordinate (ms)"]
     np.testing.assert_array_equal(layout.data[1], read_segy(far).values)
-    assert workflow.grid_of(grid) == (("iline", "xline", "samples"), (16, 17, 32))
+    assert grid_of(grid) == (("iline", "xline", "samples"), (16, 17, 32))
     # a volume on another grid is refused with what differs, and nothing is kept
     with pytest.raises(DataError, match="does not share the survey grid.*iline axis"):
         sources.add_paths(project, [str(other)])

@@ -28,8 +28,8 @@ from app.views import (
     view_kinds,
     well_markers,
 )
+from io_adapters.boreholes import Borehole
 from io_adapters.label_geometry import display_to_grid, grid_to_display
-from io_adapters.labels import Borehole
 
 SHAPE = (6, 7, 9)  # iline, xline, samples: all different, so orientation mistakes show
 

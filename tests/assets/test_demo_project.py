@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from assets.demo_project import RECIPE_PATH, borehole_radius, ensure_demo_project
-from io_adapters.labels import Provenance, import_boreholes
+from io_adapters.boreholes import import_boreholes
+from io_adapters.labels import Provenance
 from io_adapters.project import Project
 
 SMALL = (20, 18, 40)

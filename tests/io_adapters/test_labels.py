@@ -1,4 +1,5 @@
-"""Label model, label file, splits and imports (real Taizhou masks and F3 seismic)."""
+"""Label model, label file, splits, and the imports of io_adapters.label_points, .boreholes and
+.label_rasters (real Taizhou masks and F3 seismic)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,22 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from io_adapters.errors import DataError
-from io_adapters.labels import (
+from io_adapters.boreholes import (
     Borehole,
+    boreholes_from_rows,
+    import_boreholes,
+    load_boreholes,
+    save_boreholes,
+)
+from io_adapters.errors import DataError
+from io_adapters.label_placement import map_to_cells
+from io_adapters.label_points import import_points
+from io_adapters.label_rasters import import_label_raster, import_mask_pair
+from io_adapters.labels import (
     LabelClass,
     LabelSet,
     Provenance,
-    boreholes_from_rows,
-    import_boreholes,
-    import_label_raster,
-    import_mask_pair,
-    import_points,
-    load_boreholes,
     load_labels,
-    map_to_cells,
-    save_boreholes,
     save_labels,
     split_by_region,
 )

@@ -182,7 +182,7 @@ def test_guess_kind_from_suffix() -> None:
 
 
 def test_boreholes_saved_beside_labels(tmp_path: Path) -> None:
-    from io_adapters.labels import Borehole
+    from io_adapters.boreholes import Borehole
 
     project = Project.create(tmp_path / "p", "wells")
     assert project.load_boreholes() == []

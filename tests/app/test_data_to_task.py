@@ -1,4 +1,5 @@
-"""app.workflow: loading, channels-first layouts, tasks, exports, the demo recipe."""
+"""Data in, task out, prediction back: app.layout, app.training_task, app.export, app.demo
+and io_adapters.open_data (loading, channels-first layouts, tasks, exports, the demo recipe)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,15 @@ import rasterio
 import segyio
 import xarray as xr
 
-from app import workflow
-from app.workflow import (
-    build_task,
-    default_design,
-    demo_recipe,
-    demo_task,
-    export_prediction,
-    load_class_map,
-    load_data,
-    to_channels_first,
-)
+from app.demo import RECIPE_PATH, demo_recipe, demo_task
+from app.export import export_prediction
+from app.layout import to_channels_first
+from app.training_task import build_task, default_design
 from fhn_core.prediction import Prediction
 from fhn_core.task import check_design_fits
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelSet
+from io_adapters.open_data import load_class_map, load_data
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
 
@@ -204,7 +199,7 @@ def test_export_on_another_grid_or_format_is_refused(f3, rgb, tmp_path):
 
 # --------------------------------------------------------------------------- demo
 def test_demo_recipe_follows_the_toml():
-    raw = tomllib.loads(workflow.RECIPE_PATH.read_text(encoding="utf-8"))
+    raw = tomllib.loads(RECIPE_PATH.read_text(encoding="utf-8"))
     recipe = demo_recipe()
     design, config = recipe.design, recipe.config
     assert [[s.level, s.layers, s.rank] for s in design.segments] == raw["design"]["segments"]
@@ -235,7 +230,7 @@ def test_demo_task_labels_the_wells_of_a_small_survey(tmp_path):
 
 
 def test_vertical_channel_carries_the_sample_times(shared_data):
-    from app.workflow import to_channels_first
+    from app.layout import to_channels_first
     from io_adapters.segy import read_segy
 
     da = read_segy(shared_data / "segy" / "f3.sgy")
@@ -247,7 +242,7 @@ def test_vertical_channel_carries_the_sample_times(shared_data):
 
 
 def test_attribute_channels_follow_the_amplitude(shared_data):
-    from app.workflow import to_channels_first
+    from app.layout import to_channels_first
     from io_adapters.segy import read_segy
     from io_adapters.seismic_attributes import envelope, semblance
 

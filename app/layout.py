@@ -1,0 +1,166 @@
+"""Data as fhn_core sees it: channels first, spatial axes after, and the grid labels live on.
+
+Layouts (channels first, spatial axes after; the label grid is what labels live on):
+
+Layouts (channels first, spatial axes after; the label grid is what labels live on):
+
+==========================  ===========================  ==================  ===========
+data dims                   2D design (default)          3D design           label grid
+==========================  ===========================  ==================  ===========
+seismic (iline,xline,samp)  --                           (1, il, xl, s)      (il, xl, s)
+raster (band, y, x)         (band, y, x)                 --                  (y, x)
+hyperspectral (y, x, band)  (band, y, x)                 (1, band, y, x)     (y, x)
+two dates (y,x,band,time)   (time*band, y, x)            (time, band, y, x)  (y, x)
+==========================  ===========================  ==================  ===========
+
+Two-date channel order (2D): channel ``t * n_band + b`` is band b of date t, i.e. all bands
+of the first date, then all bands of the second, so one date's spectrum stays contiguous
+and a model trained on (2000, 2003) applies to any later pair in the same order.
+In the 3D layouts the band axis is a spatial axis the labels are embedded in at its middle
+slice (eq. 3.20); it is never flipped. The seismic vertical axis is never flipped either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from io_adapters.errors import DataError
+from io_adapters.seismic_attributes import attributes_of, seismic_channels
+
+__all__ = ["DataLayout", "grid_of", "layout_for_model", "to_channels_first"]
+
+
+@dataclass
+class DataLayout:
+    """A dataset as fhn_core sees it: channels-first data plus how its axes are used.
+
+    ``data`` (C, *S) float32 (NaN = nodata); ``spatial_dims`` the names of S;
+    ``grid_dims`` the names of the label grid (S without the slice axis);
+    ``fixed_axes`` spatial axes never flipped or transposed (vertical or spectral axis);
+    ``slice_axis``/``slice_index`` where labels are embedded (eq. 3.20), if anywhere;
+    ``channel_names`` one description per channel; ``kind`` seismic/raster/hyperspectral/dates;
+    ``vertical_axis`` the grid axis pointing down (seismic samples), None for maps.
+    """
+
+    data: np.ndarray
+    fixed_axes: tuple[int, ...]
+    spatial_dims: tuple[str, ...]
+    grid_dims: tuple[str, ...]
+    kind: str
+    slice_axis: int | None = None
+    slice_index: int | None = None
+    channel_names: list[str] = field(default_factory=list)
+    vertical_axis: int | None = None
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        s = self.data.shape[1:]
+        return tuple(n for a, n in enumerate(s) if a != self.slice_axis)
+
+
+def _kind_of_data(da: xr.DataArray) -> str:
+    dims = set(map(str, da.dims))
+    if {"iline", "xline", "samples"} == dims - {"band"}:  # band: several volumes
+        return "seismic"
+    if {"y", "x", "band", "time"} == dims:
+        return "dates"
+    if {"y", "x", "band"} == dims:
+        return "raster" if str(da.dims[0]) == "band" else "hyperspectral"
+    if {"y", "x"} == dims:
+        return "map"
+    raise DataError(
+        f"{da.attrs.get('source_path', 'the data')} has dims {tuple(da.dims)}; expected "
+        "(iline, xline, samples), (band, y, x), (y, x, band) or (y, x, band, time)"
+    )
+
+
+def grid_of(da: xr.DataArray) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The label grid of ``da`` (dims, shape) without converting the data."""
+    dims = ("iline", "xline", "samples") if _kind_of_data(da) == "seismic" else ("y", "x")
+    return dims, tuple(int(da.sizes[d]) for d in dims)
+
+
+def to_channels_first(
+    da: xr.DataArray,
+    *,
+    spatial_dims: int | None = None,
+    vertical_channel: bool = False,
+    envelope_channel: bool = False,
+    semblance_channel: bool = False,
+) -> DataLayout:
+    """Lay ``da`` out as (C, *S) float32 for a 2D or 3D design (see the module's table).
+
+    ``spatial_dims`` None picks the natural layout: 3 for seismic, 2 for everything else.
+    3 on hyperspectral data treats the band axis as a spatial axis and embeds the labels
+    at its middle slice (eq. 3.20). A layout the data cannot take is a DataError.
+
+    ``vertical_channel`` adds the sample time or depth of seismic data as an input channel,
+    ``envelope_channel`` its envelope (instantaneous amplitude), ``semblance_channel`` its
+    semblance (trace-to-trace coherence); see :mod:`io_adapters.seismic_attributes` for why
+    these help a network trained from a few wells.
+    """
+    kind = _kind_of_data(da)
+    natural = 3 if kind == "seismic" else 2
+    d = natural if spatial_dims is None else int(spatial_dims)
+    name = da.attrs.get("source_path", "the data")
+    possible = {"seismic": (3,), "raster": (2,), "map": (2,)}.get(kind, (2, 3))
+    if d not in possible:
+        raise DataError(
+            f"{name} is {kind} data {dict(da.sizes)}, which a {d}D design cannot take; use a "
+            f"{' or '.join(f'{p}D' for p in possible)} design"
+        )
+    if (vertical_channel or envelope_channel or semblance_channel) and kind != "seismic":
+        raise DataError(f"{name} is {kind} data: the vertical-coordinate, envelope and "
+                        "semblance channels are for seismic; switch them off")
+    if kind == "seismic":
+        dims = ("iline", "xline", "samples")
+        volumes = ([da.isel(band=i) for i in range(da.sizes["band"])] if "band" in da.dims
+                   else [da])
+        cube = _float32(volumes[0].transpose(*dims))
+        channels, names = seismic_channels(
+            cube, da.coords["samples"].values, da.attrs.get("vertical_unit", "ms"),
+            vertical_channel=vertical_channel, envelope_channel=envelope_channel,
+            semblance_channel=semblance_channel)
+        if len(volumes) > 1:  # the other volumes of the survey follow the first one
+            names[0] = str(da.coords["band"].values[0])
+            channels[1:1] = [_float32(v.transpose(*dims)) for v in volumes[1:]]
+            names[1:1] = [str(b) for b in da.coords["band"].values[1:]]
+        # The vertical (time/depth) axis is never flipped: geology has an up and a down.
+        return DataLayout(np.stack(channels), (2,), dims, dims, kind, channel_names=names,
+                          vertical_axis=2)
+    if kind == "map":
+        return DataLayout(_float32(da.transpose("y", "x"))[np.newaxis], (), ("y", "x"),
+                          ("y", "x"), kind, channel_names=[str(da.name or "value")])
+    bands = [str(b) for b in da.coords["band"].values] if "band" in da.coords else [
+        str(i + 1) for i in range(da.sizes["band"])]
+    if kind == "dates":
+        times = [str(t) for t in da.coords["time"].values] if "time" in da.coords else [
+            f"t{i}" for i in range(da.sizes["time"])]
+        cube = _float32(da.transpose("time", "band", "y", "x"))
+        if d == 3:
+            return DataLayout(cube, (0,), ("band", "y", "x"), ("y", "x"), kind, 0,
+                              cube.shape[1] // 2, channel_names=times)
+        t, b = cube.shape[:2]
+        names = [f"{times[i]} band {bands[j]}" for i in range(t) for j in range(b)]
+        return DataLayout(cube.reshape(t * b, *cube.shape[2:]), (), ("y", "x"), ("y", "x"),
+                          kind, channel_names=names)
+    cube = _float32(da.transpose("band", "y", "x"))
+    if d == 3:
+        return DataLayout(cube[np.newaxis], (0,), ("band", "y", "x"), ("y", "x"), kind, 0,
+                          cube.shape[0] // 2, channel_names=["spectrum"])
+    return DataLayout(cube, (), ("y", "x"), ("y", "x"), kind,
+                      channel_names=[f"band {b}" for b in bands])
+
+
+def layout_for_model(da: xr.DataArray, model: Any) -> DataLayout:
+    """The layout a trained model expects: its design's dims and the channels it saw."""
+    return to_channels_first(da, spatial_dims=model.design.spatial_dims,
+                             **attributes_of(model.info.channel_names))
+
+
+def _float32(da: xr.DataArray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(da.values), dtype=np.float32)

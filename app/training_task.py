@@ -1,0 +1,107 @@
+"""From loaded data and labels to what fhn_core trains: a SegmentationTask and a design.
+
+:func:`build_task` puts a :class:`~io_adapters.labels.LabelSet` on a
+:class:`~app.layout.DataLayout` (validation from the label split or a second label set);
+:func:`default_design` proposes a small network when the user gives none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from fhn_core.design import PRESETS, NetworkDesign, Segment
+from fhn_core.task import SegmentationTask
+from io_adapters.errors import DataError
+from io_adapters.labels import LabelSet
+
+from .layout import DataLayout, to_channels_first
+
+__all__ = ["build_task", "default_design"]
+
+
+def _labels_on_grid(
+    labels: LabelSet | np.ndarray, layout: DataLayout, what: str, source: str
+) -> np.ndarray:
+    """Label array in the layout's grid order; DataError naming both shapes otherwise."""
+    arr = labels.labels if isinstance(labels, LabelSet) else np.asarray(labels)
+    dims = labels.dims if isinstance(labels, LabelSet) else ()
+    if dims and set(dims) == set(layout.grid_dims) and tuple(dims) != layout.grid_dims:
+        arr = np.transpose(arr, [dims.index(d) for d in layout.grid_dims])
+    if tuple(arr.shape) != layout.grid_shape:
+        raise DataError(
+            f"{what} of shape {tuple(arr.shape)} are not on the grid of {source}, which is "
+            f"{layout.grid_shape} {layout.grid_dims}; import or paint the labels on this "
+            "data's grid"
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{what} must hold integer class ids (-1 unlabelled), got {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def build_task(
+    da: xr.DataArray,
+    labelset: LabelSet,
+    *,
+    val_labels: LabelSet | np.ndarray | None = None,
+    layout: DataLayout | None = None,
+) -> SegmentationTask:
+    """A SegmentationTask from loaded data and its labels (class names from the LabelSet).
+
+    Validation labels: ``val_labels`` when given; else the LabelSet's ``split`` (cells with
+    split 1 are held back for validation, the rest train); else none, and the trainer
+    holds back a random fraction. ``layout`` defaults to :func:`to_channels_first` (da).
+    Labels on another grid are a DataError naming both shapes.
+    """
+    layout = layout or to_channels_first(da)
+    source = str(da.attrs.get("source_path", "the data"))
+    labels = _labels_on_grid(labelset, layout, "labels", source)
+    val = None
+    if val_labels is not None:
+        val = _labels_on_grid(val_labels, layout, "validation labels", source)
+    elif labelset.split is not None:
+        split = _labels_on_grid(labelset.split.astype(np.int16), layout, "split", source)
+        held = (split == 1) & (labels >= 0)
+        if held.any():
+            val = np.where(held, labels, -1)
+            labels = np.where(held, -1, labels)
+    return SegmentationTask(
+        data=layout.data, labels=labels, n_classes=len(labelset.classes), val_labels=val,
+        fixed_axes=layout.fixed_axes, slice_axis=layout.slice_axis,
+        slice_index=layout.slice_index, vertical_axis=layout.vertical_axis,
+        class_names=list(labelset.class_names),
+        channel_names=list(layout.channel_names),
+    )
+
+
+def default_design(
+    layout: DataLayout, n_classes: int, preset: str | None = None
+) -> NetworkDesign:
+    """A design for this data when the user gives none: a small U-shaped network.
+
+    ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
+    Without ``preset``: two layers per level, down to at most two Haar levels (fewer when
+    the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
+    32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with
+    the in_channels above.
+    """
+    channels = max(int(layout.data.shape[0]), int(n_classes))
+    dims = layout.data.ndim - 1
+    if preset is not None:
+        if preset not in PRESETS:
+            raise DataError(f"unknown design preset {preset!r}; presets: {', '.join(PRESETS)}")
+        design = PRESETS[preset](in_channels=channels)
+        if design.spatial_dims != dims:
+            raise DataError(
+                f"preset {preset!r} is {design.spatial_dims}D but this {layout.kind} data is "
+                f"laid out for a {dims}D design; choose a {dims}D preset or design"
+            )
+        return design
+    sizes = [s for a, s in enumerate(layout.data.shape[1:]) if a != layout.slice_axis]
+    levels = max(0, min(2, int(math.log2(max(min(sizes), 1) / 8))))
+    ranks = [8 * 2**level for level in range(levels + 1)]
+    down = [Segment(level, 2, ranks[level]) for level in range(levels + 1)]
+    segments = down + down[-2::-1]
+    return NetworkDesign(channels, dims, tuple(segments), name=f"fhn default ({dims}D)")
