@@ -188,8 +188,9 @@ def _paths(value: Any, base: Path, what: str) -> list[Path]:
 
 # --------------------------------------------------------------------------- labels
 def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
-    """A LabelSet from the [labels] section (or its validation entry)."""
-    from io_adapters.boreholes import import_boreholes
+    """A LabelSet from the [labels] section (or its validation entry); wells on a survey
+    store come as LabelCells (the survey's grid is never allocated)."""
+    from io_adapters.boreholes import import_borehole_cells, import_boreholes
     from io_adapters.label_points import import_points
     from io_adapters.label_rasters import import_label_raster, import_mask_pair
     from io_adapters.labels import load_labels
@@ -218,7 +219,8 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
         labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
     if kind == "boreholes":
-        return import_boreholes(path, da, radius, class_names=names)[0]
+        wells = import_borehole_cells if da.chunks is not None else import_boreholes
+        return wells(path, da, radius, class_names=names)[0]
     if kind == "points":
         return import_points(path, da, names, radius=radius)
     if kind == "raster":
@@ -382,7 +384,8 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
 
     where, free = _available_memory(device)
     check = check_memory(design, task.spatial_shape, config.patch, free,
-                         n_classes=task.n_classes, averaging=config.average_decay > 0)
+                         n_classes=task.n_classes, averaging=config.average_decay > 0,
+                         streamed=task.streamed)
     if not check.fits and not ignore:
         raise UserError(
             f"the design does not fit: the run needs about {check.needed / GB:.2f} GB (held "
@@ -515,7 +518,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 where = (f"{trainer.ranks.world_size} ranks" if trainer.ranks.active
                          else str(trainer.device))
                 print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} "
-                      f"classes, {int((task.labels >= 0).sum())} labelled cells; design "
+                      f"classes, {task.n_labelled} labelled cells; design "
                       f"{design.name or 'from config'} ({design.n_layers} layers) on {where}")
                 _warn_if_unstable(trainer)
             code, _ = _run_training(trainer, out, list(task.class_names))
