@@ -51,6 +51,17 @@ def receptive_radius(design: NetworkDesign) -> int:
     return reach + 2**design.max_level - 1
 
 
+def context_block(
+    window: tuple[int, ...], design: NetworkDesign, sizes: tuple[int, ...]
+) -> tuple[int, ...]:
+    """A training window grown by the receptive radius on both sides (a multiple of
+    2^levels, at most ``sizes``): the block validation on a survey read chunk by chunk
+    predicts, so that a cell in its middle sees all the context the network can use."""
+    reach, m = 2 * receptive_radius(design), 2**design.max_level
+    return tuple(min(int(s), -(-(int(w) + reach) // m) * m)
+                 for w, s in zip(window, sizes, strict=True))
+
+
 @dataclass(frozen=True)
 class BlockGrid:
     """Overlapping blocks over a volume padded at its far ends to a multiple of 2^levels."""

@@ -19,7 +19,8 @@ really keeps (float32, GB = 1e9 bytes):
     from them (2 K + 3 values per cell of the grid).
 
 A *streamed* run (data read chunk by chunk, :mod:`fhn_core.chunked`) holds neither the
-input nor a label grid, and validates one training-window-sized block at a time; its
+input nor a label grid, and validates one block at a time (a training window and the
+receptive radius around it, :func:`fhn_core.blocks.context_block`); its
 final prediction is a separate streamed step (app.streamed), not part of the run.
 """
 
@@ -137,7 +138,11 @@ def check_memory(
     """What a run of ``design`` on data of ``spatial_shape`` holds, against ``available``
     (``streamed``: data read window by window, validated block by block)."""
     window = training_window(spatial_shape, patch, design.max_level)
-    full = window if streamed else training_window(spatial_shape, None, design.max_level)
+    full = training_window(spatial_shape, None, design.max_level)
+    if streamed:  # validation predicts blocks of a window and its context (training.py)
+        from .blocks import context_block
+
+        full = context_block(window, design, full)
     return MemoryCheck(
         training=estimate_memory(design, (1, design.in_channels, *window)),
         prediction=estimate_memory(design, (1, design.in_channels, *full)),

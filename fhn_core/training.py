@@ -389,13 +389,15 @@ class Trainer:
         return evaluate(classes, self.val_labels, task.n_classes)
 
     def _validate_streamed(self) -> Metrics:
-        """Scores at the validation cells, from the blocks that hold them (blocks.logits_at)."""
-        from .blocks import logits_at
+        """Scores at the validation cells, from the blocks that hold them (blocks.logits_at):
+        training windows with the receptive radius of context around them."""
+        from .blocks import context_block, logits_at
 
         val = self.val_labels
+        block = context_block(self.sampler.size, self.design, tuple(self.x.shape[2:]))
         with self._evaluated_weights() as net:
-            logits = logits_at(net, self.x, val.cells, self.task.n_classes,
-                               block=self.sampler.size, device=self.device)
+            logits = logits_at(net, self.x, val.cells, self.task.n_classes, block=block,
+                               device=self.device)
         self.model.net.train()
         return evaluate(logits.argmax(0), val.classes, self.task.n_classes)
 
