@@ -7,12 +7,13 @@ re-attaches to the running job.
 
 The worker, in order: loads the project's data and labels (or takes the data the page
 already loaded), builds the task with :mod:`app.training_task`, trains with
-:class:`fhn_core.training.Trainer` into ``models/NAME`` (checkpoints there, resumable),
-saves the model (``models/NAME/model``), predicts the whole data and writes the
-prediction, the label split and the metrics into ``predictions/NAME`` (see
-:mod:`app.runs`). Stop asks the trainer to end after the current iteration; the
-checkpoint and model are saved and the prediction made as for a finished run. A bad
-input (DataError, FhnError) or any other failure ends the job with a readable message.
+:class:`fhn_core.ensemble.EnsembleTrainer` (one network, or an ensemble one member after
+another) into ``models/NAME`` (checkpoints there, resumable), saves the model
+(``models/NAME/model``), predicts the whole data and writes the prediction, the label
+split and the metrics into ``predictions/NAME`` (see :mod:`app.runs`). Stop asks the
+trainer to end after the current iteration; the checkpoint and model are saved and the
+prediction made as for a finished run. A bad input (DataError, FhnError) or any other
+failure ends the job with a readable message.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.run_lock import RunLock
 from fhn_core.training import Progress, TrainConfig
+from io_adapters.change_channels import has_change_channels
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
@@ -43,6 +45,7 @@ __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "r
 log = logging.getLogger(__name__)
 
 ACTIVE = ("preparing", "training", "predicting")
+LAYOUT_FLAGS = ("change_channels", "every_slice")  # JobSpec switches of app.layout
 DONE = ("finished", "stopped", "diverged", "failed")
 
 
@@ -59,7 +62,9 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had.
+    :mod:`io_adapters.seismic_attributes`); ``change_channels`` adds t2 - t1 and ||t2 - t1||
+    to two dates; ``every_slice`` labels every band slice of a 3D band layout and averages
+    over the bands (:mod:`app.layout`); a resumed run keeps the channels it had.
     ``augment`` predicts with test-time augmentation (logits averaged over the horizontal
     flips/transposes).
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
@@ -73,6 +78,8 @@ class JobSpec:
     vertical_channel: bool = False
     envelope_channel: bool = False
     semblance_channel: bool = False
+    change_channels: bool = False
+    every_slice: bool = False
     augment: bool = False
     stratigraphic_order: bool = False
     name: str | None = None
@@ -120,7 +127,8 @@ class TrainingJob:
         self._done = threading.Event()
         self._state: dict[str, Any] = {
             "status": "preparing", "message": "Loading the data and labels", "error": "",
-            "iteration": 0, "iterations": spec.config.iterations, "loss": None,
+            "iteration": 0, "iterations": spec.config.iterations * spec.config.ensemble,
+            "loss": None,
             "val_miou": None, "elapsed": 0.0, "peak_memory_mb": 0.0, "device": "",
             "remaining": None, "predicted": 0.0, "start_iteration": 0,
         }
@@ -190,7 +198,8 @@ class TrainingJob:
         spec = self.spec
         info = runs.RunInfo(self.name, status="preparing",
                             created=datetime.now().isoformat(timespec="seconds"),
-                            iterations=spec.config.iterations, design=spec.design.to_dict(),
+                            iterations=spec.config.iterations * spec.config.ensemble,
+                            design=spec.design.to_dict(),
                             config=asdict(spec.config))
         paths = lock = None
         try:
@@ -236,9 +245,9 @@ class TrainingJob:
     def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
         from app.layout import to_channels_first
         from app.training_task import build_task
+        from fhn_core.ensemble import EnsembleTrainer
         from fhn_core.metrics import evaluate
         from fhn_core.prediction import predict
-        from fhn_core.training import Trainer
 
         spec = self.spec
         da = spec.data if spec.data is not None else project.load_data()
@@ -246,8 +255,8 @@ class TrainingJob:
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
-        inputs = (attributes_of(info.channel_names) if spec.resume else
-                  {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
+        inputs = (_inputs_of(info.channel_names, paths) if spec.resume else
+                  {flag: getattr(spec, flag) for flag in (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)})
         layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
         task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
@@ -256,15 +265,14 @@ class TrainingJob:
         info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
-            trainer = Trainer.resume(paths.run_dir, task, spec.config)
-        else:
-            trainer = Trainer(task, spec.design, spec.config, out_dir=paths.run_dir,
-                              class_colours=colours)
+        # one network, or an ensemble trained one member after another (fhn_core.ensemble)
+        trainer = EnsembleTrainer(task, spec.design, spec.config, out_dir=paths.run_dir,
+                                  class_colours=colours, resume=bool(spec.resume))
         info.device = str(trainer.device)
         with self._lock:
             self._history = [_history_record(h) for h in trainer.history]
             self._state.update(status="training", device=info.device,
-                               iteration=trainer.iteration, iterations=spec.config.iterations,
+                               iteration=trainer.iteration, iterations=trainer.iterations,
                                start_iteration=trainer.iteration,
                                message=f"Training on {trainer.device}")
         info.status = "training"
@@ -299,6 +307,19 @@ class TrainingJob:
         final = metrics["validation"]
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+
+def _inputs_of(channel_names: list[str], paths: runs.RunPaths) -> dict[str, bool]:
+    """The layout switches a run being resumed was trained with (its channels, and its
+    checkpoint's label embedding)."""
+    import json
+
+    try:
+        saved = json.loads((paths.checkpoint_dir / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return {**attributes_of(channel_names), "change_channels": has_change_channels(channel_names),
+            "every_slice": saved.get("averaged_axis") is not None}
 
 
 def _history_record(h: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ __all__ = [
     "export_run",
     "zip_model",
     "exported_files",
+    "estimate_run_time",
 ]
 
 RUN_FILE = "run.json"
@@ -584,3 +585,23 @@ def _stability_warning(design_toml: str, seed: int) -> str | None:
     from fhn_core.stability import initial_stability
 
     return initial_stability(NetworkDesign.from_toml(design_toml), seed=seed).warning()
+
+
+# --------------------------------------------------------------------------- run time
+def estimate_run_time(
+    data: xr.DataArray, labelset: Any, design: NetworkDesign, config: TrainConfig,
+    **inputs: bool,
+) -> Any:
+    """What training ``design`` with ``config`` on the data and labels will cost here
+    (:class:`fhn_core.ensemble.RunTime`): one training step and one whole-data pass timed on
+    the device, times the iterations, validations and networks of the run.
+
+    ``inputs`` are the layout's channel switches (``vertical_channel`` ...), as for a job.
+    Takes about one validation's time; the Train page calls it on request.
+    """
+    from app.training_task import build_task
+    from fhn_core.ensemble import EnsembleTrainer
+
+    layout = to_channels_first(data, spatial_dims=design.spatial_dims, **inputs)
+    task = build_task(data, labelset, layout=layout)
+    return EnsembleTrainer(task, design, config).measure()

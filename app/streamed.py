@@ -266,7 +266,8 @@ def predict_to_store(
     model_path = Path(model_dir).expanduser().resolve()
     model = TrainedModel.load(model_path)
     info = model.info
-    if model.design.spatial_dims != 3 or info.slice_axis is not None:
+    if model.design.spatial_dims != 3 or info.slice_axis is not None \
+            or info.averaged_axis is not None:
         raise DataError("streamed prediction applies 3D seismic models; this model is "
                         f"{model.design.spatial_dims}D, predict its data in memory")
     if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):

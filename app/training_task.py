@@ -65,6 +65,14 @@ def _listed_on_grid(
     return SparseLabels(shape, cells, labels.class_ids)
 
 
+def _on_every_slice(labels: np.ndarray, layout: DataLayout) -> np.ndarray:
+    """Label-grid labels repeated along the layout's averaged axis (every band slice)."""
+    axis = layout.averaged_axis
+    assert axis is not None
+    size = layout.data.shape[1 + axis]
+    return np.repeat(np.expand_dims(labels, axis), size, axis=axis)
+
+
 def build_task(
     da: xr.DataArray,
     labelset: LabelSet | LabelCells,
@@ -97,6 +105,9 @@ def build_task(
         if held.any():
             val = np.where(held, labels, -1)
             labels = np.where(held, -1, labels)
+    if layout.averaged_axis is not None:  # the same labels on every slice of that axis
+        labels = _on_every_slice(labels, layout)
+        val = None if val is None else _on_every_slice(val, layout)
     if is_chunked(layout.data):  # a survey read chunk by chunk: fhn_core takes listed cells
         labels = SparseLabels.from_dense(labels)
         val = None if val is None else SparseLabels.from_dense(val)
@@ -108,6 +119,7 @@ def _task(layout: DataLayout, labelset: LabelSet | LabelCells, labels, val) -> S
         data=layout.data, labels=labels, n_classes=len(labelset.classes), val_labels=val,
         fixed_axes=layout.fixed_axes, slice_axis=layout.slice_axis,
         slice_index=layout.slice_index, vertical_axis=layout.vertical_axis,
+        averaged_axis=layout.averaged_axis,
         class_names=list(labelset.class_names),
         channel_names=list(layout.channel_names),
     )

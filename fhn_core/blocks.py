@@ -143,16 +143,18 @@ def block_logits(
     """Class logits (K, *grid window) of one block's raw data window (C, *window).
 
     The window is standardised with the model's statistics and expanded to its input
-    channels as the whole volume would be (:func:`fhn_core.task.to_input`).
+    channels as the whole volume would be (:func:`fhn_core.task.to_input`); an ensemble's
+    logits are the mean of its members', as in :func:`fhn_core.prediction.model_logits`.
     """
     info = model.info
-    x = to_input(np.asarray(window, dtype=np.float32), info.normalisation, model.design)
-    model.net.eval()
-    out = model.net(x.to(device))
+    x = to_input(np.asarray(window, dtype=np.float32), info.normalisation, model.design).to(device)
     slice_axis = None if info.slice_axis is None else 2 + info.slice_axis
-    scores = class_scores(out, info.n_classes, slice_axis=slice_axis,
-                          slice_index=info.slice_index)
-    return scores[0].float().cpu().numpy()
+    total = torch.zeros(())
+    for net in model.networks:  # an ensemble: the mean of its members' logits
+        net.eval()
+        total = total + class_scores(net(x), info.n_classes, slice_axis=slice_axis,
+                                     slice_index=info.slice_index)[0].float().cpu()
+    return (total / len(model.networks)).numpy()
 
 
 def blend(

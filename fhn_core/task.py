@@ -92,6 +92,9 @@ class SegmentationTask:
     slice_axis: int | None = None     # spatial axis index of the embedding slice (eq. 3.20)
     slice_index: int | None = None
     vertical_axis: int | None = None  # label-grid axis pointing down (time or depth), if any
+    # labels repeated on every slice along this spatial axis; prediction averages the logits
+    # over it (the alternative to embedding them at one slice, eq. 3.20)
+    averaged_axis: int | None = None
     class_names: list[str] = field(default_factory=list)
     channel_names: list[str] = field(default_factory=list)  # kept with the model
 

@@ -91,6 +91,7 @@ class TrainConfig:
     amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
     gradient_mode: str = "invertible"
     average_decay: float = 0.0       # > 0: validate and return averaged weights (averaging.py)
+    ensemble: int = 1                # networks trained one after another (ensemble.py)
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -103,6 +104,10 @@ class TrainConfig:
             raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise FhnError("validation_fraction must be in [0, 1)")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
+                or self.ensemble < 1:
+            raise FhnError(f"ensemble must be a whole number of networks >= 1 (1 = one "
+                           f"network), got {self.ensemble!r}")
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         if self.patch is not None:
@@ -249,8 +254,10 @@ class Trainer:
         out_dir: str | Path | None = None,
         class_colours: list[str] | None = None,
         ranks: Ranks | None = None,
+        checkpoint_name: str = "checkpoint",
     ) -> None:
         self.task, self.design, self.config = task, design, config or TrainConfig()
+        self.checkpoint_name = checkpoint_name  # the folder under out_dir (ensemble members)
         check_design_fits(design, task)
         cfg = self.config
         self.ranks = ranks or Ranks()
@@ -265,6 +272,7 @@ class Trainer:
             fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
+            averaged_axis=task.averaged_axis,
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.
@@ -361,6 +369,38 @@ class Trainer:
         self._last_good, self._last_good_iteration = weights, self.iteration
         self.optimiser.step()
         return total
+
+    def measure_step_seconds(self, repeats: int = 2) -> float:
+        """Seconds one training step takes here (the fastest of ``repeats`` after a warm-up).
+
+        A step's forward and backward on a drawn sub-volume, with the sampler's stream and
+        the gradients put back afterwards: the run it measures is unchanged.
+        """
+        stream = self.generator.get_state()
+        times = []
+        try:
+            for _ in range(repeats + 1):
+                x, y = self.sampler.draw()
+                start = time.perf_counter()
+                self._loss(x.to(self.device), y.to(self.device)).backward()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                times.append(time.perf_counter() - start)
+        finally:
+            self.generator.set_state(stream)
+            self.optimiser.zero_grad(set_to_none=True)
+        return min(times[1:])
+
+    def measure_pass_seconds(self) -> float:
+        """Seconds one whole-data pass takes here (a validation, or one prediction pass)."""
+        start = time.perf_counter()
+        predict_logits(self.model.net, self.x, self.task.n_classes,
+                       slice_axis=self.task.slice_axis, slice_index=self.task.slice_index,
+                       device=self.device)
+        self.model.net.train()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start
 
     def _gradient_sync(self, last: bool) -> AbstractContextManager[Any]:
         """Average gradients over the ranks only after the last sub-volume of a step."""
@@ -483,7 +523,7 @@ class Trainer:
         return self._result("diverged", message, validation)
 
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
-        checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
+        checkpoint = self.out_dir / self.checkpoint_name if self.out_dir else None
         model = self.final_model()
         # Rank 0 writes the run record; the other ranks' copies of the network are the same.
         fig3 = (trained_diagnostics(model.net, self.x_padded, self.sampler.size)
@@ -506,13 +546,13 @@ class Trainer:
         extra = {}
         if self.average:
             extra, state["average_updates"] = self.average.state_tensors(), self.average.updates
-        return save_checkpoint(self.out_dir / "checkpoint", self.model, self.optimiser,
+        return save_checkpoint(self.out_dir / self.checkpoint_name, self.model, self.optimiser,
                                self.generator, state, extra)
 
     @classmethod
     def resume(
         cls, out_dir: str | Path, task: SegmentationTask, config: TrainConfig | None = None,
-        ranks: Ranks | None = None,
+        ranks: Ranks | None = None, checkpoint_name: str = "checkpoint",
     ) -> Trainer:
         """Continue from ``out_dir/checkpoint`` (same task; ``config`` may extend iterations).
 
@@ -520,10 +560,11 @@ class Trainer:
         rank 0 continues the saved sampler stream, the others start fresh ones, so only a
         one-process run repeats the uninterrupted loss sequence exactly.
         """
-        model, tensors, state = load_checkpoint(Path(out_dir) / "checkpoint")
+        model, tensors, state = load_checkpoint(Path(out_dir) / checkpoint_name)
         saved = TrainConfig.from_dict(state["config"])
         trainer = cls(task, model.design, config or saved, out_dir=out_dir,
-                      class_colours=model.info.class_colours, ranks=ranks)
+                      class_colours=model.info.class_colours, ranks=ranks,
+                      checkpoint_name=checkpoint_name)
         trainer.model.net.load_state_dict(model.net.state_dict())
         restore_optimiser(trainer.optimiser, tensors, state["param_groups"])
         rank = trainer.ranks.rank

@@ -8,6 +8,7 @@ import streamlit as st
 from app import jobs, run_ui, runs, ui
 from app.demo import demo_recipe
 from fhn_core.coarse import haar_route
+from fhn_core.ensemble import format_seconds
 from fhn_core.memory import GB
 from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
@@ -18,6 +19,7 @@ VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset 
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
 ORDER_KEY = "fhn-train-order"
+TIME_KEY = "fhn_train_time"         # (settings it was measured for, RunTime)
 
 
 
@@ -119,6 +121,18 @@ with design_col:
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share.")
+    change = layout.kind == "dates" and st.toggle(
+        "Change channels (t2 - t1 and its magnitude)", value=False, key="fhn-train-change",
+        help="Adds the per-band differences of the two dates and the length of the change "
+             "vector ||t2 - t1|| as input channels (change vector analysis). From a few "
+             "labelled points the network does not learn to form that length itself; on the "
+             "Taizhou pair it helped on four of five training-half splits.")
+    band_axis = layout.spatial_dims == 3 and layout.kind in ("dates", "hyperspectral")
+    every_slice = band_axis and st.toggle(
+        "Labels on every band slice", value=False, key="fhn-train-every-slice",
+        help="The 3D layout makes the bands an axis. The paper embeds the labels at one band "
+             "slice (eq. 3.20); this labels every slice with them and averages the class "
+             "scores over the bands when predicting, so every slice's output is trained.")
     predict_flips = st.toggle(
         "Average the prediction over flips", key=AUGMENT_KEY,
         help="Predicts the data once per horizontal flip and transpose the network was trained "
@@ -131,6 +145,8 @@ with design_col:
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
+    if change:  # 2D: a difference per band and the magnitude; 3D: two more channels
+        data_channels += 2 if layout.spatial_dims == 3 else layout.channels // 2 + 1
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
@@ -195,9 +211,17 @@ with settings_col:
     lr = c2.number_input("Learning rate", min_value=1e-6, max_value=1.0,
                          value=float(base_config.learning_rate), step=1e-3, format="%.4f",
                          key=f"fhn-train-lr-{version}")
-    iterations = st.number_input("Iterations", min_value=1, max_value=100_000,
+    c1, c2 = st.columns(2)
+    iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
                                  value=int(base_config.iterations), step=10,
                                  key=f"fhn-train-iters-{version}")
+    ensemble = c2.number_input(
+        "Networks (ensemble)", min_value=1, max_value=32, value=int(base_config.ensemble),
+        step=1, key=f"fhn-train-ensemble-{version}",
+        help="Trains this many networks one after another from different random starts and "
+             "averages their class scores. From a few labels one network's answer depends "
+             "much on its start; the average is steadier. Costs that many times the "
+             "training and prediction time.")
     held_back = editor.labels.split is not None and bool(
         ((editor.labels.split == 1) & (editor.labels.labels >= 0)).any())
     c1, c2 = st.columns(2)
@@ -262,7 +286,7 @@ config = ui.run_action(lambda: TrainConfig(
     checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
     augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
-    average_decay=float(average)))
+    average_decay=float(average), ensemble=int(ensemble)))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")
@@ -316,16 +340,40 @@ if design is not None and config is not None:
     if unstable:
         st.warning(unstable, icon=":material/warning:")
 
+# ----------------------------------------------------------------------------- time
+ready = design is not None and config is not None and check is not None and check.fits
+inputs = {"vertical_channel": bool(vertical), "envelope_channel": bool(envelope),
+          "semblance_channel": bool(semblance), "change_channels": bool(change),
+          "every_slice": bool(every_slice)}
+timing = (data_key, design.to_toml() if design else "", repr(config), repr(inputs))
+time_col, cost_col = st.columns([1, 4], vertical_alignment="center")
+if time_col.button("Estimate the time", icon=":material/timer:", disabled=busy or not ready,
+                   key="fhn-train-time", width="stretch",
+                   help="Times one training step and one whole-data pass on the device"):
+    cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.labels, design, config,
+                                                        **inputs))
+    if cost is not None:
+        st.session_state[TIME_KEY] = (timing, cost)
+estimated = st.session_state.get(TIME_KEY)
+if estimated is not None and estimated[0] == timing:
+    cost = estimated[1]
+    flips = " (averaged over flips)" if predict_flips else ""
+    cost_col.markdown(
+        f"**Estimated time: {format_seconds(cost.training_seconds)} of training and "
+        f"{format_seconds(cost.prediction_seconds(bool(predict_flips)))} to predict the "
+        f"data{flips}.** {cost.summary().capitalize()}.")
+else:
+    cost_col.caption("Estimate the time to see what this run costs before it starts "
+                     f"({int(ensemble)} network(s) x {int(iterations)} iterations).")
+
 # ----------------------------------------------------------------------------- start
 st.caption(f"{labelled:,} labelled cells in {n_classes} classes; "
            f"{validation_summary(held_back, fraction, int(validate_every))}.")
-ready = design is not None and config is not None and check is not None and check.fits
 start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
-        jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
-                     envelope_channel=bool(envelope), semblance_channel=bool(semblance),
+        jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
                      data=grid)))
     if started is not None:
@@ -355,13 +403,21 @@ if past:
             r1, r2, r3 = st.columns([2, 1, 1], vertical_alignment="bottom")
             again = r1.selectbox("Run", resumable, key="fhn-train-resume-run")
             done = next(r for r in past if r.name == again)
-            more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
-                                   value=done.iteration + max(10, done.iterations // 2),
-                                   key="fhn-train-resume-iters")
+            saved = TrainConfig.from_dict(
+                {k: (tuple(v) if k == "patch" and v is not None else v)
+                 for k, v in (done.config or {}).items()})
+            if saved.ensemble > 1:  # iterations per network; unfinished members finish
+                more = r2.number_input(
+                    "Train each network up to iteration", min_value=saved.iterations,
+                    value=saved.iterations, key="fhn-train-resume-iters",
+                    help=f"An ensemble of {saved.ensemble} networks, {saved.iterations} "
+                         "iterations each: networks that did not finish continue; more "
+                         "iterations continue the finished ones too")
+            else:
+                more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
+                                       value=done.iteration + max(10, done.iterations // 2),
+                                       key="fhn-train-resume-iters")
             if r3.button("Continue", icon=":material/resume:", key="fhn-train-resume"):
-                saved = TrainConfig.from_dict(
-                    {k: (tuple(v) if k == "patch" and v is not None else v)
-                     for k, v in (done.config or {}).items()})
                 resumed = ui.run_action(lambda: jobs.registry().start(jobs.JobSpec(
                     project.folder, design, TrainConfig(**{**saved.__dict__,
                                                            "iterations": int(more)}),

@@ -124,15 +124,9 @@ def test_haar_route_from_the_run_config(tmp_path, shared_data, capsys):
     assert main(["train", str(_config(tmp_path, shared_data, design))]) == 2
 
 
-@pytest.fixture()
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = ensure_demo_project(tmp_path / "demo", shape=(16, 16, 32))
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_demo_project(tmp_path_factory.mktemp("coarse") / "demo", shape=(16, 16, 32))
 
 
 def test_haar_route_on_the_train_page_trains_and_shows_results(demo: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +24,6 @@ WAIT = 120.0
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("jobs") / "demo", shape=SHAPE)
-
-
-@pytest.fixture()
-def demo(template: Path, tmp_path: Path):
-    folder = tmp_path / "demo"
-    shutil.copytree(template, folder)
-    yield folder
-    active = jobs.registry().active()  # never leave a job running into the next test
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
 
 
 def config(iterations: int, **kw) -> TrainConfig:
