@@ -2,8 +2,6 @@
 
 Layouts (channels first, spatial axes after; the label grid is what labels live on):
 
-Layouts (channels first, spatial axes after; the label grid is what labels live on):
-
 ==========================  ===========================  ==================  ===========
 data dims                   2D design (default)          3D design           label grid
 ==========================  ===========================  ==================  ===========
