@@ -208,8 +208,9 @@ def _paths(value: Any, base: Path, what: str) -> list[Path]:
 
 # --------------------------------------------------------------------------- labels
 def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
-    """A LabelSet from the [labels] section (or its validation entry)."""
-    from io_adapters.boreholes import import_boreholes
+    """A LabelSet from the [labels] section (or its validation entry); wells on a survey
+    store come as LabelCells (the survey's grid is never allocated)."""
+    from io_adapters.boreholes import import_borehole_cells, import_boreholes
     from io_adapters.label_points import import_points
     from io_adapters.label_rasters import import_label_raster, import_mask_pair
     from io_adapters.labels import load_labels
@@ -250,7 +251,8 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
         labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
     if kind == "boreholes":
-        return import_boreholes(path, da, radius, class_names=names)[0]
+        wells = import_borehole_cells if da.chunks is not None else import_boreholes
+        return wells(path, da, radius, class_names=names)[0]
     if kind == "points":
         return import_points(path, da, names, radius=radius)
     if kind == "raster":
@@ -425,7 +427,8 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
 
     where, free = _available_memory(device)
     check = check_memory(design, task.spatial_shape, config.patch, free,
-                         n_classes=task.n_classes, averaging=config.average_decay > 0)
+                         n_classes=task.n_classes, averaging=config.average_decay > 0,
+                         streamed=task.streamed)
     if not check.fits and not ignore:
         raise UserError(
             f"the design does not fit: the run needs about {check.needed / GB:.2f} GB (held "
@@ -604,7 +607,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 networks = (f"; an ensemble of {trainer.size} networks" if trainer.size > 1
                             else "")
                 print(f"data {tuple(task.data.shape)}, {task.n_classes} classes, "
-                      f"{int((task.labels >= 0).sum())} labelled cells; design "
+                      f"{task.n_labelled} labelled cells; design "
                       f"{design.name or 'from config'} ({design.n_layers} layers) on "
                       f"{where}{networks}" + ("; recipe auto, final training on all labels"
                                               if auto else "; recipe fixed"))

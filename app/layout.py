@@ -2,8 +2,6 @@
 
 Layouts (channels first, spatial axes after; the label grid is what labels live on):
 
-Layouts (channels first, spatial axes after; the label grid is what labels live on):
-
 ==========================  ===========================  ==================  ===========
 data dims                   2D design (default)          3D design           label grid
 ==========================  ===========================  ==================  ===========
@@ -18,6 +16,9 @@ of the first date, then all bands of the second, so one date's spectrum stays co
 and a model trained on (2000, 2003) applies to any later pair in the same order.
 In the 3D layouts the band axis is a spatial axis the labels are embedded in at its middle
 slice (eq. 3.20); it is never flipped. The seismic vertical axis is never flipped either.
+
+A Dask-backed seismic survey (an ingested ``.zarr`` store) stays lazy: its layout's data
+is a Dask array (:func:`streamed_channels`) that fhn_core reads window by window.
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ from io_adapters.change_channels import (
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import attributes_of, seismic_channels
 
-__all__ = ["DataLayout", "grid_of", "layout_for_model", "to_channels_first"]
+__all__ = ["DataLayout", "grid_of", "layout_for_model", "streamed_channels", "to_channels_first"]
 
 
 @dataclass
 class DataLayout:
     """A dataset as fhn_core sees it: channels-first data plus how its axes are used.
 
-    ``data`` (C, *S) float32 (NaN = nodata); ``spatial_dims`` the names of S;
+    ``data`` (C, *S) float32 (NaN = nodata), a lazy Dask array for a survey store;
+    ``spatial_dims`` the names of S;
     ``grid_dims`` the names of the label grid (S without the slice axis);
     ``fixed_axes`` spatial axes never flipped or transposed (vertical or spectral axis);
     ``slice_axis``/``slice_index`` where labels are embedded (eq. 3.20), if anywhere;
@@ -142,6 +144,12 @@ def to_channels_first(
         raise DataError(f"{name}: labels on every band slice need a 3D design over bands "
                         f"(two dates or a hyperspectral cube), not {kind} data in {d}D; "
                         "switch the option off")
+    if kind == "seismic" and da.chunks is not None:  # a survey store: read chunk by chunk
+        data, names = streamed_channels(da, vertical_channel=vertical_channel,
+                                        envelope_channel=envelope_channel,
+                                        semblance_channel=semblance_channel)
+        dims = ("iline", "xline", "samples")
+        return DataLayout(data, (2,), dims, dims, kind, channel_names=names, vertical_axis=2)
     if kind == "seismic":
         dims = ("iline", "xline", "samples")
         volumes = ([da.isel(band=i) for i in range(da.sizes["band"])] if "band" in da.dims
@@ -190,6 +198,49 @@ def to_channels_first(
         return _band_volume(cube[np.newaxis], kind, ["spectrum"], every_slice)
     return DataLayout(cube, (), ("y", "x"), ("y", "x"), kind,
                       channel_names=[f"band {b}" for b in bands])
+
+
+def streamed_channels(
+    da: xr.DataArray,
+    *,
+    vertical_channel: bool = False,
+    envelope_channel: bool = False,
+    semblance_channel: bool = False,
+):
+    """The lazy channels-first Dask array (C, iline, xline, samples) of a seismic survey,
+    and the channels' names.
+
+    Amplitude and the vertical (time/depth) channel are computed chunk by chunk; the
+    envelope and semblance are not (yet), so asking for them is a DataError with the way out.
+    """
+    import dask.array as dsa
+
+    from io_adapters.seismic_attributes import VERTICAL_CHANNEL
+    from io_adapters.zarr_store import default_chunks
+
+    name = da.attrs.get("source_path", "the data")
+    if set(map(str, da.dims)) != {"iline", "xline", "samples"}:
+        raise DataError(
+            f"{name} has dims {tuple(da.dims)}; surveys are read chunk by chunk only as "
+            "seismic (iline, xline, samples); load maps and cubes in memory"
+        )
+    if envelope_channel or semblance_channel:
+        raise DataError(
+            f"{name} is read chunk by chunk, and the envelope and semblance channels are not "
+            "computed that way yet; switch them off (amplitude and the vertical channel "
+            "work), or read the SEG-Y in memory"
+        )
+    da = da.transpose("iline", "xline", "samples")
+    amplitude = da.data
+    if not isinstance(amplitude, dsa.Array):
+        amplitude = dsa.from_array(np.asarray(amplitude), chunks=default_chunks(da.shape))
+    channels, names = [amplitude.astype(np.float32)], ["amplitude"]
+    if vertical_channel:
+        samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
+        samples = dsa.from_array(samples, chunks=(amplitude.chunks[2],))
+        channels.append(dsa.broadcast_to(samples, amplitude.shape, chunks=amplitude.chunks))
+        names.append(f"{VERTICAL_CHANNEL} ({da.attrs.get('vertical_unit', 'ms')})")
+    return dsa.stack(channels), names
 
 
 def _band_volume(cube: np.ndarray, kind: str, names: list[str],

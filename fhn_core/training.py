@@ -18,6 +18,10 @@ with the cause and the fixes, at a step whose rebuilt gradients cannot be truste
 result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
 A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
 and validated on the data grid (:mod:`fhn_core.coarse`).
+
+A task whose data are a chunked array-like (a survey larger than memory, see
+:mod:`fhn_core.chunked`) trains the same way on windows read as they are drawn; it is
+validated on the blocks that hold validation labels only (:func:`fhn_core.blocks.logits_at`).
 """
 
 from __future__ import annotations
@@ -48,9 +52,19 @@ from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .sampler import SubvolumeSampler
+from .sparse_labels import SparseLabels
 from .stability import drift_problem
 from .stratigraphy import superposition_order
-from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
+from .task import (
+    Labels,
+    Normalisation,
+    SegmentationTask,
+    StreamedInput,
+    check_design_fits,
+    labelled_classes,
+    pad_labels,
+    to_input,
+)
 
 
 @dataclass
@@ -151,29 +165,38 @@ class TrainResult:
 
 
 def split_validation(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+    labels: Labels, fraction: float, seed: int
+) -> tuple[Labels, Labels]:
     """Hold back a random ``fraction`` of each class's labels: (training, validation) labels.
 
     The one stratified split of the product (the Trainer, the app's Wells & validation page
     and notebooks use it): per class, ``round(fraction * n)`` labels, at least one when
     ``fraction`` > 0, and always at least one left for training; a class with a single label
-    keeps it for training.
+    keeps it for training. SparseLabels are split into SparseLabels, holding back the same
+    cells as their dense grid would.
     """
     if not 0.0 <= fraction < 1.0:
         raise FhnError(f"validation fraction {fraction} must be in [0, 1); e.g. 0.2")
+    if isinstance(labels, SparseLabels):
+        held = _held_back(labels.classes, fraction, seed)
+        return labels.subset(~held), labels.subset(held)
+    held = _held_back(labels.ravel(), fraction, seed).reshape(labels.shape)
+    return np.where(held, -1, labels), np.where(held, labels, -1)
+
+
+def _held_back(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """(n,) which of a flat list of labels (-1 unlabelled) :func:`split_validation` holds back."""
     rng = np.random.default_rng(seed)
-    train, val = labels.copy(), np.full_like(labels, -1)
+    held = np.zeros(labels.shape, dtype=bool)
     if fraction == 0:
-        return train, val
+        return held
     for k in np.unique(labels[labels >= 0]):
         idx = np.flatnonzero(labels == k)
         if idx.size < 2:
             continue
         n_val = min(max(1, round(fraction * idx.size)), idx.size - 1)
-        chosen = rng.choice(idx, size=n_val, replace=False)
-        train.flat[chosen], val.flat[chosen] = -1, k
-    return train, val
+        held[rng.choice(idx, size=n_val, replace=False)] = True
+    return held
 
 
 EXPLOSION_FACTOR = 1000.0
@@ -208,11 +231,17 @@ def _class_order(task: SegmentationTask) -> list[int]:
     """
     if task.vertical_axis is None:
         return []
-    labels = task.labels
-    if task.val_labels is not None:
+    labels, vertical = task.labels, task.vertical_axis
+    if isinstance(labels, SparseLabels):
+        if isinstance(task.val_labels, SparseLabels):  # the training label wins a shared cell
+            labels = SparseLabels(labels.shape, np.concatenate([task.val_labels.cells,
+                                                                labels.cells]),
+                                  np.concatenate([task.val_labels.classes, labels.classes]))
+        labels, vertical = labels.labelled_traces(vertical), 1  # the labelled traces only
+    elif task.val_labels is not None:
         labels = np.where(labels >= 0, labels, task.val_labels)
     try:
-        return list(superposition_order(labels, task.vertical_axis, task.n_classes))
+        return list(superposition_order(labels, vertical, task.n_classes))
     except FhnError:
         return []
 
@@ -265,11 +294,18 @@ class Trainer:
             train, val = labels, task.valid_labels(task.val_labels)
         else:
             train, val = split_validation(labels, cfg.validation_fraction, cfg.seed)
-        self.val_labels = val if (val >= 0).any() else None
-        self.x = to_input(task.data, info.normalisation, design)
-        from .haar import pad_to_multiple  # local: only the padded copy is kept
+        self.val_labels = val if labelled_classes(val).size else None
+        if task.streamed:  # read window by window; nothing is held whole
+            if output_factor(design) > 1:
+                raise FhnError("training on a survey read chunk by chunk needs a design "
+                               "whose output is on the data grid (no Haar route or coarse "
+                               "output); load the data in memory for that design")
+            self.x = self.x_padded = StreamedInput(task.data, info.normalisation, design)
+        else:
+            self.x = to_input(task.data, info.normalisation, design)
+            from .haar import pad_to_multiple  # local: only the padded copy is kept
 
-        self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
+            self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
         self.generator = torch.Generator().manual_seed(sampler_seed(cfg.seed, self.ranks.rank))
         self.sampler = SubvolumeSampler(
             self.x_padded, pad_labels(train, design.max_level), size=cfg.patch,
@@ -277,7 +313,8 @@ class Trainer:
             multiple=2**design.max_level, generator=self.generator,
         )
         self.weights = (
-            balanced_class_weights(torch.from_numpy(train), task.n_classes).to(self.device)
+            balanced_class_weights(torch.from_numpy(labelled_classes(train)),
+                                   task.n_classes).to(self.device)
             if cfg.class_weights == "balanced" else None
         )
         self.optimiser = self._optimiser()
@@ -391,6 +428,8 @@ class Trainer:
         if self.val_labels is None:
             return None
         task = self.task
+        if isinstance(self.x, StreamedInput):
+            return self._validate_streamed()
         with self._evaluated_weights() as net:
             logits = predict_logits(
                 net, self.x, task.n_classes, slice_axis=task.slice_axis,
@@ -400,6 +439,19 @@ class Trainer:
         classes = to_data_grid(logits.argmax(0), output_factor(self.design),
                                self.val_labels.shape)  # nearest, for a coarse output
         return evaluate(classes, self.val_labels, task.n_classes)
+
+    def _validate_streamed(self) -> Metrics:
+        """Scores at the validation cells, from the blocks that hold them (blocks.logits_at):
+        training windows with the receptive radius of context around them."""
+        from .blocks import context_block, logits_at
+
+        val = self.val_labels
+        block = context_block(self.sampler.size, self.design, tuple(self.x.shape[2:]))
+        with self._evaluated_weights() as net:
+            logits = logits_at(net, self.x, val.cells, self.task.n_classes, block=block,
+                               device=self.device)
+        self.model.net.train()
+        return evaluate(logits.argmax(0), val.classes, self.task.n_classes)
 
     def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
         net = self.model.net
