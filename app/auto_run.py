@@ -111,6 +111,9 @@ def choose_settings(
     candidates = auto_recipe.open_candidates(auto_recipe.candidates_for(inputs.kind()), fixed)
     first = inputs.prepare(candidates[0])
     task = first.task
+    if not isinstance(task.labels, np.ndarray) or not isinstance(task.data, np.ndarray):
+        raise DataError("the auto recipe cross-validates in memory and cannot train on a "
+                        "survey store; set [training] recipe = \"fixed\" for a store")
     folds = spatial_folds(task.valid_labels(task.labels), n_folds,
                           vertical_axis=task.vertical_axis, seed=seed)
     if report:
