@@ -612,7 +612,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       f"{where}{networks}" + ("; recipe auto, final training on all labels"
                                               if auto else "; recipe fixed"))
                 _warn_if_unstable(trainer)
-                if not args.no_estimate and not trainer.ranks.active:  # DDP: no lone steps
+                # DDP: no lone steps; auto measured its pace already
+                if not args.no_estimate and not trainer.ranks.active and not auto:
                     print(f"estimated time: {trainer.measure().summary()}", flush=True)
             started = time.perf_counter()
             code, _ = _run_training(trainer, out, list(task.class_names))
