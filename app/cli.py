@@ -19,12 +19,18 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     vertical_channel = true            # seismic: add sample time/depth as a channel
     envelope_channel = true            # seismic: add the envelope (instantaneous amplitude)
     semblance_channel = true           # seismic: add the semblance (trace coherence)
+    change_channels = true             # two dates: add t2 - t1 per band and ||t2 - t1||
+    every_slice = true                 # 3D over bands: labels on every band slice, logits
+                                       #   averaged over the bands (else one slice, eq. 3.20)
 
     [labels]
     path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
-    radius = 1.5                       #   boreholes/points CSV, points GeoJSON
+    radius = 1.5                       #   boreholes/points CSV, points GeoJSON; radius in
+                                       #   cells (boreholes 1.5, points 0 unless given)
     classes = ["sand", "shale"]        # optional class names (order = ids)
     # masks = ["change.bmp", "unchanged.bmp"]   # instead of path: two-mask reference
+    # points = "points.csv"            # instead of path: x,y,class or row,col,class
+    #                                  #   (CSV or GeoJSON; fhn sample-points writes one)
     # validation = "val.npz"                    # optional held-back labels
 
     [design]                           # preset = "seismic-3d", or file = "design.toml",
@@ -34,13 +40,25 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
                                        #   transform the input, output 2x coarser (3.4)
 
-    [training]                         # any fhn_core.training.TrainConfig field
-    iterations = 200
+    [training]                         # any fhn_core.training.TrainConfig field, and
+    recipe = "auto"                    #   auto (default): channels, design size and
+                                       #   iterations left open are chosen by spatially
+                                       #   blocked cross-validation; "fixed": as given
+    budget_minutes = 15                # auto: the time it may spend (default 15)
+    folds = 5                          # auto: spatial folds (default 5)
+    iterations = 200                   # auto: the most iterations; set = not chosen
     learning_rate = 0.005
+    ensemble = 1                       # N networks (seeds seed, seed + 1000, ...) trained
+                                       #   one after another, their logits averaged
 
-Relative paths are relative to the TOML file. ``--set section.key=value`` overrides any
+The auto recipe writes OUTPUT/cross_validation.json (what it chose and why, the network's
+and a per-cell random forest's cross-validated scores) and OUTPUT/baseline/ (what refits
+the forest: ``fhn predict MODEL DATA --out F --baseline``). Relative paths are relative to
+the TOML file. ``--set section.key=value`` overrides any
 key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
-``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones.
+``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones. Before
+training starts, the run's time is estimated from one timed step and one whole-data pass
+(``--no-estimate`` skips it).
 """
 
 from __future__ import annotations
@@ -49,6 +67,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 import tomllib
 import warnings
 from collections.abc import Iterator, Sequence
@@ -61,11 +80,12 @@ from fhn_core.errors import FhnError
 from io_adapters.errors import DataError, DataWarning
 
 if TYPE_CHECKING:  # torch-heavy modules are imported inside the commands
-    from fhn_core.training import Trainer
+    from fhn_core.ensemble import EnsembleTrainer
 
 PROG = "fhn"
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 CONFIG_SECTIONS = ("data", "labels", "design", "training", "output")
+LAYOUT_FLAGS = ("change_channels", "every_slice")  # [data] switches of app.layout
 
 
 class UserError(Exception):
@@ -188,18 +208,28 @@ def _paths(value: Any, base: Path, what: str) -> list[Path]:
 
 # --------------------------------------------------------------------------- labels
 def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
-    """A LabelSet from the [labels] section (or its validation entry)."""
-    from io_adapters.boreholes import import_boreholes
+    """A LabelSet from the [labels] section (or its validation entry); wells on a survey
+    store come as LabelCells (the survey's grid is never allocated)."""
+    from io_adapters.boreholes import import_borehole_cells, import_boreholes
     from io_adapters.label_points import import_points
     from io_adapters.label_rasters import import_label_raster, import_mask_pair
     from io_adapters.labels import load_labels
 
-    known = {"path", "kind", "radius", "classes", "masks", "validation"}
+    known = {"path", "points", "kind", "radius", "classes", "masks", "validation"}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise UserError(f"[labels]: unknown key(s) {unknown}; known: {sorted(known)}")
+    forms = [key for key in ("path", "points", "masks") if key in spec]
+    if len(forms) > 1:
+        raise UserError(f"[labels] has {' and '.join(forms)}; give one of path, points or "
+                        "masks")
+    if "points" in spec:
+        if spec.get("kind", "points") != "points":
+            raise UserError(f"[labels] points = ... are points; leave out kind = "
+                            f"{spec['kind']!r}")
+        spec = {**{k: v for k, v in spec.items() if k != "points"}, "path": spec["points"],
+                "kind": "points"}
     names = class_names or spec.get("classes")
-    radius = spec.get("radius", 1.5)  # checked where it is used (label_geometry.check_radius)
     if "masks" in spec:
         masks = _paths(spec["masks"], base, "[labels] masks")
         if len(masks) != 2:
@@ -214,11 +244,15 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if not path.is_file():
         raise UserError(f"label file {path} not found; check the path")
     kind = spec.get("kind") or _label_kind(path)
+    # a point labels its own cell unless asked otherwise; a borehole a small brush around it
+    # (checked where it is used, label_geometry.check_radius)
+    radius = spec.get("radius", 0.0 if kind == "points" else 1.5)
     if kind == "labelset":
         labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
     if kind == "boreholes":
-        return import_boreholes(path, da, radius, class_names=names)[0]
+        wells = import_borehole_cells if da.chunks is not None else import_boreholes
+        return wells(path, da, radius, class_names=names)[0]
     if kind == "points":
         return import_points(path, da, names, radius=radius)
     if kind == "raster":
@@ -226,6 +260,13 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     raise UserError(
         f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
     )
+
+
+def _flag(section: dict[str, Any], key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise UserError(f"[data] {key} must be true or false, got {value!r}")
+    return value
 
 
 def _label_kind(path: Path) -> str:
@@ -267,6 +308,11 @@ def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
 
     if not spec:
         return default_design(layout, n_classes)
+    if "layers_per_level" in spec:  # the default design, deeper or shallower
+        if set(spec) != {"layers_per_level"}:
+            raise UserError("[design] layers_per_level sizes the default design and stands "
+                            f"alone; got {sorted(spec)}")
+        return default_design(layout, n_classes, layers_per_level=int(spec["layers_per_level"]))
     if "preset" in spec:
         extra = sorted(set(spec) - {"preset", "in_channels"})
         if extra:
@@ -330,7 +376,7 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, Any]:
+def _run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tuple[int, Any]:
     """Train with a tqdm bar; save the model; print the validation summary.
 
     Under torchrun only rank 0 shows progress and writes; the other ranks train silently.
@@ -342,9 +388,8 @@ def _run_training(trainer: Trainer, out: Path, names: list[str]) -> tuple[int, A
             result = trainer.run(None, flag)
         return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(result.status,
                                                                           EXIT_OK), result
-    cfg = trainer.config
     postfix: dict[str, str] = {}
-    with tqdm(total=cfg.iterations, initial=trainer.iteration, desc="training", unit="it",
+    with tqdm(total=trainer.iterations, initial=trainer.iteration, desc="training", unit="it",
               dynamic_ncols=True) as bar, _StopFlag() as flag:
 
         def progress(p) -> None:
@@ -382,7 +427,8 @@ def _check_memory(design, task, config, device: str, ignore: bool) -> None:
 
     where, free = _available_memory(device)
     check = check_memory(design, task.spatial_shape, config.patch, free,
-                         n_classes=task.n_classes, averaging=config.average_decay > 0)
+                         n_classes=task.n_classes, averaging=config.average_decay > 0,
+                         streamed=task.streamed)
     if not check.fits and not ignore:
         raise UserError(
             f"the design does not fit: the run needs about {check.needed / GB:.2f} GB (held "
@@ -400,7 +446,7 @@ def _write_json(path: Path, record: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
-def _warn_if_unstable(trainer: Trainer) -> None:
+def _warn_if_unstable(trainer: EnsembleTrainer) -> None:
     """Warn (and go on) when h breaks the leapfrog bound for the weights training starts from."""
     from fhn_core.stability import check_stability
 
@@ -446,11 +492,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from app.layout import to_channels_first
-    from app.training_task import build_task
+    from app import auto_run
     from fhn_core import distributed
+    from fhn_core.ensemble import EnsembleTrainer
     from fhn_core.run_lock import RunLock
-    from fhn_core.training import TrainConfig, Trainer
     from io_adapters.open_data import load_data
     from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
@@ -464,13 +509,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             sets.append(f"{key}={json.dumps(value)}")
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
-    unknown = sorted(set(data) - {"path", "kind", "options", *ATTRIBUTE_FLAGS})
+    flags = (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)
+    unknown = sorted(set(data) - {"path", "kind", "options", *flags})
     if unknown or "path" not in data:
         raise UserError(
             "[data] needs path = \"...\" (and optionally kind, options, "
-            f"{', '.join(ATTRIBUTE_FLAGS)})"
+            f"{', '.join(flags)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
+    training = dict(config.get("training", {}))
+    recipe = _recipe_settings(training)
     if args.out is not None:
         out = Path(args.out)
     elif "output" in config:
@@ -478,50 +526,139 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         out = base / "runs" / config_path.stem
     da = load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
-                            **dict(data.get("options", {})))
+                   **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
-    layout = to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
-                                        **{a: bool(data.get(a)) for a in ATTRIBUTE_FLAGS})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")
     labelset = _read_labels(label_spec, da, base)
     val = None
     if "validation" in label_spec:
-        val = _read_labels({"path": label_spec["validation"], "radius": label_spec.get(
-            "radius", 1.5)}, da, base, class_names=labelset.class_names)
+        radius = {"radius": label_spec["radius"]} if "radius" in label_spec else {}
+        val = _read_labels({"path": label_spec["validation"], **radius}, da, base,
+                           class_names=labelset.class_names)
         if val.class_names != labelset.class_names:
             raise UserError(
                 f"validation classes {val.class_names} differ from the training classes "
                 f"{labelset.class_names}; use one class table"
             )
-    task = build_task(da, labelset, val_labels=val, layout=layout)
-    design = _design_from_section(design_spec, base, layout, task.n_classes)
-    train_config = TrainConfig.from_dict(dict(config.get("training", {})))
-    _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
-    colours = [c.colour for c in labelset.classes]
-    ranks = distributed.start(train_config.device) if distributed.launched_by_torchrun() else None
+
+    def design_of(layout, n_classes: int, overrides: dict[str, Any]):
+        return _design_from_section({**design_spec, **overrides}, base, layout, n_classes)
+
+    def checked(prepare):  # every candidate's design must fit, as a fixed run's
+        def prepare_checked(candidate):
+            prepared = prepare(candidate)
+            _check_memory(prepared.design, prepared.task, prepared.config,
+                          prepared.config.device, args.ignore_memory)
+            return prepared
+        return prepare_checked
+
+    inputs = auto_run.RunInputs(
+        da, labelset, design_of, flags={a: _flag(data, a) for a in flags},
+        training=training, val_labels=val, spatial_dims=_design_dims(design_spec, base))
+    inputs.prepare = checked(inputs.prepare)  # type: ignore[method-assign]
+    auto = recipe["recipe"] == "auto"
+    if auto and distributed.launched_by_torchrun():
+        raise UserError("recipe = \"auto\" runs in one process; under torchrun set "
+                        "[training] recipe = \"fixed\" (or --set training.recipe=\"fixed\")")
+    record_path = out / auto_run.RECORD_FILE
+    if auto and args.resume:  # continue the final training the recipe started
+        record = auto_run.read_record(record_path)
+        if record is None:
+            raise UserError(f"{record_path} not found: the auto recipe had not chosen yet; "
+                            "train again without --resume")
+        chosen = auto_run.Candidate(record["chosen"], record["overrides"])
+        prepared = inputs.prepare(chosen)
+        task, design = prepared.task, prepared.design
+        train_config = auto_run.final_config_of(record)
+    elif auto:
+        task = design = train_config = None  # chosen below, under the run's lock
+    else:
+        prepared = inputs.prepare(auto_run.Candidate("as given", {}))
+        task, design, train_config = prepared.task, prepared.design, prepared.config
+    device = str(training.get("device", "auto"))
+    ranks = distributed.start(device) if distributed.launched_by_torchrun() else None
     try:
         # One writer per output folder (the app's worker included); under torchrun, rank 0.
         with distributed.held_by_rank_zero(lambda: RunLock(out), ranks or distributed.Ranks()):
-            if args.resume:
-                trainer = Trainer.resume(out, task, train_config, ranks=ranks)
-            else:
-                trainer = Trainer(task, design, train_config, out_dir=out,
-                                  class_colours=colours, ranks=ranks)
+            choice = None
+            timings: dict[str, float] = {}
+            if auto and not args.resume:
+                started = time.perf_counter()
+                with _StopFlag() as flag:
+                    choice, prepared, train_config = auto_run.choose_settings(
+                        inputs, auto_run.fixed_keys(data, design_spec, training),
+                        budget_minutes=recipe["budget_minutes"], n_folds=recipe["folds"],
+                        seed=int(training.get("seed", 0)), report=print, should_stop=flag)
+                timings["cross_validation"] = time.perf_counter() - started
+                task, design = prepared.task, prepared.design
+                print(choice.reason)
+                auto_run.write_record(record_path, choice, list(task.class_names), timings,
+                                      train_config)
+            trainer = EnsembleTrainer(task, design, train_config, out_dir=out,
+                                      class_colours=[c.colour for c in labelset.classes],
+                                      ranks=ranks, resume=args.resume)
             if trainer.ranks.is_main:
                 if args.resume:
                     print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
                 where = (f"{trainer.ranks.world_size} ranks" if trainer.ranks.active
                          else str(trainer.device))
-                print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} "
-                      f"classes, {int((task.labels >= 0).sum())} labelled cells; design "
-                      f"{design.name or 'from config'} ({design.n_layers} layers) on {where}")
+                networks = (f"; an ensemble of {trainer.size} networks" if trainer.size > 1
+                            else "")
+                print(f"data {tuple(task.data.shape)}, {task.n_classes} classes, "
+                      f"{task.n_labelled} labelled cells; design "
+                      f"{design.name or 'from config'} ({design.n_layers} layers) on "
+                      f"{where}{networks}" + ("; recipe auto, final training on all labels"
+                                              if auto else "; recipe fixed"))
                 _warn_if_unstable(trainer)
+                # DDP: no lone steps; auto measured its pace already
+                if not args.no_estimate and not trainer.ranks.active and not auto:
+                    print(f"estimated time: {trainer.measure().summary()}", flush=True)
+            started = time.perf_counter()
             code, _ = _run_training(trainer, out, list(task.class_names))
+            timings["final_training"] = time.perf_counter() - started
+            if choice is not None:
+                auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR,
+                                               task.valid_labels(task.labels),
+                                               int(training.get("seed", 0)), task.n_classes)
+                auto_run.write_record(record_path, choice, list(task.class_names), timings,
+                                      train_config)
+                _print_choice(choice, record_path)
     finally:
         distributed.stop()
     return code
+
+
+def _recipe_settings(training: dict[str, Any]) -> dict[str, Any]:
+    """Take the recipe's own keys out of [training]: recipe, budget_minutes, folds."""
+    from app.auto_run import RECIPES
+    from fhn_core.auto_recipe import DEFAULT_BUDGET_MINUTES, DEFAULT_FOLDS
+
+    recipe = training.pop("recipe", "auto")
+    if recipe not in RECIPES:
+        raise UserError(f"[training] recipe must be \"auto\" or \"fixed\", got {recipe!r}")
+    budget = training.pop("budget_minutes", DEFAULT_BUDGET_MINUTES)
+    folds = training.pop("folds", DEFAULT_FOLDS)
+    if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget > 0:
+        raise UserError(f"[training] budget_minutes must be a positive number, got {budget!r}")
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise UserError(f"[training] folds must be a whole number >= 2, got {folds!r}")
+    return {"recipe": recipe, "budget_minutes": float(budget), "folds": folds}
+
+
+def _print_choice(choice, record_path: Path) -> None:
+    print(f"\ncross-validated on spatial folds of the labels (not on training cells):\n"
+          f"{choice.score_line()}")
+    net = choice.chosen.scores
+    if net is not None:
+        print(f"network mean IoU {net.mean_iou:.2f} ± {net.mean_iou_sd:.2f}"
+              + (f", baseline {choice.baseline.mean_iou:.2f} ± {choice.baseline.mean_iou_sd:.2f}"
+                 if choice.baseline is not None else ""))
+    if choice.baseline_wins:
+        print(f"{PROG}: note: {choice.text().splitlines()[-1]} Write it with "
+              f"{PROG} predict MODEL DATA --out FILE --baseline")
+    print(f"record: {record_path}")
 
 
 def _model_folder(path: Path) -> Path:
@@ -545,7 +682,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fhn_core.prediction import predict
     from io_adapters.open_data import load_data
 
-    if args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr" for p in args.data):
+    streamed = args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr"
+                                                   for p in args.data)
+    if streamed and args.baseline:
+        raise UserError("--baseline predicts in memory; leave out --scheduler/--store, or "
+                        "give the SEG-Y instead of the .zarr store")
+    if streamed:
         return _predict_streamed(args)
     model = TrainedModel.load(_model_folder(Path(args.model)))
     paths = [Path(p) for p in args.data]
@@ -581,14 +723,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.block is not None and not 0 <= overlap < args.block:
         # fhn_core steps blocks by (block - overlap), at least 1: one block per cell otherwise
         raise UserError(f"--overlap {overlap} must be at least 0 and less than --block")
+    if args.baseline and (args.augment or args.stratigraphic_order):
+        raise UserError("--baseline predicts each cell alone: leave out --augment and "
+                        "--stratigraphic-order")
     with tqdm(total=100, desc="predicting", unit="%", dynamic_ncols=True) as bar:
 
         def progress(fraction: float) -> None:
             bar.update(round(fraction * 100) - bar.n)
 
-        prediction = predict(model, layout.data, block=args.block, overlap=overlap,
-                             augment=args.augment, stratigraphic_order=args.stratigraphic_order,
-                             device=args.device, progress=progress)
+        if args.baseline:
+            from app import auto_run
+
+            folder = auto_run.baseline_folder(_model_folder(Path(args.model)))
+            prediction = auto_run.baseline_prediction(folder, layout, progress)
+        else:
+            prediction = predict(model, layout.data, block=args.block, overlap=overlap,
+                                 augment=args.augment,
+                                 stratigraphic_order=args.stratigraphic_order,
+                                 device=args.device, progress=progress)
     written = export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     grid = "the data grid"
@@ -596,7 +748,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         grid = (f"the data grid (brought back by nearest from the {prediction.output_factor}x "
                 "coarser output grid)" if args.what != "probabilities" else
                 f"the network's output grid, {prediction.output_factor}x coarser than the data")
-    print(f"{args.what} written to {written}, on {grid}")
+    who = "the per-cell baseline's " if args.baseline else ""
+    print(f"{who}{args.what} written to {written}, on {grid}")
     return EXIT_OK
 
 
@@ -663,26 +816,146 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from io_adapters.open_data import load_class_map
 
     pred = load_class_map(args.prediction)
-    ref = load_class_map(args.reference)
+    names = _class_names_for(args)
+    ref, ref_names = _reference(args, pred.shape, names)
+    names = names or ref_names
     if pred.shape != ref.shape:
         raise UserError(
             f"the prediction {args.prediction} has shape {pred.shape} but the reference "
-            f"{args.reference} has {ref.shape}; compare maps on the same grid"
+            f"{args.reference or 'labels'} has {ref.shape}; compare maps on the same grid"
         )
+    if args.region is not None:
+        from app.regions import region_mask
+
+        ref = np.where(region_mask(args.region, ref.shape), ref, -1)
     known = ref >= 0
     if args.classes is not None:
         n_classes = int(args.classes)
     else:
-        n_classes = int(max(pred[known].max(initial=0), ref.max(initial=0))) + 1
+        n_classes = max(int(max(pred[known].max(initial=0), ref.max(initial=0))) + 1,
+                        len(names))
     if known.any() and pred[known].min() < 0:
         raise UserError(f"{args.prediction} has no class at cells the reference labels")
     metrics = evaluate(pred, ref, n_classes)
-    print(f"{int(known.sum())} reference cells, {n_classes} classes")
-    print(metrics.table())
+    where = f" in the region {args.region}" if args.region else ""
+    print(f"{int(known.sum())} reference cells{where}, {n_classes} classes")
+    print(metrics.table(names[:n_classes] if len(names) >= n_classes else None))
     if args.error_map is not None:
         _write_error_map(Path(args.error_map), np.asarray(error_map(pred, ref)))
         print(f"error map written to {args.error_map}")
     return EXIT_OK
+
+
+def _class_names_for(args: argparse.Namespace) -> list[str]:
+    """The class table to print: the model's (--model), else the prediction file's (.nc)."""
+    if args.model is not None:
+        folder = _model_folder(Path(args.model))
+        try:
+            info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot read the class table of {folder} ({err}); give a model "
+                            "folder written by fhn train") from err
+        return [str(n) for n in info.get("class_names", [])]
+    if Path(args.prediction).suffix.lower() == ".nc":
+        import xarray as xr
+
+        try:
+            with xr.open_dataarray(args.prediction, engine="h5netcdf") as arr:
+                return [str(n) for n in json.loads(arr.attrs.get("class_names", "[]"))]
+        except (OSError, ValueError):
+            return []
+    return []
+
+
+def _reference(args: argparse.Namespace, shape: tuple[int, ...],
+               names: list[str]) -> tuple[Any, list[str]]:
+    """The reference labels on the prediction's grid, in one of training's label forms, and
+    the class names they carry: a class map (ids 0..K-1, -1 unlabelled), a mask pair, or
+    points (CSV/GeoJSON, ``--radius`` cells, 0 by default) placed on the grid of ``--data``
+    or, without it, of the prediction file."""
+    from io_adapters.open_data import load_class_map, load_data
+
+    given = [form for form, value in (("REFERENCE", args.reference), ("--masks", args.masks))
+             if value]
+    if len(given) != 1:
+        raise UserError("give the reference as one of: a class map or points file "
+                        "(REFERENCE), or --masks MEMBER NON_MEMBER")
+    if args.masks:
+        spec: dict[str, Any] = {"masks": list(args.masks)}
+    elif _label_kind(Path(args.reference)) in ("points",):
+        spec = {"path": args.reference, "radius": args.radius}
+    else:
+        if args.radius != 0.0:
+            raise UserError("--radius is for points; a class map is used cell for cell")
+        return load_class_map(args.reference), []
+    if args.data:
+        paths = [Path(p) for p in args.data]
+        grid = load_data(paths if len(paths) > 1 else paths[0])
+    else:
+        grid = _grid_of_prediction(Path(args.prediction), shape)
+    labelset = _read_labels(spec, grid, Path.cwd(), class_names=names or None)
+    return labelset.labels.astype("int64"), list(labelset.class_names)
+
+
+def _grid_of_prediction(path: Path, shape: tuple[int, ...]):
+    """The prediction's own grid (with its georeferencing where the file has one)."""
+    import numpy as np
+    import xarray as xr
+
+    from io_adapters.open_data import load_data
+
+    if path.suffix.lower() in (".tif", ".tiff", ".sgy", ".segy"):
+        return load_data(path)
+    if len(shape) != 2:
+        raise UserError(f"{path} holds no grid coordinates; give the data it was predicted "
+                        "from with --data")
+    return xr.DataArray(np.zeros(shape, np.float32), dims=("y", "x"))
+
+
+def cmd_sample_points(args: argparse.Namespace) -> int:
+    from app.regions import region_mask
+    from io_adapters.reference_points import sample_per_class, write_points_csv
+
+    labels, names = _dense_reference(args)
+    region = region_mask(args.region, labels.shape) if args.region else None
+    drawn = sample_per_class(labels, args.per_class, args.seed, region)
+    if args.classes:
+        names = list(args.classes)
+    if len(names) < int(labels.max()) + 1:
+        names = [*names, *(f"class {k + 1}" for k in range(len(names), int(labels.max()) + 1))]
+    written = write_points_csv(Path(args.out), drawn, names)
+    where = f" in {args.region}" if args.region else ""
+    print(f"{int((drawn >= 0).sum())} points ({args.per_class} per class{where}, seed "
+          f"{args.seed}) written to {written}; train on them with [labels] points = "
+          f"\"{written}\"")
+    return EXIT_OK
+
+
+def _dense_reference(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """A reference to draw points from: a mask pair or a class map, and its class names."""
+    from io_adapters.open_data import load_class_map
+
+    if bool(args.reference) == bool(args.masks):
+        raise UserError("give the reference as a class map (REFERENCE) or --masks MEMBER "
+                        "NON_MEMBER")
+    if args.reference:
+        if Path(args.reference).suffix.lower() == ".npz":
+            from io_adapters.labels import load_labels
+
+            labelset = load_labels(args.reference)
+            return labelset.labels.astype("int64"), list(labelset.class_names)
+        return load_class_map(args.reference), []
+    from PIL import Image
+
+    from io_adapters.label_rasters import import_mask_pair
+
+    first = Path(args.masks[0])
+    if not first.is_file():
+        raise UserError(f"mask image {first} not found; check the path")
+    with Image.open(first) as img:
+        shape = (img.height, img.width)
+    labelset = import_mask_pair(args.masks[0], args.masks[1], shape)
+    return labelset.labels.astype("int64"), list(labelset.class_names)
 
 
 def _write_error_map(path: Path, errors) -> None:
@@ -747,10 +1020,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import demo_recipe, demo_task, read_class_table
+    from fhn_core.ensemble import EnsembleTrainer
     from fhn_core.metrics import evaluate
     from fhn_core.prediction import predict
     from fhn_core.run_lock import RunLock
-    from fhn_core.training import Trainer
 
     recipe = demo_recipe(args.recipe)
     design, config = recipe.design, recipe.config
@@ -767,8 +1040,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     names = [c.name for c in classes]
     with RunLock(out):  # one writer per output folder, as for fhn train
-        trainer = Trainer(task, design, config, out_dir=out,
-                          class_colours=[c.colour for c in classes])
+        trainer = EnsembleTrainer(task, design, config, out_dir=out,
+                                  class_colours=[c.colour for c in classes])
         _warn_if_unstable(trainer)
         print(f"demo survey {files.segy} {task.spatial_shape}; {int((task.labels >= 0).sum())} "
               f"cells labelled from the wells; {design.n_layers} layers, {config.iterations} "
@@ -877,6 +1150,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the checkpoint in the output folder")
     p.add_argument("--ignore-memory", action="store_true",
                    help="train even when the memory estimate says it does not fit")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip timing a training step and a whole-data pass to print the "
+                        "run's estimated time before it starts")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="apply a trained model and export the result",
@@ -901,6 +1177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stratigraphic-order", action="store_true",
                    help="keep the classes in the top-to-bottom order the training labels "
                         "showed, down every trace (law of superposition; seismic only)")
+    p.add_argument("--baseline", action="store_true",
+                   help="write the run's per-cell baseline (random forest, refitted from the "
+                        "run's labels and seed) instead of the network; runs trained with "
+                        "the auto recipe")
     p.add_argument("--kind", help="data kind when the extension does not tell")
     p.add_argument("--device", default="auto", help=device_help)
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -937,11 +1217,48 @@ def build_parser() -> argparse.ArgumentParser:
                                    "nodata = unlabelled): .npy, .npz label file, .nc, SEG-Y "
                                    "or one-band GeoTIFF.")
     p.add_argument("prediction", metavar="PREDICTION")
-    p.add_argument("reference", metavar="REFERENCE")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?",
+                   help="class map, or points (.csv/.geojson: x,y,class or row,col,class, "
+                        "as for training); or give --masks")
+    p.add_argument("--masks", nargs=2, metavar=("MEMBER", "NON_MEMBER"),
+                   help="the reference as two mask images (white = member), as [labels] "
+                        "masks in training")
+    p.add_argument("--radius", type=float, default=0.0,
+                   help="points: cells around each point that count (default 0: the point)")
+    p.add_argument("--data", nargs="+", metavar="DATA",
+                   help="points in map coordinates: the data the prediction was made from "
+                        "(default: the prediction file's own grid)")
+    p.add_argument("--region", metavar="EXPR",
+                   help="score only these cells, e.g. \"x >= 400\" or \"x < 200 and y < 100\" "
+                        "(cell indices; x = column, y = row; volumes: iline, xline, sample)")
+    p.add_argument("--model", metavar="MODEL",
+                   help="the model folder whose class table names the classes (default: "
+                        "the prediction's own, else the reference's)")
     p.add_argument("--classes", type=int, metavar="K",
                    help="number of classes (default: largest id + 1)")
     p.add_argument("--error-map", metavar="PNG", help="write an error-map image")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample-points", help="draw sparse points per class from a reference",
+                       description="Draw N labelled points per class from a dense reference "
+                                   "(a class map or a mask pair), seeded, inside a region, and "
+                                   "write them as row,col,class CSV for [labels] points = "
+                                   "... (how a benchmark gives the network a few surveyed "
+                                   "points).")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?",
+                   help="class map (.npy ids 0..K-1, -1 unlabelled; .npz label set; .nc; "
+                        "one-band GeoTIFF)")
+    p.add_argument("--masks", nargs=2, metavar=("MEMBER", "NON_MEMBER"),
+                   help="the reference as two mask images (classes changed, unchanged)")
+    p.add_argument("--per-class", type=int, required=True, metavar="N",
+                   help="points drawn per class")
+    p.add_argument("--region", metavar="EXPR",
+                   help="draw only here, e.g. \"x < 200\" (cell indices; x = column, y = row)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    p.add_argument("--classes", nargs="+", metavar="NAME",
+                   help="class names to write (default: the reference's, else class 1 ...)")
+    p.add_argument("--out", required=True, help="the CSV to write")
+    p.set_defaults(func=cmd_sample_points)
 
     p = sub.add_parser("diagnose", help="the paper's Fig. 3 properties of a design or model",
                        description="Energy growth ||g(X)||/||X||, stability ||g(X)-g(X+dX)||/"

@@ -7,12 +7,13 @@ re-attaches to the running job.
 
 The worker, in order: loads the project's data and labels (or takes the data the page
 already loaded), builds the task with :mod:`app.training_task`, trains with
-:class:`fhn_core.training.Trainer` into ``models/NAME`` (checkpoints there, resumable),
-saves the model (``models/NAME/model``), predicts the whole data and writes the
-prediction, the label split and the metrics into ``predictions/NAME`` (see
-:mod:`app.runs`). Stop asks the trainer to end after the current iteration; the
-checkpoint and model are saved and the prediction made as for a finished run. A bad
-input (DataError, FhnError) or any other failure ends the job with a readable message.
+:class:`fhn_core.ensemble.EnsembleTrainer` (one network, or an ensemble one member after
+another) into ``models/NAME`` (checkpoints there, resumable), saves the model
+(``models/NAME/model``), predicts the whole data and writes the prediction, the label
+split and the metrics into ``predictions/NAME`` (see :mod:`app.runs`). Stop asks the
+trainer to end after the current iteration; the checkpoint and model are saved and the
+prediction made as for a finished run. A bad input (DataError, FhnError) or any other
+failure ends the job with a readable message.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.run_lock import RunLock
 from fhn_core.training import Progress, TrainConfig
+from io_adapters.change_channels import has_change_channels
 from io_adapters.errors import DataError
 from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS, attributes_of
 
@@ -43,6 +45,7 @@ __all__ = ["JobBusy", "JobSpec", "JobSnapshot", "TrainingJob", "JobRegistry", "r
 log = logging.getLogger(__name__)
 
 ACTIVE = ("preparing", "training", "predicting")
+LAYOUT_FLAGS = ("change_channels", "every_slice")  # JobSpec switches of app.layout
 DONE = ("finished", "stopped", "diverged", "failed")
 
 
@@ -59,12 +62,19 @@ class JobSpec:
     loaded already (else the worker loads it); ``name`` the run name (default: new).
     ``vertical_channel``, ``envelope_channel`` and ``semblance_channel`` add the sample
     time, the envelope and the semblance of seismic data as input channels (see
-    :mod:`io_adapters.seismic_attributes`); a resumed run keeps the channels it had.
+    :mod:`io_adapters.seismic_attributes`); ``change_channels`` adds t2 - t1 and ||t2 - t1||
+    to two dates; ``every_slice`` labels every band slice of a 3D band layout and averages
+    over the bands (:mod:`app.layout`); a resumed run keeps the channels it had.
     ``augment`` predicts with test-time augmentation (logits averaged over the horizontal
     flips/transposes).
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
     the prediction is made without it and the run's message says so.
+    ``recipe`` "auto" chooses the input channels, the default design's size and the
+    iterations by spatially blocked cross-validation within ``budget_minutes``
+    (:mod:`app.auto_run`; ``design`` and the attribute flags are then not used, ``config``
+    gives the other settings and, in ``iterations``, each fold's iteration budget);
+    "fixed" trains exactly ``design`` and ``config``. A resumed run continues as fixed.
     """
 
     project: Path
@@ -73,10 +83,14 @@ class JobSpec:
     vertical_channel: bool = False
     envelope_channel: bool = False
     semblance_channel: bool = False
+    change_channels: bool = False
+    every_slice: bool = False
     augment: bool = False
     stratigraphic_order: bool = False
     name: str | None = None
     resume: str | None = None
+    recipe: str = "fixed"
+    budget_minutes: float = 15.0
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
 
 
@@ -120,7 +134,8 @@ class TrainingJob:
         self._done = threading.Event()
         self._state: dict[str, Any] = {
             "status": "preparing", "message": "Loading the data and labels", "error": "",
-            "iteration": 0, "iterations": spec.config.iterations, "loss": None,
+            "iteration": 0, "iterations": spec.config.iterations * spec.config.ensemble,
+            "loss": None,
             "val_miou": None, "elapsed": 0.0, "peak_memory_mb": 0.0, "device": "",
             "remaining": None, "predicted": 0.0, "start_iteration": 0,
         }
@@ -190,7 +205,8 @@ class TrainingJob:
         spec = self.spec
         info = runs.RunInfo(self.name, status="preparing",
                             created=datetime.now().isoformat(timespec="seconds"),
-                            iterations=spec.config.iterations, design=spec.design.to_dict(),
+                            iterations=spec.config.iterations * spec.config.ensemble,
+                            design=spec.design.to_dict(),
                             config=asdict(spec.config))
         paths = lock = None
         try:
@@ -236,9 +252,9 @@ class TrainingJob:
     def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
         from app.layout import to_channels_first
         from app.training_task import build_task
+        from fhn_core.ensemble import EnsembleTrainer
         from fhn_core.metrics import evaluate
         from fhn_core.prediction import predict
-        from fhn_core.training import Trainer
 
         spec = self.spec
         da = spec.data if spec.data is not None else project.load_data()
@@ -246,25 +262,28 @@ class TrainingJob:
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
-        inputs = (attributes_of(info.channel_names) if spec.resume else
-                  {flag: getattr(spec, flag) for flag in ATTRIBUTE_FLAGS})
-        layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
-        task = build_task(da, labelset, layout=layout)
+        inputs = (_inputs_of(info.channel_names, paths) if spec.resume else
+                  {flag: getattr(spec, flag) for flag in (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)})
+        design, config, choice = spec.design, spec.config, None
+        if spec.recipe == "auto" and not spec.resume:
+            choice, layout, task, design, config = self._choose(da, labelset, info)
+        else:
+            layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
+            task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
         info.channel_names = list(layout.channel_names)
         info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
-            trainer = Trainer.resume(paths.run_dir, task, spec.config)
-        else:
-            trainer = Trainer(task, spec.design, spec.config, out_dir=paths.run_dir,
-                              class_colours=colours)
+        # one network, or an ensemble trained one member after another (fhn_core.ensemble)
+        trainer = EnsembleTrainer(task, design, config, out_dir=paths.run_dir,
+                                  class_colours=colours, resume=bool(spec.resume))
         info.device = str(trainer.device)
         with self._lock:
             self._history = [_history_record(h) for h in trainer.history]
             self._state.update(status="training", device=info.device,
-                               iteration=trainer.iteration, iterations=spec.config.iterations,
+                               iteration=trainer.iteration, iterations=trainer.iterations,
                                start_iteration=trainer.iteration,
                                message=f"Training on {trainer.device}")
         info.status = "training"
@@ -295,10 +314,52 @@ class TrainingJob:
             "validation": evaluate(prediction.classes, val, k) if val is not None else None,
             "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
         }
+        if choice is not None:
+            from . import auto_run
+
+            self._set(message="Predicting with the per-cell baseline")
+            runs.save_baseline_prediction(paths, auto_run.baseline_of(
+                layout, task.valid_labels(task.labels), config.seed, k))
         runs.save_prediction(paths, prediction, train, val, metrics)
         final = metrics["validation"]
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+    def _choose(self, da, labelset, info: runs.RunInfo):
+        """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
+        from . import auto_run
+
+        spec = self.spec
+        started = time.perf_counter()
+        self._set(message="Auto recipe: cross-validating the candidates on spatial folds")
+        training = asdict(spec.config)  # its iterations: each fold's budget (the page: 200)
+        inputs = auto_run.RunInputs(da, labelset, auto_run.default_design_of,
+                                    training=training)
+        choice, prepared, config = auto_run.choose_settings(
+            inputs, set(), budget_minutes=spec.budget_minutes, seed=spec.config.seed,
+            report=lambda line: self._set(message=f"Auto recipe: {line}"),
+            should_stop=self._stop.is_set)
+        info.recipe = "auto"
+        info.cross_validation = choice.as_dict(list(labelset.class_names))
+        info.cross_validation["timings_seconds"] = {
+            "cross_validation": round(time.perf_counter() - started, 1)}
+        info.iterations = config.last_iteration
+        info.design, info.config = prepared.design.to_dict(), asdict(config)
+        layout = inputs.layouts[choice.chosen.candidate.name]
+        return choice, layout, prepared.task, prepared.design, config
+
+
+def _inputs_of(channel_names: list[str], paths: runs.RunPaths) -> dict[str, bool]:
+    """The layout switches a run being resumed was trained with (its channels, and its
+    checkpoint's label embedding)."""
+    import json
+
+    try:
+        saved = json.loads((paths.checkpoint_dir / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return {**attributes_of(channel_names), "change_channels": has_change_channels(channel_names),
+            "every_slice": saved.get("averaged_axis") is not None}
 
 
 def _history_record(h: dict[str, Any]) -> dict[str, Any]:

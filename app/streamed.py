@@ -39,7 +39,7 @@ import xarray as xr
 
 from fhn_core.errors import FhnError
 from io_adapters.errors import DataError
-from io_adapters.zarr_store import default_chunks, replace_store
+from io_adapters.zarr_store import replace_store
 
 PRODUCTS = ("classes", "probabilities", "entropy")
 PARTIAL_SUFFIX = ".partial"
@@ -102,40 +102,13 @@ def _set_worker_threads() -> None:
 
 # --------------------------------------------------------------------------- the data
 def channels_of(da: xr.DataArray, channel_names: Sequence[str]):
-    """The lazy channels-first Dask array (C, iline, xline, samples) a model expects.
-
-    Amplitude and the vertical (time/depth) channel are computed block by block; the
-    envelope and semblance channels are not (yet) streamed, so models that use them are
-    refused with the reason.
-    """
-    import dask.array as dsa
-
+    """The lazy channels-first Dask array (C, iline, xline, samples) a model expects
+    (:func:`app.layout.streamed_channels` with the channels the model was trained on)."""
     from io_adapters.seismic_attributes import attributes_of
 
-    if set(map(str, da.dims)) != {"iline", "xline", "samples"}:
-        raise DataError(
-            f"{da.attrs.get('source_path', 'the data')} has dims {tuple(da.dims)}; streamed "
-            "prediction is for seismic (iline, xline, samples) surveys, predict maps and "
-            "cubes in memory (without --scheduler/--store)"
-        )
-    flags = attributes_of(channel_names)
-    if flags["envelope_channel"] or flags["semblance_channel"]:
-        raise DataError(
-            "this model uses the envelope or semblance channel, which streamed prediction "
-            "does not compute yet; predict in memory (without --scheduler/--store) or train "
-            "on amplitude (and the vertical channel)"
-        )
-    da = da.transpose("iline", "xline", "samples")
-    amplitude = da.data
-    if not isinstance(amplitude, dsa.Array):
-        amplitude = dsa.from_array(np.asarray(amplitude), chunks=default_chunks(da.shape))
-    amplitude = amplitude.astype(np.float32)
-    channels = [amplitude]
-    if flags["vertical_channel"]:
-        samples = np.asarray(da.coords["samples"].values, dtype=np.float32)
-        samples = dsa.from_array(samples, chunks=(amplitude.chunks[2],))
-        channels.append(dsa.broadcast_to(samples, amplitude.shape, chunks=amplitude.chunks))
-    return dsa.stack(channels)
+    from .layout import streamed_channels
+
+    return streamed_channels(da, **attributes_of(channel_names))[0]
 
 
 # --------------------------------------------------------------------------- the graph
@@ -293,7 +266,8 @@ def predict_to_store(
     model_path = Path(model_dir).expanduser().resolve()
     model = TrainedModel.load(model_path)
     info = model.info
-    if model.design.spatial_dims != 3 or info.slice_axis is not None:
+    if model.design.spatial_dims != 3 or info.slice_axis is not None \
+            or info.averaged_axis is not None:
         raise DataError("streamed prediction applies 3D seismic models; this model is "
                         f"{model.design.spatial_dims}D, predict its data in memory")
     if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):

@@ -2,7 +2,9 @@
 
 :func:`build_task` puts a :class:`~io_adapters.labels.LabelSet` on a
 :class:`~app.layout.DataLayout` (validation from the label split or a second label set);
-:func:`default_design` proposes a small network when the user gives none.
+:func:`default_design` proposes a small network when the user gives none. Labels listed
+cell by cell (:class:`~io_adapters.labels.LabelCells`, wells on a survey store) and any
+labels on a survey read chunk by chunk become fhn_core's SparseLabels.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import math
 import numpy as np
 import xarray as xr
 
+from fhn_core.chunked import is_chunked
 from fhn_core.design import PRESETS, NetworkDesign, Segment
+from fhn_core.sparse_labels import SparseLabels
 from fhn_core.task import SegmentationTask
 from io_adapters.errors import DataError
-from io_adapters.labels import LabelSet
+from io_adapters.labels import LabelCells, LabelSet
 
 from .layout import DataLayout, to_channels_first
 
@@ -41,11 +45,39 @@ def _labels_on_grid(
     return arr.astype(np.int64)
 
 
+def _listed_on_grid(
+    labels: LabelCells | LabelSet | np.ndarray, layout: DataLayout, what: str, source: str
+) -> SparseLabels:
+    """Labels as SparseLabels on the layout's grid (columns in its dim order)."""
+    if not isinstance(labels, LabelCells):
+        return SparseLabels.from_dense(_labels_on_grid(labels, layout, what, source))
+    dims, shape = tuple(labels.dims), tuple(labels.shape)
+    if set(dims) == set(layout.grid_dims):
+        order = [dims.index(d) for d in layout.grid_dims]
+        dims, shape = layout.grid_dims, tuple(shape[i] for i in order)
+    if dims != layout.grid_dims or shape != layout.grid_shape:
+        raise DataError(
+            f"{what} on the grid {labels.shape} {labels.dims} are not on the grid of {source}, "
+            f"which is {layout.grid_shape} {layout.grid_dims}; import the labels on this "
+            "data's grid"
+        )
+    cells = labels.cells[:, order] if len(labels.cells) else labels.cells
+    return SparseLabels(shape, cells, labels.class_ids)
+
+
+def _on_every_slice(labels: np.ndarray, layout: DataLayout) -> np.ndarray:
+    """Label-grid labels repeated along the layout's averaged axis (every band slice)."""
+    axis = layout.averaged_axis
+    assert axis is not None
+    size = layout.data.shape[1 + axis]
+    return np.repeat(np.expand_dims(labels, axis), size, axis=axis)
+
+
 def build_task(
     da: xr.DataArray,
-    labelset: LabelSet,
+    labelset: LabelSet | LabelCells,
     *,
-    val_labels: LabelSet | np.ndarray | None = None,
+    val_labels: LabelSet | LabelCells | np.ndarray | None = None,
     layout: DataLayout | None = None,
 ) -> SegmentationTask:
     """A SegmentationTask from loaded data and its labels (class names from the LabelSet).
@@ -53,10 +85,16 @@ def build_task(
     Validation labels: ``val_labels`` when given; else the LabelSet's ``split`` (cells with
     split 1 are held back for validation, the rest train); else none, and the trainer
     holds back a random fraction. ``layout`` defaults to :func:`to_channels_first` (da).
-    Labels on another grid are a DataError naming both shapes.
+    Labels on another grid are a DataError naming both shapes. LabelCells, and every label
+    on a layout read chunk by chunk, go to fhn_core as SparseLabels.
     """
     layout = layout or to_channels_first(da)
     source = str(da.attrs.get("source_path", "the data"))
+    if isinstance(labelset, LabelCells):
+        labels = _listed_on_grid(labelset, layout, "labels", source)
+        val = (None if val_labels is None else
+               _listed_on_grid(val_labels, layout, "validation labels", source))
+        return _task(layout, labelset, labels, val)
     labels = _labels_on_grid(labelset, layout, "labels", source)
     val = None
     if val_labels is not None:
@@ -67,22 +105,34 @@ def build_task(
         if held.any():
             val = np.where(held, labels, -1)
             labels = np.where(held, -1, labels)
+    if layout.averaged_axis is not None:  # the same labels on every slice of that axis
+        labels = _on_every_slice(labels, layout)
+        val = None if val is None else _on_every_slice(val, layout)
+    if is_chunked(layout.data):  # a survey read chunk by chunk: fhn_core takes listed cells
+        labels = SparseLabels.from_dense(labels)
+        val = None if val is None else SparseLabels.from_dense(val)
+    return _task(layout, labelset, labels, val)
+
+
+def _task(layout: DataLayout, labelset: LabelSet | LabelCells, labels, val) -> SegmentationTask:
     return SegmentationTask(
         data=layout.data, labels=labels, n_classes=len(labelset.classes), val_labels=val,
         fixed_axes=layout.fixed_axes, slice_axis=layout.slice_axis,
         slice_index=layout.slice_index, vertical_axis=layout.vertical_axis,
+        averaged_axis=layout.averaged_axis,
         class_names=list(labelset.class_names),
         channel_names=list(layout.channel_names),
     )
 
 
 def default_design(
-    layout: DataLayout, n_classes: int, preset: str | None = None
+    layout: DataLayout, n_classes: int, preset: str | None = None, layers_per_level: int = 2
 ) -> NetworkDesign:
     """A design for this data when the user gives none: a small U-shaped network.
 
     ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
-    Without ``preset``: two layers per level, down to at most two Haar levels (fewer when
+    Without ``preset``: ``layers_per_level`` layers per level (two by default; the auto
+    recipe's design-size candidates change it), down to at most two Haar levels (fewer when
     the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
     32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with
     the in_channels above.
@@ -99,9 +149,13 @@ def default_design(
                 f"laid out for a {dims}D design; choose a {dims}D preset or design"
             )
         return design
+    if not 1 <= int(layers_per_level) <= 64:
+        raise DataError(f"layers_per_level must be 1..64, got {layers_per_level}")
     sizes = [s for a, s in enumerate(layout.data.shape[1:]) if a != layout.slice_axis]
     levels = max(0, min(2, int(math.log2(max(min(sizes), 1) / 8))))
     ranks = [8 * 2**level for level in range(levels + 1)]
-    down = [Segment(level, 2, ranks[level]) for level in range(levels + 1)]
+    down = [Segment(level, int(layers_per_level), ranks[level]) for level in range(levels + 1)]
     segments = down + down[-2::-1]
-    return NetworkDesign(channels, dims, tuple(segments), name=f"fhn default ({dims}D)")
+    name = f"fhn default ({dims}D)" if layers_per_level == 2 else (
+        f"fhn default ({dims}D, {layers_per_level} layers per level)")
+    return NetworkDesign(channels, dims, tuple(segments), name=name)

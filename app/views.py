@@ -601,19 +601,11 @@ def band_values(grid: xr.DataArray, band: int, time: int = 0) -> np.ndarray:
     if "time" in grid.dims:
         picks["time"] = int(np.clip(time, 0, grid.sizes["time"] - 1))
     values = (grid.isel(picks) if picks else grid).data
-    if hasattr(values, "dask"):
-        return _sample_chunks(values)
+    if hasattr(values, "dask"):  # a survey larger than memory: a few chunks
+        from io_adapters.zarr_store import sample_values
+
+        return sample_values(values)
     return np.asarray(values)
-
-
-def _sample_chunks(values, n_chunks: int = 16) -> np.ndarray:
-    """The values of a few chunks spread evenly over a Dask array (a survey larger than
-    memory): enough for a percentile clip range, read in well under a second."""
-    total = int(np.prod(values.numblocks))
-    picks = np.unique(np.linspace(0, total - 1, min(n_chunks, total)).round().astype(int))
-    return np.concatenate([
-        np.asarray(values.blocks[np.unravel_index(i, values.numblocks)]).ravel()
-        for i in picks])
 
 
 def section_rgb(

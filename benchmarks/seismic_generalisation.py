@@ -138,6 +138,8 @@ def recipe_run_toml(run_toml: Path, recipe: Path) -> Path:
     for section in ("design", "training"):
         if section in spec:
             run[section] = dict(spec[section])
+    # the recipe's settings as given: a fixed run, not the auto recipe's choice among them
+    run.setdefault("training", {}).setdefault("recipe", "fixed")
     radius = spec.get("labels", {}).get("borehole_radius")
     if radius is not None:
         run["labels"]["radius"] = radius

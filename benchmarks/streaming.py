@@ -219,13 +219,14 @@ def _cluster_predict(model: str, store: str, out: str, workers: str) -> dict:
     return {"seconds": seconds, "cells": int(np.prod(da.shape))}
 
 
-def run_step(step: str, *args: str, log: Path) -> dict:
-    """Run one step in a fresh subprocess; its result plus the child's peak RSS (MB)."""
+def run_step(step: str, *args: str, log: Path, module: str = "benchmarks.streaming") -> dict:
+    """Run one step in a fresh subprocess (``python -m module --child step args``); its
+    result plus the child's peak RSS (MB)."""
     env = dict(os.environ, **MALLOC_ENV)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     with open(log, "a", encoding="utf-8") as err:
         child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.streaming", "--child", step, *args],
+            [sys.executable, "-m", module, "--child", step, *args],
             stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT, text=True)
         out = child.stdout.read()
         _, status, usage = os.wait4(child.pid, 0)

@@ -11,7 +11,9 @@ order, reading only each block's window of the data:
   as :func:`fhn_core.haar.pad_to_multiple` does);
 - :func:`block_logits` the class logits of one block's window;
 - :func:`blend` the average of the logits of the blocks covering one region, summed in
-  the grid's block order, so its logits come out bitwise equal to the in-memory ones.
+  the grid's block order, so its logits come out bitwise equal to the in-memory ones;
+- :func:`logits_at` the blended logits at a list of cells only, from the blocks that
+  cover them (validation on a survey larger than memory).
 
 The overlap that makes blocks agree with the whole-volume answer is the network's
 receptive field (:func:`receptive_radius`): a layer (2.6) applies K then K^T, two
@@ -29,7 +31,7 @@ import torch
 
 from .checkpoint import TrainedModel
 from .design import NetworkDesign
-from .haar import padding_for
+from .haar import padded_cells, padding_for
 from .losses import class_scores
 from .prediction import _block_starts
 from .task import to_input
@@ -47,6 +49,17 @@ def receptive_radius(design: NetworkDesign) -> int:
     half = design.kernel_size // 2
     reach = sum(2 * half * 2**spec.level for spec in design.layer_specs())
     return reach + 2**design.max_level - 1
+
+
+def context_block(
+    window: tuple[int, ...], design: NetworkDesign, sizes: tuple[int, ...]
+) -> tuple[int, ...]:
+    """A training window grown by the receptive radius on both sides (a multiple of
+    2^levels, at most ``sizes``): the block validation on a survey read chunk by chunk
+    predicts, so that a cell in its middle sees all the context the network can use."""
+    reach, m = 2 * receptive_radius(design), 2**design.max_level
+    return tuple(min(int(s), -(-(int(w) + reach) // m) * m)
+                 for w, s in zip(window, sizes, strict=True))
 
 
 @dataclass(frozen=True)
@@ -92,17 +105,20 @@ class BlockGrid:
 def block_grid(
     sizes: tuple[int, ...],
     design: NetworkDesign,
-    block: int,
+    block: int | tuple[int, ...],
     overlap: int,
     slice_axis: int | None = None,
 ) -> BlockGrid:
-    """The blocks ``predict_logits(..., block=block, overlap=overlap)`` runs on ``sizes``."""
+    """The blocks ``predict_logits(..., block=block, overlap=overlap)`` runs on ``sizes``
+    (``block`` one size for every axis, or one per axis)."""
     levels = design.max_level
     pads = padding_for(tuple(sizes), levels)
     padded = tuple(s + p for s, p in zip(sizes, pads, strict=True))
     m = 2**levels
+    per_axis = (block,) * len(padded) if isinstance(block, int) else tuple(block)
     blocks = tuple(
-        s if a == slice_axis else min(s, math.ceil(block / m) * m) for a, s in enumerate(padded)
+        s if a == slice_axis else min(s, math.ceil(b / m) * m)
+        for a, (s, b) in enumerate(zip(padded, per_axis, strict=True))
     )
     starts = tuple(tuple(_block_starts(s, b, overlap)) for s, b in zip(padded, blocks,
                                                                         strict=True))
@@ -116,13 +132,8 @@ def window_indices(grid: BlockGrid, window: Window) -> tuple[np.ndarray, ...]:
     Beyond the data's end, cell ``size + j`` is data cell ``size - 2 - j`` (reflection,
     as ``torch.nn.functional.pad(mode="reflect")``) or ``size - 1`` (replication).
     """
-    out = []
-    for w, size in zip(window, grid.sizes, strict=True):
-        cells = np.arange(w.start, w.stop)
-        beyond = cells >= size
-        cells[beyond] = 2 * (size - 1) - cells[beyond] if grid.reflect else size - 1
-        out.append(cells)
-    return tuple(out)
+    return tuple(np.asarray(padded_cells(w.start, w.stop, size, grid.reflect), dtype=np.int64)
+                 for w, size in zip(window, grid.sizes, strict=True))
 
 
 @torch.no_grad()
@@ -132,16 +143,18 @@ def block_logits(
     """Class logits (K, *grid window) of one block's raw data window (C, *window).
 
     The window is standardised with the model's statistics and expanded to its input
-    channels as the whole volume would be (:func:`fhn_core.task.to_input`).
+    channels as the whole volume would be (:func:`fhn_core.task.to_input`); an ensemble's
+    logits are the mean of its members', as in :func:`fhn_core.prediction.model_logits`.
     """
     info = model.info
-    x = to_input(np.asarray(window, dtype=np.float32), info.normalisation, model.design)
-    model.net.eval()
-    out = model.net(x.to(device))
+    x = to_input(np.asarray(window, dtype=np.float32), info.normalisation, model.design).to(device)
     slice_axis = None if info.slice_axis is None else 2 + info.slice_axis
-    scores = class_scores(out, info.n_classes, slice_axis=slice_axis,
-                          slice_index=info.slice_index)
-    return scores[0].float().cpu().numpy()
+    total = torch.zeros(())
+    for net in model.networks:  # an ensemble: the mean of its members' logits
+        net.eval()
+        total = total + class_scores(net(x), info.n_classes, slice_axis=slice_axis,
+                                     slice_index=info.slice_index)[0].float().cpu()
+    return (total / len(model.networks)).numpy()
 
 
 def blend(
@@ -168,3 +181,58 @@ def blend(
         total[(slice(None), *dst)] += logits[(slice(None), *src)]
         count[dst] += 1
     return total / count
+
+
+@torch.no_grad()
+def logits_at(
+    net: torch.nn.Module,
+    x,
+    cells: np.ndarray,
+    n_classes: int,
+    *,
+    block: tuple[int, ...],
+    overlap: int | None = None,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Class logits (K, n) at the (n, d) cells of the data grid, blended over blocks.
+
+    ``x`` is the padded network input (a tensor or a :class:`fhn_core.task.StreamedInput`,
+    read one block window at a time). Only the blocks of :func:`block_grid` that hold one
+    of the cells run, in the grid's order, and each cell averages the blocks covering it
+    as a whole-grid blockwise prediction would: the cost follows the labels, not the
+    volume. ``overlap`` defaults to the receptive radius, at most half a block.
+    """
+    design = net.design
+    sizes = tuple(int(s) for s in x.shape[2:])  # padded already: the grid pads nothing more
+    if overlap is None:
+        overlap = min(receptive_radius(design), min(block) // 2)
+    grid = block_grid(sizes, design, tuple(block), overlap)
+    total = np.zeros((n_classes, len(cells)), dtype=np.float32)
+    count = np.zeros(len(cells), dtype=np.float32)
+    net.eval()
+    for number in _blocks_holding(grid, cells):
+        window = grid.window(number)
+        inside = np.all([(cells[:, a] >= w.start) & (cells[:, a] < w.stop)
+                         for a, w in enumerate(window)], axis=0)
+        out = net(x[(slice(None), slice(None), *window)].to(device))
+        scores = class_scores(out, n_classes)[0].float().cpu().numpy()
+        local = cells[inside] - np.array([w.start for w in window])
+        total[:, inside] += scores[(slice(None), *local.T)]
+        count[inside] += 1
+    return total / count
+
+
+def _blocks_holding(grid: BlockGrid, cells: np.ndarray) -> list[int]:
+    """The numbers of the blocks that contain at least one of the cells, in grid order."""
+    first, last = [], []
+    for axis, (starts, size) in enumerate(zip(grid.starts, grid.block, strict=True)):
+        origins = np.asarray(starts)
+        first.append(np.searchsorted(origins + size, cells[:, axis], "right"))
+        last.append(np.searchsorted(origins, cells[:, axis], "right"))
+    spans = np.unique(np.stack(first + last, axis=1), axis=0)
+    d, counts = len(grid.starts), [len(s) for s in grid.starts]
+    found = set()
+    for span in spans:
+        ranges = [range(int(span[a]), int(span[d + a])) for a in range(d)]
+        found.update(int(np.ravel_multi_index(i, counts)) for i in itertools.product(*ranges))
+    return sorted(found)

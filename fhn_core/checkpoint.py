@@ -1,9 +1,12 @@
 """Trained models and training checkpoints on disk, without pickle.
 
 A model folder holds ``model.safetensors`` (weights), ``design.toml`` (the architecture)
-and ``model.json`` (classes, normalisation, label embedding). A training checkpoint adds
-``training.safetensors`` (optimiser tensors, RNG state) and ``training.json`` (iteration,
-configuration, history, optimiser hyper-parameters), so training resumes exactly.
+and ``model.json`` (classes, normalisation, label embedding); an ensemble of N networks
+(``ModelInfo.ensemble``, :mod:`fhn_core.ensemble`) adds ``member-1.safetensors`` ...
+``member-{N-1}.safetensors``, the other members' weights for the same design. A training
+checkpoint adds ``training.safetensors`` (optimiser tensors, RNG state) and
+``training.json`` (iteration, configuration, history, optimiser hyper-parameters), so
+training resumes exactly.
 Folders are written beside the target (``<name>.<pid>.<random>.part``), fsynced, and
 swapped in whole, so a crash never leaves a half-written checkpoint. The swap renames the
 current copy to ``<name>.old`` before moving the new one in; a crash between the two
@@ -20,7 +23,7 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,8 @@ class ModelInfo:
     slice_index: int | None = None
     vertical_axis: int | None = None  # label-grid axis pointing down (time or depth)
     class_order: list[int] = field(default_factory=list)  # top to bottom; [] = none known
+    ensemble: int = 1  # networks whose logits prediction averages (member weight files)
+    averaged_axis: int | None = None  # spatial axis the logits are averaged over (every slice)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,16 +78,35 @@ class ModelInfo:
             ) from err
 
 
+def member_file(member: int) -> str:
+    """The weight file of ensemble member ``member`` (0: ``model.safetensors``)."""
+    return "model.safetensors" if member == 0 else f"member-{member}.safetensors"
+
+
 @dataclass
 class TrainedModel:
-    """A network with everything needed to apply it to new data of the same kind."""
+    """A network with everything needed to apply it to new data of the same kind.
+
+    ``members`` are the further networks of an ensemble (the same design, other
+    initialisations): prediction averages the logits of :attr:`networks`.
+    """
 
     net: HyperbolicNetwork
     info: ModelInfo
+    members: list[HyperbolicNetwork] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.info.ensemble != 1 + len(self.members):
+            self.info = replace(self.info, ensemble=1 + len(self.members))
 
     @property
     def design(self) -> NetworkDesign:
         return self.net.design
+
+    @property
+    def networks(self) -> list[HyperbolicNetwork]:
+        """Every network of the model: ``net`` first, then the other ensemble members."""
+        return [self.net, *self.members]
 
     def save(self, folder: str | Path) -> Path:
         """Write the model folder atomically (weights, design, info)."""
@@ -91,8 +115,11 @@ class TrainedModel:
         return Path(folder)
 
     def write_into(self, folder: Path) -> None:
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(weights, str(folder / "model.safetensors"))
+        for member, net in enumerate(self.networks):
+            if net.design != self.design:
+                raise FhnError("the members of an ensemble must share one design")
+            weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+            save_file(weights, str(folder / member_file(member)))
         (folder / "design.toml").write_text(self.design.to_toml(), encoding="utf-8")
         _write_json(folder / "model.json", self.info.to_json())
 
@@ -108,16 +135,28 @@ class TrainedModel:
         design = NetworkDesign.load(folder / "design.toml")
         info_file = folder / "model.json"
         info = ModelInfo.from_json(_read_json(info_file), source=str(info_file))
-        net = HyperbolicNetwork(design)
-        weights = _load_tensors(folder / "model.safetensors")
-        try:
-            net.load_state_dict(weights)
-        except RuntimeError as err:
-            raise FhnError(
-                f"{folder / 'model.safetensors'} does not match {folder / 'design.toml'}: "
-                f"{str(err).splitlines()[0]}; the files come from different models"
-            ) from err
-        return cls(net.to(device), info)
+        if not isinstance(info.ensemble, int) or info.ensemble < 1:
+            raise FhnError(f"{info_file}: ensemble must be a whole number >= 1, got "
+                           f"{info.ensemble!r}; the file is damaged")
+        nets = [_load_network(folder, member, design).to(device)
+                for member in range(info.ensemble)]
+        return cls(nets[0], info, nets[1:])
+
+
+def _load_network(folder: Path, member: int, design: NetworkDesign) -> HyperbolicNetwork:
+    path = folder / member_file(member)
+    if not path.is_file():
+        raise FhnError(f"{path} is missing: model.json lists an ensemble with this member; "
+                       "copy the whole model folder")
+    net = HyperbolicNetwork(design)
+    try:
+        net.load_state_dict(_load_tensors(path))
+    except RuntimeError as err:
+        raise FhnError(
+            f"{path} does not match {folder / 'design.toml'}: "
+            f"{str(err).splitlines()[0]}; the files come from different models"
+        ) from err
+    return net
 
 
 # --- training checkpoints -----------------------------------------------------------

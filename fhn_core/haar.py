@@ -167,6 +167,18 @@ def padding_for(sizes: tuple[int, ...], levels: int) -> tuple[int, ...]:
     return tuple((-s) % m for s in sizes)
 
 
+def padded_cells(start: int, stop: int, size: int, reflect: bool = True) -> list[int] | range:
+    """The data cells behind cells ``start:stop`` of an axis padded at its end.
+
+    Cell ``size + j`` beyond the end is data cell ``size - 2 - j`` (reflection, as
+    :func:`pad_to_multiple` pads) or ``size - 1`` (edge replication).
+    """
+    if stop <= size:
+        return range(start, stop)
+    beyond = [2 * (size - 1) - c if reflect else size - 1 for c in range(max(start, size), stop)]
+    return [*range(start, min(stop, size)), *beyond]
+
+
 def pad_to_multiple(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, tuple[int, ...]]:
     """Reflect-pad the end of every spatial axis to a multiple of 2^levels.
 

@@ -17,6 +17,11 @@ really keeps (float32, GB = 1e9 bytes):
     layer's workspace and the input (4 whole-input tensors), plus the class logits summed
     over blocks with their counts, and the probabilities, entropy and class ids made
     from them (2 K + 3 values per cell of the grid).
+
+A *streamed* run (data read chunk by chunk, :mod:`fhn_core.chunked`) holds neither the
+input nor a label grid, and validates one block at a time (a training window and the
+receptive radius around it, :func:`fhn_core.blocks.context_block`); its
+final prediction is a separate streamed step (app.streamed), not part of the run.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class MemoryCheck:
     n_classes: int
     averaging: bool
     available: float | None
+    streamed: bool = False      # data read window by window: no whole input held
 
     @property
     def kernel_copies(self) -> int:
@@ -65,9 +71,11 @@ class MemoryCheck:
     @property
     def held_bytes(self) -> int:
         """Held for the whole run: the input twice, the labels, the kernel copies."""
+        kernels = self.kernel_copies * self.training.kernels_blr
+        if self.streamed:
+            return kernels
         voxels = math.prod(self.prediction.input_shape[2:])
-        return (2 * self.prediction.input_bytes + 8 * voxels
-                + self.kernel_copies * self.training.kernels_blr)
+        return 2 * self.prediction.input_bytes + 8 * voxels + kernels
 
     @property
     def step_bytes(self) -> int:
@@ -76,7 +84,8 @@ class MemoryCheck:
 
     @property
     def prediction_bytes(self) -> int:
-        """A whole-volume pass without gradients (validation, the final prediction)."""
+        """A whole-volume pass without gradients (validation, the final prediction); a
+        streamed run's is one block's."""
         voxels = math.prod(self.prediction.input_shape[2:])
         return (WHOLE_PASS_STATES * self.prediction.input_bytes
                 + (2 * self.n_classes + 3) * voxels * BYTES_PER_VALUE)
@@ -103,13 +112,15 @@ class MemoryCheck:
 
     def breakdown(self) -> str:
         """The parts of :attr:`needed`, one per line (for the CLI and the app)."""
+        held = ("held all run (kernels x" if self.streamed else
+                "held all run (input x2, labels, kernels x") + f"{self.kernel_copies})"
+        whole = ("validation pass on one block" if self.streamed else
+                 "whole-volume pass (validation, prediction)")
         return "\n".join([
-            f"{'held all run (input x2, labels, kernels x' + str(self.kernel_copies) + ')':<48}"
-            f"{self.held_bytes / GB:>10.3f} GB",
+            f"{held:<48}{self.held_bytes / GB:>10.3f} GB",
             f"{'one training step on ' + 'x'.join(map(str, self.training.input_shape)):<48}"
             f"{self.step_bytes / GB:>10.3f} GB",
-            f"{'whole-volume pass (validation, prediction)':<48}"
-            f"{self.prediction_bytes / GB:>10.3f} GB",
+            f"{whole:<48}{self.prediction_bytes / GB:>10.3f} GB",
             f"{'needed: held + the larger of the two':<48}{self.needed / GB:>10.3f} GB",
         ])
 
@@ -122,12 +133,19 @@ def check_memory(
     *,
     n_classes: int = 2,
     averaging: bool = False,
+    streamed: bool = False,
 ) -> MemoryCheck:
-    """What a run of ``design`` on data of ``spatial_shape`` holds, against ``available``."""
+    """What a run of ``design`` on data of ``spatial_shape`` holds, against ``available``
+    (``streamed``: data read window by window, validated block by block)."""
     window = training_window(spatial_shape, patch, design.max_level)
     full = training_window(spatial_shape, None, design.max_level)
+    if streamed:  # validation predicts blocks of a window and its context (training.py)
+        from .blocks import context_block
+
+        full = context_block(window, design, full)
     return MemoryCheck(
         training=estimate_memory(design, (1, design.in_channels, *window)),
         prediction=estimate_memory(design, (1, design.in_channels, *full)),
         n_classes=int(n_classes), averaging=bool(averaging), available=available,
+        streamed=bool(streamed),
     )

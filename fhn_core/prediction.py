@@ -144,6 +144,12 @@ def predict_logits(
     transformed input goes through the same block machinery and its logits are transformed
     back before the average.
     """
+    f = output_factor(net.design)
+    sizes = tuple(x.shape[2:])
+    if augment and f > 1:
+        # A flip moves a volume's end to its start; padded to whole coarse cells first, the
+        # flipped volume's coarse cells are the unflipped ones mirrored, so they line up.
+        x, _ = pad_to_multiple(x, net.design.out_level)
     transforms = (
         horizontal_transforms(tuple(x.shape[2:]), fixed_axes, slice_axis)
         if augment else [((), None)]
@@ -152,15 +158,16 @@ def predict_logits(
     for i, transform in enumerate(transforms):
         step = None
         if progress:
-            def step(f: float, i: int = i) -> None:
-                progress((i + f) / len(transforms))
+            def step(fraction: float, i: int = i) -> None:
+                progress((i + fraction) / len(transforms))
         logits = _undo(
             _block_logits(net, _apply(x, transform, 2), n_classes, block, overlap,
                           slice_axis, slice_index, device, step),
             transform, slice_axis,
         )
         total = total + logits
-    return total / len(transforms)
+    grid = tuple(math.ceil(s / f) for a, s in enumerate(sizes) if a != slice_axis)
+    return crop_to(total / len(transforms), grid)
 
 
 def _block_logits(
@@ -237,6 +244,35 @@ def probabilities_to_prediction(
     )
 
 
+def model_logits(
+    model: TrainedModel,
+    x: torch.Tensor,
+    *,
+    block: int | None = None,
+    overlap: int = 16,
+    augment: bool = False,
+    device: torch.device | str = "cpu",
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """The model's class logits (K, *grid) for its (1, C, *S) input: the mean over its
+    networks (one, or the members of an ensemble, :mod:`fhn_core.ensemble`) of
+    :func:`predict_logits`, each with the same blocks and transforms."""
+    info, nets = model.info, model.networks
+    total = torch.zeros(())
+    for m, net in enumerate(nets):
+        step = None
+        if progress:
+            def step(f: float, m: int = m) -> None:
+                progress((m + f) / len(nets))
+        net.to(device)
+        total = total + predict_logits(
+            net, x, info.n_classes, block=block, overlap=overlap,
+            slice_axis=info.slice_axis, slice_index=info.slice_index,
+            fixed_axes=tuple(info.fixed_axes), augment=augment, device=device, progress=step,
+        )
+    return total / len(nets)
+
+
 def predict(
     model: TrainedModel,
     data: np.ndarray,
@@ -252,6 +288,8 @@ def predict(
 
     ``augment``: average the logits over the horizontal flips/transposes the model was
     trained with (its ``info.fixed_axes`` and slice axis stay as they are); 4-8x the time.
+    A model labelled on every slice along an axis (``info.averaged_axis``) answers once
+    per column of that axis: the mean of its slices' logits.
     ``stratigraphic_order``: class ids that keep the top-to-bottom order of the classes
     the training labels showed, down every trace (law of superposition; see
     :mod:`fhn_core.stratigraphy`); only for models trained on data with a vertical axis.
@@ -270,24 +308,17 @@ def predict(
             f"shape {data.shape}"
         )
     factor = output_factor(model.design)
-    if augment and any(s % factor for s in data.shape[1:]):
-        raise FhnError(
-            f"test-time flips need data sizes divisible by the output grid's factor {factor} "
-            f"(got {data.shape[1:]}): a flipped volume's coarse cells would not line up; "
-            "predict without augmentation"
-        )
     dev = resolve_device(device)
     x = to_input(data, info.normalisation, model.design)
-    model.net.to(dev)
-    logits = predict_logits(
-        model.net, x, info.n_classes, block=block, overlap=overlap,
-        slice_axis=info.slice_axis, slice_index=info.slice_index,
-        fixed_axes=tuple(info.fixed_axes), augment=augment, device=dev, progress=progress,
-    )
+    logits = model_logits(model, x, block=block, overlap=overlap, augment=augment, device=dev,
+                          progress=progress)
+    if info.averaged_axis is not None:  # labelled on every slice: one answer per column
+        logits = logits.mean(1 + info.averaged_axis)
     order = tuple(info.class_order) if stratigraphic_order else ()
     prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
     if factor == 1:
         return prediction
-    grid = tuple(s for a, s in enumerate(data.shape[1:]) if a != info.slice_axis)
+    grid = tuple(s for a, s in enumerate(data.shape[1:])
+                 if a not in (info.slice_axis, info.averaged_axis))
     return Prediction(to_data_grid(prediction.classes, factor, grid),
                       prediction.probabilities, to_data_grid(prediction.entropy, factor, grid))

@@ -5,6 +5,10 @@ None) placed so that it contains a labelled position, then randomly flipped and
 transposed along the horizontal axes. Fixed axes (the vertical/time axis, a spectral
 or time axis that carries the label slice) are never flipped or transposed: geology is
 not symmetric under turning the section upside down.
+
+The volume may also be read window by window (:class:`fhn_core.task.StreamedInput`) and
+the labels listed cell by cell (:class:`fhn_core.sparse_labels.SparseLabels`): the draws
+are the same, only each window is read when drawn.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 
 from .errors import FhnError
 from .losses import UNLABELLED
+from .sparse_labels import SparseLabels
 
 
 def free_axes(
@@ -34,6 +39,9 @@ def free_axes(
 class SubvolumeSampler:
     """Draws (x, labels) windows from padded tensors x (1, C, *S) and labels (1, *S_label).
 
+    ``x`` may be anything sliced like that tensor (a StreamedInput), ``labels`` the
+    SparseLabels of the padded label grid.
+
     Args:
         size: window size per spatial axis (None = the whole axis); multiples of ``multiple``.
         fixed_axes: spatial axes (0-based) never flipped or transposed.
@@ -45,7 +53,7 @@ class SubvolumeSampler:
     def __init__(
         self,
         x: torch.Tensor,
-        labels: torch.Tensor,
+        labels: torch.Tensor | SparseLabels,
         *,
         size: tuple[int | None, ...] | None = None,
         fixed_axes: tuple[int, ...] = (),
@@ -60,7 +68,8 @@ class SubvolumeSampler:
         self.fixed = set(fixed_axes) | ({slice_axis} if slice_axis is not None else set())
         self.generator = generator or torch.Generator().manual_seed(0)
         self.size = self._window(size, multiple)
-        self.labelled = (labels[0] != UNLABELLED).nonzero()
+        self.labelled = (torch.from_numpy(labels.cells) if isinstance(labels, SparseLabels)
+                         else (labels[0] != UNLABELLED).nonzero())
         if len(self.labelled) == 0:
             raise FhnError("there are no training labels to sample sub-volumes around")
 
@@ -110,7 +119,10 @@ class SubvolumeSampler:
         window = tuple(slice(a, a + s) for a, s in zip(starts, self.size, strict=True))
         x = self.x[(slice(None), slice(None), *window)]
         lab_window = tuple(w for w, la in zip(window, label_axes, strict=True) if la is not None)
-        y = self.labels[(slice(None), *lab_window)]
+        if isinstance(self.labels, SparseLabels):
+            y = torch.from_numpy(self.labels.window(lab_window)).unsqueeze(0)
+        else:
+            y = self.labels[(slice(None), *lab_window)]
         return self._augmented(x, y) if self.augment else (x, y)
 
     def _augmented(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,12 @@ Preparation standardises each channel (statistics of finite values, stored with 
 model so prediction uses the same), sets nodata to 0 (the channel mean) and removes
 labels there, replicates channels up to the design's input channels (section 3.2) and
 reflect-pads the spatial axes to a multiple of 2^levels (cropped back after prediction).
+
+Surveys larger than memory come as a chunked array-like instead of numpy (a Dask or
+Zarr array, :mod:`fhn_core.chunked`) with :class:`~fhn_core.sparse_labels.SparseLabels`:
+the statistics are then gathered block by block, nodata is looked up at the labelled
+cells only, and :class:`StreamedInput` stands for the padded network input, reading the
+cells of each window the sampler draws.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import chunked
 from .design import NetworkDesign
 from .errors import FhnError
+from .haar import padded_cells, padding_for
 from .losses import UNLABELLED, expand_channels
+from .sparse_labels import SparseLabels
+
+Labels = np.ndarray | SparseLabels
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,9 @@ class Normalisation:
 
     @classmethod
     def of(cls, data: np.ndarray) -> Normalisation:
+        """Statistics of the finite values of each channel (block by block for chunked data)."""
+        if chunked.is_chunked(data):
+            return cls._of_chunked(data)
         means, stds = [], []
         for channel in data:
             finite = channel[np.isfinite(channel)]
@@ -42,6 +56,14 @@ class Normalisation:
             means.append(float(finite.mean(dtype=np.float64)))
             stds.append(float(finite.std(dtype=np.float64)) or 1.0)
         return cls(tuple(means), tuple(stds))
+
+    @classmethod
+    def _of_chunked(cls, data) -> Normalisation:
+        moments = chunked.finite_moments(data)
+        if any(n == 0 for n, _, _ in moments):
+            raise FhnError("a data channel has no finite values (all nodata); remove it")
+        return cls(tuple(m for _, m, _ in moments),
+                   tuple(float(np.sqrt(m2 / n)) or 1.0 for n, _, m2 in moments))
 
     def apply(self, data: np.ndarray) -> np.ndarray:
         if data.shape[0] != len(self.mean):
@@ -56,23 +78,32 @@ class Normalisation:
 
 @dataclass
 class SegmentationTask:
-    """What to learn: data, sparse labels, how the class scores sit in the output."""
+    """What to learn: data, sparse labels, how the class scores sit in the output.
+
+    ``data`` numpy (or a chunked array-like, read window by window); ``labels`` and
+    ``val_labels`` a dense grid or :class:`SparseLabels` on the label grid.
+    """
 
     data: np.ndarray
-    labels: np.ndarray
+    labels: Labels
     n_classes: int
-    val_labels: np.ndarray | None = None
+    val_labels: Labels | None = None
     fixed_axes: tuple[int, ...] = ()  # spatial axes never flipped or transposed
     slice_axis: int | None = None     # spatial axis index of the embedding slice (eq. 3.20)
     slice_index: int | None = None
     vertical_axis: int | None = None  # label-grid axis pointing down (time or depth), if any
+    # labels repeated on every slice along this spatial axis; prediction averages the logits
+    # over it (the alternative to embedding them at one slice, eq. 3.20)
+    averaged_axis: int | None = None
     class_names: list[str] = field(default_factory=list)
     channel_names: list[str] = field(default_factory=list)  # kept with the model
 
     def __post_init__(self) -> None:
-        self.data = np.asarray(self.data, dtype=np.float32)
-        self.labels = np.asarray(self.labels)
-        if self.data.ndim not in (3, 4):
+        if not chunked.is_chunked(self.data):
+            self.data = np.asarray(self.data, dtype=np.float32)
+        if not isinstance(self.labels, SparseLabels):
+            self.labels = np.asarray(self.labels)
+        if len(self.data.shape) not in (3, 4):
             raise FhnError(
                 f"data must be channels-first (C, *spatial) with 2 or 3 spatial axes, got "
                 f"shape {self.data.shape}; add a channel axis of length 1 for a single volume"
@@ -86,19 +117,23 @@ class SegmentationTask:
                     f"{name} of shape {tuple(lab.shape)} are not on the data's grid {grid}; "
                     "import or paint labels on the same grid as the data"
                 )
-            if not np.issubdtype(lab.dtype, np.integer):
-                raise FhnError(f"{name} must be integers (-1 unlabelled), got {lab.dtype}")
-            if lab.size and (lab.max() >= self.n_classes or lab.min() < UNLABELLED):
+            ids = lab.classes if isinstance(lab, SparseLabels) else lab
+            if not np.issubdtype(ids.dtype, np.integer):
+                raise FhnError(f"{name} must be integers (-1 unlabelled), got {ids.dtype}")
+            if ids.size and (ids.max() >= self.n_classes or ids.min() < UNLABELLED):
                 raise FhnError(
-                    f"{name} contain class id {int(lab.max())} or {int(lab.min())}, outside "
+                    f"{name} contain class id {int(ids.max())} or {int(ids.min())}, outside "
                     f"-1..{self.n_classes - 1}; check the class table"
                 )
         if self.vertical_axis is not None and not 0 <= self.vertical_axis < len(grid):
             raise FhnError(f"vertical_axis {self.vertical_axis} is not an axis of the label "
                            f"grid {grid}")
-        if not (self.labels >= 0).any():
+        if isinstance(self.labels, SparseLabels) and self.slice_axis is not None:
+            raise FhnError("labels listed cell by cell (SparseLabels) need data without an "
+                           "embedding slice; give dense labels for this layout")
+        if self.n_labelled == 0:
             raise FhnError("there are no labels: paint or import at least one labelled position")
-        present = np.unique(self.labels[self.labels >= 0])
+        present = np.unique(labelled_classes(self.labels))
         if present.size < 2:
             only = int(present[0])
             name = self.class_names[only] if only < len(self.class_names) else f"class {only}"
@@ -106,6 +141,16 @@ class SegmentationTask:
                 f"the labels hold one class only ({name}); a network cannot learn to tell "
                 "classes apart from one: label at least one more class"
             )
+
+    @property
+    def n_labelled(self) -> int:
+        """How many cells carry a training label."""
+        return int(labelled_classes(self.labels).size)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the data are a chunked array-like, read window by window."""
+        return chunked.is_chunked(self.data)
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -120,12 +165,24 @@ class SegmentationTask:
             raise FhnError(f"slice_axis {self.slice_axis} is not a spatial axis of {s}")
         return s[: self.slice_axis] + s[self.slice_axis + 1 :]
 
-    def valid_labels(self, labels: np.ndarray) -> np.ndarray:
+    def valid_labels(self, labels: Labels) -> Labels:
         """Labels with nodata positions (NaN in any channel) removed."""
+        if isinstance(labels, SparseLabels):
+            if chunked.is_chunked(self.data):
+                return labels.subset(chunked.finite_at(self.data, labels.cells))
+            return labels.subset(np.isfinite(self.data[(slice(None), *labels.cells.T)])
+                                 .all(axis=0))
         nodata = ~np.isfinite(self.data).all(axis=0)
         if self.slice_axis is not None:
             nodata = nodata.any(axis=self.slice_axis)
         return np.where(nodata, UNLABELLED, labels).astype(np.int64)
+
+
+def labelled_classes(labels: Labels) -> np.ndarray:
+    """The class ids of the labelled cells (C order)."""
+    if isinstance(labels, SparseLabels):
+        return labels.classes
+    return labels[labels != UNLABELLED]
 
 
 def check_design_fits(design: NetworkDesign, task: SegmentationTask) -> None:
@@ -171,9 +228,44 @@ def to_input(data: np.ndarray, norm: Normalisation, design: NetworkDesign) -> to
     return torch.cat([zeros, x], dim=1)
 
 
-def pad_labels(labels: np.ndarray, levels: int) -> torch.Tensor:
-    """(*S) labels -> (1, *S_padded) int64 tensor, the padding unlabelled."""
+def pad_labels(labels: Labels, levels: int) -> torch.Tensor | SparseLabels:
+    """(*S) labels -> (1, *S_padded) int64 tensor, the padding unlabelled.
+
+    Sparse labels stay sparse, on the padded grid (the sampler reads their windows).
+    """
     m = 2**levels
+    if isinstance(labels, SparseLabels):
+        return labels.on_grid([s + (-s) % m for s in labels.shape])
     pads = [(0, (-s) % m) for s in labels.shape]
     padded = np.pad(labels.astype(np.int64), pads, constant_values=UNLABELLED)
     return torch.from_numpy(padded).unsqueeze(0)
+
+
+class StreamedInput:
+    """The padded network input of chunked data, made window by window.
+
+    Stands for ``pad_to_multiple(to_input(data, norm, design), design.max_level)``:
+    ``shape`` is that tensor's, and ``x[:, :, *window]`` (a slice per spatial axis of the
+    padded grid) reads only the window's cells from the data, reflected beyond the end
+    as the padding reflects them, and standardises and expands them as :func:`to_input`
+    does, so a window equals the same window of the in-memory tensor.
+    """
+
+    def __init__(self, data, norm: Normalisation, design: NetworkDesign) -> None:
+        self.data, self.norm, self.design = data, norm, design
+        self.sizes = tuple(int(n) for n in data.shape[1:])
+        pads = padding_for(self.sizes, design.max_level)
+        self.reflect = all(p < s for p, s in zip(pads, self.sizes, strict=True))
+        padded = tuple(s + p for s, p in zip(self.sizes, pads, strict=True))
+        self.shape = torch.Size((1, design.in_channels, *padded))
+
+    def __getitem__(self, index: tuple[slice, ...]) -> torch.Tensor:
+        if len(index) != 2 + len(self.sizes) or any(i != slice(None) for i in index[:2]):
+            raise FhnError("a StreamedInput is read as x[:, :, *one slice per spatial axis]")
+        cells = [np.asarray(padded_cells(*w.indices(p)[:2], s, self.reflect))
+                 for w, p, s in zip(index[2:], self.shape[2:], self.sizes, strict=True)]
+        box = tuple(slice(int(c.min()), int(c.max()) + 1) for c in cells)
+        raw = chunked.read(self.data, (slice(None), *box))
+        raw = raw[np.ix_(range(raw.shape[0]), *(c - b.start for c, b in zip(cells, box,
+                                                                            strict=True)))]
+        return to_input(raw, self.norm, self.design)

@@ -18,6 +18,10 @@ with the cause and the fixes, at a step whose rebuilt gradients cannot be truste
 result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
 A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
 and validated on the data grid (:mod:`fhn_core.coarse`).
+
+A task whose data are a chunked array-like (a survey larger than memory, see
+:mod:`fhn_core.chunked`) trains the same way on windows read as they are drawn; it is
+validated on the blocks that hold validation labels only (:func:`fhn_core.blocks.logits_at`).
 """
 
 from __future__ import annotations
@@ -48,9 +52,19 @@ from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .sampler import SubvolumeSampler
+from .sparse_labels import SparseLabels
 from .stability import drift_problem
 from .stratigraphy import superposition_order
-from .task import Normalisation, SegmentationTask, check_design_fits, pad_labels, to_input
+from .task import (
+    Labels,
+    Normalisation,
+    SegmentationTask,
+    StreamedInput,
+    check_design_fits,
+    labelled_classes,
+    pad_labels,
+    to_input,
+)
 
 
 @dataclass
@@ -77,6 +91,9 @@ class TrainConfig:
     amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
     gradient_mode: str = "invertible"
     average_decay: float = 0.0       # > 0: validate and return averaged weights (averaging.py)
+    stop_after: int = 0              # > 0: end after this many iterations, the schedule still
+    #                                  spanning `iterations` (early stopping, auto_recipe.py)
+    ensemble: int = 1                # networks trained one after another (ensemble.py)
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -89,6 +106,13 @@ class TrainConfig:
             raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise FhnError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.stop_after <= self.iterations:
+            raise FhnError(f"stop_after must be in 0..iterations ({self.iterations}), got "
+                           f"{self.stop_after}")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
+                or self.ensemble < 1:
+            raise FhnError(f"ensemble must be a whole number of networks >= 1 (1 = one "
+                           f"network), got {self.ensemble!r}")
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         if self.patch is not None:
@@ -101,6 +125,11 @@ class TrainConfig:
         if unknown:
             raise FhnError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+    @property
+    def last_iteration(self) -> int:
+        """The iteration training ends after: ``stop_after`` when set, else ``iterations``."""
+        return self.stop_after or self.iterations
 
     def learning_rate_at(self, iteration: int) -> float:
         if self.schedule == "cosine":
@@ -136,29 +165,38 @@ class TrainResult:
 
 
 def split_validation(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+    labels: Labels, fraction: float, seed: int
+) -> tuple[Labels, Labels]:
     """Hold back a random ``fraction`` of each class's labels: (training, validation) labels.
 
     The one stratified split of the product (the Trainer, the app's Wells & validation page
     and notebooks use it): per class, ``round(fraction * n)`` labels, at least one when
     ``fraction`` > 0, and always at least one left for training; a class with a single label
-    keeps it for training.
+    keeps it for training. SparseLabels are split into SparseLabels, holding back the same
+    cells as their dense grid would.
     """
     if not 0.0 <= fraction < 1.0:
         raise FhnError(f"validation fraction {fraction} must be in [0, 1); e.g. 0.2")
+    if isinstance(labels, SparseLabels):
+        held = _held_back(labels.classes, fraction, seed)
+        return labels.subset(~held), labels.subset(held)
+    held = _held_back(labels.ravel(), fraction, seed).reshape(labels.shape)
+    return np.where(held, -1, labels), np.where(held, labels, -1)
+
+
+def _held_back(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """(n,) which of a flat list of labels (-1 unlabelled) :func:`split_validation` holds back."""
     rng = np.random.default_rng(seed)
-    train, val = labels.copy(), np.full_like(labels, -1)
+    held = np.zeros(labels.shape, dtype=bool)
     if fraction == 0:
-        return train, val
+        return held
     for k in np.unique(labels[labels >= 0]):
         idx = np.flatnonzero(labels == k)
         if idx.size < 2:
             continue
         n_val = min(max(1, round(fraction * idx.size)), idx.size - 1)
-        chosen = rng.choice(idx, size=n_val, replace=False)
-        train.flat[chosen], val.flat[chosen] = -1, k
-    return train, val
+        held[rng.choice(idx, size=n_val, replace=False)] = True
+    return held
 
 
 EXPLOSION_FACTOR = 1000.0
@@ -193,11 +231,17 @@ def _class_order(task: SegmentationTask) -> list[int]:
     """
     if task.vertical_axis is None:
         return []
-    labels = task.labels
-    if task.val_labels is not None:
+    labels, vertical = task.labels, task.vertical_axis
+    if isinstance(labels, SparseLabels):
+        if isinstance(task.val_labels, SparseLabels):  # the training label wins a shared cell
+            labels = SparseLabels(labels.shape, np.concatenate([task.val_labels.cells,
+                                                                labels.cells]),
+                                  np.concatenate([task.val_labels.classes, labels.classes]))
+        labels, vertical = labels.labelled_traces(vertical), 1  # the labelled traces only
+    elif task.val_labels is not None:
         labels = np.where(labels >= 0, labels, task.val_labels)
     try:
-        return list(superposition_order(labels, task.vertical_axis, task.n_classes))
+        return list(superposition_order(labels, vertical, task.n_classes))
     except FhnError:
         return []
 
@@ -220,8 +264,12 @@ class Trainer:
         out_dir: str | Path | None = None,
         class_colours: list[str] | None = None,
         ranks: Ranks | None = None,
+        diagnostics: bool = True,
+        checkpoint_name: str = "checkpoint",
     ) -> None:
         self.task, self.design, self.config = task, design, config or TrainConfig()
+        self.records_diagnostics = diagnostics  # False: no Fig. 3 record (a throwaway fit)
+        self.checkpoint_name = checkpoint_name  # the folder under out_dir (ensemble members)
         check_design_fits(design, task)
         cfg = self.config
         self.ranks = ranks or Ranks()
@@ -236,6 +284,7 @@ class Trainer:
             fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
+            averaged_axis=task.averaged_axis,
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.
@@ -245,11 +294,18 @@ class Trainer:
             train, val = labels, task.valid_labels(task.val_labels)
         else:
             train, val = split_validation(labels, cfg.validation_fraction, cfg.seed)
-        self.val_labels = val if (val >= 0).any() else None
-        self.x = to_input(task.data, info.normalisation, design)
-        from .haar import pad_to_multiple  # local: only the padded copy is kept
+        self.val_labels = val if labelled_classes(val).size else None
+        if task.streamed:  # read window by window; nothing is held whole
+            if output_factor(design) > 1:
+                raise FhnError("training on a survey read chunk by chunk needs a design "
+                               "whose output is on the data grid (no Haar route or coarse "
+                               "output); load the data in memory for that design")
+            self.x = self.x_padded = StreamedInput(task.data, info.normalisation, design)
+        else:
+            self.x = to_input(task.data, info.normalisation, design)
+            from .haar import pad_to_multiple  # local: only the padded copy is kept
 
-        self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
+            self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
         self.generator = torch.Generator().manual_seed(sampler_seed(cfg.seed, self.ranks.rank))
         self.sampler = SubvolumeSampler(
             self.x_padded, pad_labels(train, design.max_level), size=cfg.patch,
@@ -257,7 +313,8 @@ class Trainer:
             multiple=2**design.max_level, generator=self.generator,
         )
         self.weights = (
-            balanced_class_weights(torch.from_numpy(train), task.n_classes).to(self.device)
+            balanced_class_weights(torch.from_numpy(labelled_classes(train)),
+                                   task.n_classes).to(self.device)
             if cfg.class_weights == "balanced" else None
         )
         self.optimiser = self._optimiser()
@@ -325,6 +382,38 @@ class Trainer:
         self.optimiser.step()
         return total
 
+    def measure_step_seconds(self, repeats: int = 2) -> float:
+        """Seconds one training step takes here (the fastest of ``repeats`` after a warm-up).
+
+        A step's forward and backward on a drawn sub-volume, with the sampler's stream and
+        the gradients put back afterwards: the run it measures is unchanged.
+        """
+        stream = self.generator.get_state()
+        times = []
+        try:
+            for _ in range(repeats + 1):
+                x, y = self.sampler.draw()
+                start = time.perf_counter()
+                self._loss(x.to(self.device), y.to(self.device)).backward()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                times.append(time.perf_counter() - start)
+        finally:
+            self.generator.set_state(stream)
+            self.optimiser.zero_grad(set_to_none=True)
+        return min(times[1:])
+
+    def measure_pass_seconds(self) -> float:
+        """Seconds one whole-data pass takes here (a validation, or one prediction pass)."""
+        start = time.perf_counter()
+        predict_logits(self.model.net, self.x, self.task.n_classes,
+                       slice_axis=self.task.slice_axis, slice_index=self.task.slice_index,
+                       device=self.device)
+        self.model.net.train()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start
+
     def _gradient_sync(self, last: bool) -> AbstractContextManager[Any]:
         """Average gradients over the ranks only after the last sub-volume of a step."""
         if last or not isinstance(self.trained, torch.nn.parallel.DistributedDataParallel):
@@ -339,6 +428,8 @@ class Trainer:
         if self.val_labels is None:
             return None
         task = self.task
+        if isinstance(self.x, StreamedInput):
+            return self._validate_streamed()
         with self._evaluated_weights() as net:
             logits = predict_logits(
                 net, self.x, task.n_classes, slice_axis=task.slice_axis,
@@ -348,6 +439,19 @@ class Trainer:
         classes = to_data_grid(logits.argmax(0), output_factor(self.design),
                                self.val_labels.shape)  # nearest, for a coarse output
         return evaluate(classes, self.val_labels, task.n_classes)
+
+    def _validate_streamed(self) -> Metrics:
+        """Scores at the validation cells, from the blocks that hold them (blocks.logits_at):
+        training windows with the receptive radius of context around them."""
+        from .blocks import context_block, logits_at
+
+        val = self.val_labels
+        block = context_block(self.sampler.size, self.design, tuple(self.x.shape[2:]))
+        with self._evaluated_weights() as net:
+            logits = logits_at(net, self.x, val.cells, self.task.n_classes, block=block,
+                               device=self.device)
+        self.model.net.train()
+        return evaluate(logits.argmax(0), val.classes, self.task.n_classes)
 
     def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
         net = self.model.net
@@ -386,7 +490,7 @@ class Trainer:
         start = time.perf_counter()
         self.model.net.train()
         validation: Metrics | None = None
-        while self.iteration < cfg.iterations:
+        while self.iteration < cfg.last_iteration:
             outcome = self._step()
             if isinstance(outcome, str):
                 return self._diverged(outcome, validation)
@@ -396,7 +500,7 @@ class Trainer:
             it = self.iteration
             record: dict[str, Any] = {"iteration": it, "loss": outcome,
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
-            last = it == cfg.iterations
+            last = it == cfg.last_iteration
             val = None
             if self.ranks.is_main and cfg.validate_every and (it % cfg.validate_every == 0
                                                               or last):
@@ -405,7 +509,7 @@ class Trainer:
                     record["validation"] = val.as_dict()
             self.history.append(record)
             if callback:
-                callback(Progress(it, cfg.iterations, outcome, record["learning_rate"],
+                callback(Progress(it, cfg.last_iteration, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
                                   _peak_memory_mb(self.device), val))
             stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
@@ -431,11 +535,11 @@ class Trainer:
         return self._result("diverged", message, validation)
 
     def _result(self, status: str, message: str, validation: Metrics | None) -> TrainResult:
-        checkpoint = self.out_dir / "checkpoint" if self.out_dir else None
+        checkpoint = self.out_dir / self.checkpoint_name if self.out_dir else None
         model = self.final_model()
         # Rank 0 writes the run record; the other ranks' copies of the network are the same.
         fig3 = (trained_diagnostics(model.net, self.x_padded, self.sampler.size)
-                if self.ranks.is_main else None)
+                if self.ranks.is_main and self.records_diagnostics else None)
         return TrainResult(model, status, message, self.iteration, self.history,
                            validation, checkpoint, fig3)
 
@@ -454,13 +558,13 @@ class Trainer:
         extra = {}
         if self.average:
             extra, state["average_updates"] = self.average.state_tensors(), self.average.updates
-        return save_checkpoint(self.out_dir / "checkpoint", self.model, self.optimiser,
+        return save_checkpoint(self.out_dir / self.checkpoint_name, self.model, self.optimiser,
                                self.generator, state, extra)
 
     @classmethod
     def resume(
         cls, out_dir: str | Path, task: SegmentationTask, config: TrainConfig | None = None,
-        ranks: Ranks | None = None,
+        ranks: Ranks | None = None, checkpoint_name: str = "checkpoint",
     ) -> Trainer:
         """Continue from ``out_dir/checkpoint`` (same task; ``config`` may extend iterations).
 
@@ -468,10 +572,11 @@ class Trainer:
         rank 0 continues the saved sampler stream, the others start fresh ones, so only a
         one-process run repeats the uninterrupted loss sequence exactly.
         """
-        model, tensors, state = load_checkpoint(Path(out_dir) / "checkpoint")
+        model, tensors, state = load_checkpoint(Path(out_dir) / checkpoint_name)
         saved = TrainConfig.from_dict(state["config"])
         trainer = cls(task, model.design, config or saved, out_dir=out_dir,
-                      class_colours=model.info.class_colours, ranks=ranks)
+                      class_colours=model.info.class_colours, ranks=ranks,
+                      checkpoint_name=checkpoint_name)
         trainer.model.net.load_state_dict(model.net.state_dict())
         restore_optimiser(trainer.optimiser, tensors, state["param_groups"])
         rank = trainer.ranks.rank

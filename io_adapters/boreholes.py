@@ -4,6 +4,10 @@ A well is a horizontal position and a list of (top, base, class) intervals in th
 vertical unit; on seismic each interval labels the samples between top and base in the
 traces within a radius of the well, on a 2D map a well labels a disk. The well table is
 kept beside the labels (``save_boreholes``) so the app can draw and edit the wells.
+
+On a survey too large for a label array per cell (a Zarr store of billions of cells)
+:func:`import_borehole_cells` gives the same labels as :class:`LabelCells`, the labelled
+cells listed: a few wells never allocate the survey's grid.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import xarray as xr
 
 from .atomic import atomic_output
 from .errors import DataError
+from .gridmatch import spatial_dims, spatial_shape
 from .label_geometry import brush_index, check_radius, paint_cells
 from .label_placement import (
     ClassMapper,
@@ -33,10 +38,11 @@ from .label_placement import (
     to_grid_order,
     vertical_dim,
 )
-from .labels import FILE_VERSION, LabelSet, Provenance
+from .labels import FILE_VERSION, LabelCells, LabelSet, Provenance
 
 __all__ = [
-    "Borehole", "import_boreholes", "boreholes_from_rows", "save_boreholes", "load_boreholes",
+    "Borehole", "import_boreholes", "import_borehole_cells", "boreholes_from_rows",
+    "save_boreholes", "load_boreholes",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -78,6 +84,21 @@ def import_boreholes(
     return _boreholes(header, rows, grid, radius, class_names, p)
 
 
+def import_borehole_cells(
+    path: PathLike,
+    grid: xr.DataArray,
+    radius: float = 1.5,
+    *,
+    class_names: Sequence[str] | None = None,
+) -> tuple[LabelCells, list[Borehole]]:
+    """:func:`import_boreholes` as a list of labelled cells, for grids too large for a
+    LabelSet: the same cells and classes, the survey's grid never allocated (only its
+    coordinates are read)."""
+    p = Path(path)
+    header, rows = read_csv(p)
+    return _boreholes(header, rows, grid, radius, class_names, p, listed=True)
+
+
 def boreholes_from_rows(
     rows: Sequence[Mapping[str, object]],
     grid: xr.DataArray,
@@ -107,8 +128,10 @@ def _boreholes(
     radius: float,
     class_names: Sequence[str] | None,
     p: Path | str,
-) -> tuple[LabelSet, list[Borehole]]:
-    """The body of :func:`import_boreholes`; ``p`` names the table in messages."""
+    listed: bool = False,
+) -> tuple[LabelSet | LabelCells, list[Borehole]]:
+    """The body of :func:`import_boreholes` (``listed``: of :func:`import_borehole_cells`);
+    ``p`` names the table in messages."""
     hshape = tuple(grid.sizes[d] for d in horizontal_dims(grid))
     radius = check_radius(radius, hshape, f"{p}: radius")
     vertical = vertical_dim(grid) is not None
@@ -139,7 +162,7 @@ def _boreholes(
             f"{grid_description(grid)}; check their coordinates (and the CRS) or remove them"
         )
     mapper = ClassMapper([r["class"] for r in rows], class_names, p)
-    ls = empty_labels_on(grid, mapper.names)
+    strokes: list[tuple[tuple[np.ndarray, ...], int]] = []  # (cells, class), in row order
     wells: dict[str, Borehole] = {}
     vdim = vertical_dim(grid)
     zaxis = None
@@ -156,7 +179,7 @@ def _boreholes(
         )
         disk = brush_index([cell], radius, hshape)
         if zaxis is None:
-            paint_cells(ls.labels, disk, cid, source=ls.source, provenance=Provenance.BOREHOLE)
+            strokes.append((disk, cid))
             continue
         top, base = sorted((csv_number(row, "top", p, n + 2), csv_number(row, "base", p, n + 2)))
         _check_no_overlap(well, top, base, p, where)
@@ -174,10 +197,23 @@ def _boreholes(
             zs = np.array([nearest])
         ring = np.stack([np.repeat(disk[0], len(zs)), np.repeat(disk[1], len(zs)),
                          np.tile(zs, len(disk[0]))], axis=1)
-        index = tuple(to_grid_order(grid, ring).T)
-        paint_cells(ls.labels, index, cid, source=ls.source, provenance=Provenance.BOREHOLE)
+        strokes.append((tuple(to_grid_order(grid, ring).T), cid))
         well.intervals.append((top, base, cid))
-    return ls, list(wells.values())
+    return _painted(strokes, grid, mapper.names, listed), list(wells.values())
+
+
+def _painted(strokes: list[tuple[tuple[np.ndarray, ...], int]], grid: xr.DataArray,
+             names: Sequence[str], listed: bool) -> LabelSet | LabelCells:
+    """The wells' labels, painted in row order: into a LabelSet, or listed as LabelCells."""
+    if listed:
+        cells = [np.stack(index, axis=1) for index, _ in strokes]
+        ids = [np.full(len(c), cid) for c, (_, cid) in zip(cells, strokes, strict=True)]
+        return LabelCells(spatial_shape(grid), spatial_dims(grid), np.concatenate(cells),
+                          np.concatenate(ids), list(names))
+    ls = empty_labels_on(grid, names)
+    for index, cid in strokes:
+        paint_cells(ls.labels, index, cid, source=ls.source, provenance=Provenance.BOREHOLE)
+    return ls
 
 
 def _check_no_overlap(well: Borehole, top: float, base: float, p: Path | str, where: str) -> None:

@@ -4,7 +4,9 @@ Model (DESIGN.md "Data model"): a :class:`LabelSet` holds an int16 array on the 
 spatial grid (seismic ``(iline, xline, samples)``, maps and hyperspectral ``(y, x)``)
 with -1 = unlabelled and 0..K-1 = class index used by the network, a class table of
 :class:`LabelClass` (name, colour), a uint8 provenance code per cell (:class:`Provenance`)
-and an optional uint8 train/validation split (0 train, 1 validation).
+and an optional uint8 train/validation split (0 train, 1 validation). On a survey too
+large for an array per cell (a Zarr store of billions of cells) the labels of a few
+wells come as :class:`LabelCells` instead: the labelled cells listed with their classes.
 
 In files that users exchange (rasters, SEG-Y label volumes, CSV/GeoJSON integer
 classes, the saved .npz) the convention is 0 = no label and 1..K = classes.
@@ -40,6 +42,7 @@ __all__ = [
     "Provenance",
     "LabelClass",
     "LabelSet",
+    "LabelCells",
     "DEFAULT_COLOURS",
     "FILE_VERSION",
     "default_colour",
@@ -298,6 +301,35 @@ class LabelSet:
         self.labels[take] = new
         self.source[take] = other.source[take]
         return changed
+
+
+@dataclass
+class LabelCells:
+    """Labels listed cell by cell, for grids too large for a :class:`LabelSet`.
+
+    ``cells`` (n, ndim) int64 grid indices in the order ``dims`` and ``class_ids`` (n,),
+    in painting order: where a cell is listed twice, the later entry is its label, as
+    painting the same cells into a LabelSet would leave it.
+    """
+
+    shape: tuple[int, ...]
+    dims: tuple[str, ...]
+    cells: np.ndarray
+    class_ids: np.ndarray
+    classes: list[LabelClass]
+
+    def __post_init__(self) -> None:
+        self.classes = _as_classes(self.classes)
+        self.cells = np.asarray(self.cells, dtype=np.int64).reshape(-1, len(self.shape))
+        self.class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
+        if len(self.cells) != len(self.class_ids):
+            raise DataError(f"{len(self.cells)} labelled cells but {len(self.class_ids)} "
+                            "class ids")
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in id order."""
+        return [c.name for c in self.classes]
 
 
 # --------------------------------------------------------------------------- file

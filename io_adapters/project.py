@@ -60,15 +60,32 @@ _TIFF_SUFFIXES = (".tif", ".tiff", ".gtiff")
 _ENVI_DATA_SUFFIXES = ("", ".img", ".dat", ".raw", ".bsq", ".bil", ".bip")
 
 
+def _read_survey(path: Path, options: dict[str, Any]) -> xr.DataArray:
+    """A SEG-Y in memory, or an ingested survey store (Dask-backed, read chunk by chunk)."""
+    from .zarr_store import is_segy_store, open_segy_store
+
+    if path.suffix.lower() == ".zarr" or is_segy_store(path):
+        if options:
+            raise DataError(
+                f"{path.name} is an ingested survey store: its byte locations and gaps were "
+                f"fixed at ingest, so options {sorted(options)} do not apply; remove them"
+            )
+        return open_segy_store(path)
+    from .segy import read_segy
+
+    return read_segy(path, **options)
+
+
 def guess_kind(path: PathLike) -> str:
     """The source kind a file name suggests: "segy", "geotiff" or "hyperspectral".
 
-    .sgy/.segy -> segy; .tif/.tiff -> geotiff; .hdr, ENVI data (.img, .dat, .raw, .bsq,
-    .bil, .bip or no suffix), .mat and NetCDF/HDF5 -> hyperspectral. Anything else is a
+    .sgy/.segy and .zarr (a SEG-Y ingested by ``fhn ingest``) -> segy; .tif/.tiff ->
+    geotiff; .hdr, ENVI data (.img, .dat, .raw, .bsq, .bil, .bip or no suffix), .mat and
+    NetCDF/HDF5 -> hyperspectral. Anything else is a
     :class:`DataError` that asks for the kind.
     """
     suffix = Path(path).suffix.lower()
-    if suffix in _SEGY_SUFFIXES:
+    if suffix in (*_SEGY_SUFFIXES, ".zarr"):
         return "segy"
     if suffix in _TIFF_SUFFIXES:
         return "geotiff"
@@ -353,9 +370,7 @@ class Project:
                     f"the path in {self.project_file}"
                 )
         if kind == "segy":
-            from .segy import read_segy
-
-            volumes = [read_segy(p, **s.options) for p, s in zip(paths, self.sources,
+            volumes = [_read_survey(p, s.options) for p, s in zip(paths, self.sources,
                                                                   strict=True)]
             if len(volumes) == 1:
                 return volumes[0]

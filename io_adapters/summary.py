@@ -112,7 +112,13 @@ def summarize(data: xr.DataArray) -> DataSummary:
     """
     kind = _kind(data)
     dims = {str(d): int(data.sizes[d]) for d in data.dims}
-    vmin, vmax, finite = _value_range(np.asarray(data.values))
+    sampled = hasattr(data.data, "dask")  # a survey larger than memory: a few chunks
+    if sampled:
+        from .zarr_store import sample_values
+
+        vmin, vmax, finite = _value_range(sample_values(data.data))
+    else:
+        vmin, vmax, finite = _value_range(np.asarray(data.values))
     rows: list[tuple[str, str]] = [
         ("Kind", kind),
         ("Dimensions", " x ".join(f"{n} {d}" for d, n in dims.items())),
@@ -134,13 +140,17 @@ def summarize(data: xr.DataArray) -> DataSummary:
         rows.append(("Wavelengths", f"{np.nanmin(wl):g} .. {np.nanmax(wl):g} {wl_unit}".strip()))
     if finite == 0.0:
         rows.append(("Value range", "no finite values"))
+    elif sampled:
+        rows.append(("Value range", f"{vmin:.6g} .. {vmax:.6g} (of 16 chunks spread over "
+                                    "the survey)"))
     else:
         rng = f"{vmin:.6g} .. {vmax:.6g}"
         if finite < 1.0:
             rng += f" ({100 * (1 - finite):.1f} % nodata)"
         rows.append(("Value range", rng))
     rows.append(("Data type", str(data.dtype)))
-    rows.append(("Memory", format_bytes(data.nbytes)))
+    rows.append(("Memory", format_bytes(data.nbytes)
+                 + (" on disk, read chunk by chunk" if sampled else "")))
     many = data.attrs.get("sources") or data.attrs.get("source_paths") or ()
     source = ", ".join(str(s) for s in many) or data.attrs.get("source_path")
     if source:

@@ -101,8 +101,11 @@ if grid is not None:
         st.table(table)
     with right:
         kinds = views.view_kinds(grid)
-        preview = views.make_view(grid, kinds[-1].name,
-                                  grid.sizes[grid.dims[-1]] // 2 if kinds[-1].axis == 2 else 0)
+        if hasattr(grid.data, "dask"):  # a survey store: an inline reads one row of chunks
+            preview = views.make_view(grid, kinds[0].name, grid.sizes[grid.dims[0]] // 2)
+        else:
+            preview = views.make_view(grid, kinds[-1].name, grid.sizes[grid.dims[-1]] // 2
+                                      if kinds[-1].axis == 2 else 0)
         settings = views.default_settings(grid)
         clip = views.clip_range(views.band_values(grid, 0), settings.percentile,
                                 symmetric=settings.symmetric)

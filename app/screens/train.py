@@ -7,7 +7,9 @@ import streamlit as st
 
 from app import jobs, run_ui, runs, ui
 from app.demo import demo_recipe
+from fhn_core.auto_recipe import AUTO_ITERATIONS, DEFAULT_BUDGET_MINUTES, candidates_for
 from fhn_core.coarse import haar_route
+from fhn_core.ensemble import format_seconds
 from fhn_core.memory import GB
 from fhn_core.memory_check import check_memory
 from fhn_core.training import TrainConfig
@@ -18,6 +20,10 @@ VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset 
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
 ORDER_KEY = "fhn-train-order"
+RECIPE_KEY = "fhn-train-recipe"
+RECIPES = {"auto": "Auto: chosen by cross-validation on your labels",
+           "fixed": "Fixed: exactly the settings below"}
+TIME_KEY = "fhn_train_time"         # (settings it was measured for, RunTime)
 
 
 
@@ -63,6 +69,8 @@ def choose_preset() -> None:
     recipe = demo_recipe() if key == "demo" else None
     st.session_state[AUGMENT_KEY] = bool(recipe and recipe.augment)
     st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
+    # a design picked from the list is a fixed choice; the default leaves auto to choose
+    st.session_state[RECIPE_KEY] = "auto" if key == "default" else "fixed"
 
 
 # the design chosen belongs to the data it was chosen for: another project (or new data)
@@ -79,6 +87,26 @@ version = st.session_state.get(VERSION_KEY, 0)
 layout = shapes[base.spatial_dims]
 base_config = suggested or TrainConfig()
 
+recipe_col, budget_col = st.columns([3, 1], vertical_alignment="bottom")
+recipe = recipe_col.radio(
+    "Recipe", list(RECIPES), format_func=RECIPES.get, horizontal=True, key=RECIPE_KEY,
+    help="Auto tries a small fixed set of input channels and design sizes on spatial folds "
+         "of your labels (whole regions held out, never neighbouring cells), picks the "
+         "iterations where the held-out score peaks, trains the winner on all labels and "
+         "shows its cross-validated score beside a per-cell random forest's. The other "
+         "settings below (device, learning rate, sub-volume, ...) are used as set.")
+auto = recipe == "auto"
+budget_minutes = budget_col.number_input(
+    "Time budget (minutes)", min_value=1.0, max_value=24 * 60.0,
+    value=DEFAULT_BUDGET_MINUTES, step=5.0, key="fhn-train-budget-minutes", disabled=not auto,
+    help="Auto stops trying further candidates when their cross-validation and the final "
+         "training would pass this time")
+if auto:
+    st.caption("Auto chooses among: " + "; ".join(
+        f"**{c.name}** ({c.why})" for c in candidates_for(layout.kind))
+        + f"; iterations up to {AUTO_ITERATIONS}. The design, input channels and iterations "
+        "below are not used.")
+
 design_col, settings_col = st.columns([1.15, 1], gap="large")
 
 # ----------------------------------------------------------------------------- design
@@ -94,6 +122,7 @@ with design_col:
                "**layers** and the **block rank** of their kernels (eq. 3.17).")
     rows = st.data_editor(
         pd.DataFrame(runs.segment_rows(base)), num_rows="dynamic", hide_index=True,
+        disabled=auto,
         key=f"fhn-train-segments-{version}", width="stretch",
         column_config={
             "level": st.column_config.NumberColumn("level", min_value=0, max_value=6, step=1,
@@ -106,19 +135,35 @@ with design_col:
     )
     vertical = layout.kind == "seismic" and st.toggle(
         "Sample time as an input channel", value=True, key="fhn-train-vertical",
+        disabled=auto,
         help="Adds each sample's two-way time (or depth) as a second input channel. With "
              "labels from a few wells the network then knows where in the section it is, "
              "and generalises between the wells far better.")
     envelope = layout.kind == "seismic" and st.toggle(
         "Envelope as an input channel", value=True, key="fhn-train-envelope",
+        disabled=auto,
         help="Adds the envelope (instantaneous amplitude) of each trace as an input channel: "
              "reflection strength without the wavelet's oscillation, which tells transparent "
              "units (shale, salt) from bright or thinly bedded ones away from the wells.")
     semblance = layout.kind == "seismic" and st.toggle(
         "Semblance as an input channel", value=True, key="fhn-train-semblance",
+        disabled=auto,
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share.")
+    change = layout.kind == "dates" and st.toggle(
+        "Change channels (t2 - t1 and its magnitude)", value=False, key="fhn-train-change",
+        disabled=auto,
+        help="Adds the per-band differences of the two dates and the length of the change "
+             "vector ||t2 - t1|| as input channels (change vector analysis). From a few "
+             "labelled points the network does not learn to form that length itself; on the "
+             "Taizhou pair it helped on four of five training-half splits.")
+    band_axis = layout.spatial_dims == 3 and layout.kind in ("dates", "hyperspectral")
+    every_slice = band_axis and st.toggle(
+        "Labels on every band slice", value=False, key="fhn-train-every-slice",
+        help="The 3D layout makes the bands an axis. The paper embeds the labels at one band "
+             "slice (eq. 3.20); this labels every slice with them and averages the class "
+             "scores over the bands when predicting, so every slice's output is trained.")
     predict_flips = st.toggle(
         "Average the prediction over flips", key=AUGMENT_KEY,
         help="Predicts the data once per horizontal flip and transpose the network was trained "
@@ -131,6 +176,8 @@ with design_col:
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
+    if change:  # 2D: a difference per band and the magnitude; 3D: two more channels
+        data_channels += 2 if layout.spatial_dims == 3 else layout.channels // 2 + 1
     c1, c2, c3 = st.columns(3)
     min_channels = max(data_channels, n_classes)
     in_channels = c1.number_input(
@@ -195,9 +242,17 @@ with settings_col:
     lr = c2.number_input("Learning rate", min_value=1e-6, max_value=1.0,
                          value=float(base_config.learning_rate), step=1e-3, format="%.4f",
                          key=f"fhn-train-lr-{version}")
-    iterations = st.number_input("Iterations", min_value=1, max_value=100_000,
+    c1, c2 = st.columns(2)
+    iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
                                  value=int(base_config.iterations), step=10,
-                                 key=f"fhn-train-iters-{version}")
+                                 key=f"fhn-train-iters-{version}", disabled=auto)
+    ensemble = c2.number_input(
+        "Networks (ensemble)", min_value=1, max_value=32, value=int(base_config.ensemble),
+        step=1, key=f"fhn-train-ensemble-{version}", disabled=auto,
+        help="Trains this many networks one after another from different random starts and "
+             "averages their class scores. From a few labels one network's answer depends "
+             "much on its start; the average is steadier. Costs that many times the "
+             "training and prediction time.")
     held_back = editor.labels.split is not None and bool(
         ((editor.labels.split == 1) & (editor.labels.labels >= 0)).any())
     c1, c2 = st.columns(2)
@@ -256,13 +311,14 @@ with settings_col:
                         help="CUDA only: faster convolutions; the states stay float32")
 
 config = ui.run_action(lambda: TrainConfig(
-    iterations=int(iterations), optimiser=optimiser, learning_rate=float(lr),
+    iterations=AUTO_ITERATIONS if auto else int(iterations), optimiser=optimiser,
+    learning_rate=float(lr),
     schedule=schedule, patch=tuple(int(p) or None for p in patch),
     validate_every=int(validate_every) if validating else 0,
     checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
     augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
-    average_decay=float(average)))
+    average_decay=float(average), ensemble=1 if auto else int(ensemble)))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")
@@ -316,18 +372,43 @@ if design is not None and config is not None:
     if unstable:
         st.warning(unstable, icon=":material/warning:")
 
+# ----------------------------------------------------------------------------- time
+ready = design is not None and config is not None and check is not None and check.fits
+inputs = {"vertical_channel": bool(vertical), "envelope_channel": bool(envelope),
+          "semblance_channel": bool(semblance), "change_channels": bool(change),
+          "every_slice": bool(every_slice)}
+timing = (data_key, design.to_toml() if design else "", repr(config), repr(inputs))
+time_col, cost_col = st.columns([1, 4], vertical_alignment="center")
+if time_col.button("Estimate the time", icon=":material/timer:",
+                   disabled=busy or not ready or auto,
+                   key="fhn-train-time", width="stretch",
+                   help="Times one training step and one whole-data pass on the device"):
+    cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.labels, design, config,
+                                                        **inputs))
+    if cost is not None:
+        st.session_state[TIME_KEY] = (timing, cost)
+estimated = st.session_state.get(TIME_KEY)
+if estimated is not None and estimated[0] == timing:
+    cost = estimated[1]
+    flips = " (averaged over flips)" if predict_flips else ""
+    cost_col.markdown(
+        f"**Estimated time: {format_seconds(cost.training_seconds)} of training and "
+        f"{format_seconds(cost.prediction_seconds(bool(predict_flips)))} to predict the "
+        f"data{flips}.** {cost.summary().capitalize()}.")
+else:
+    cost_col.caption("Estimate the time to see what this run costs before it starts "
+                     f"({int(ensemble)} network(s) x {int(iterations)} iterations).")
+
 # ----------------------------------------------------------------------------- start
 st.caption(f"{labelled:,} labelled cells in {n_classes} classes; "
            f"{validation_summary(held_back, fraction, int(validate_every))}.")
-ready = design is not None and config is not None and check is not None and check.fits
 start_col, note_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", icon=":material/play_arrow:",
                     disabled=busy or not ready, key="fhn-train-start", width="stretch"):
     started = ui.run_action(lambda: jobs.registry().start(
-        jobs.JobSpec(project.folder, design, config, vertical_channel=bool(vertical),
-                     envelope_channel=bool(envelope), semblance_channel=bool(semblance),
+        jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
-                     data=grid)))
+                     recipe=recipe, budget_minutes=float(budget_minutes), data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()
@@ -355,13 +436,21 @@ if past:
             r1, r2, r3 = st.columns([2, 1, 1], vertical_alignment="bottom")
             again = r1.selectbox("Run", resumable, key="fhn-train-resume-run")
             done = next(r for r in past if r.name == again)
-            more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
-                                   value=done.iteration + max(10, done.iterations // 2),
-                                   key="fhn-train-resume-iters")
+            saved = TrainConfig.from_dict(
+                {k: (tuple(v) if k == "patch" and v is not None else v)
+                 for k, v in (done.config or {}).items()})
+            if saved.ensemble > 1:  # iterations per network; unfinished members finish
+                more = r2.number_input(
+                    "Train each network up to iteration", min_value=saved.iterations,
+                    value=saved.iterations, key="fhn-train-resume-iters",
+                    help=f"An ensemble of {saved.ensemble} networks, {saved.iterations} "
+                         "iterations each: networks that did not finish continue; more "
+                         "iterations continue the finished ones too")
+            else:
+                more = r2.number_input("Train up to iteration", min_value=done.iteration + 1,
+                                       value=done.iteration + max(10, done.iterations // 2),
+                                       key="fhn-train-resume-iters")
             if r3.button("Continue", icon=":material/resume:", key="fhn-train-resume"):
-                saved = TrainConfig.from_dict(
-                    {k: (tuple(v) if k == "patch" and v is not None else v)
-                     for k, v in (done.config or {}).items()})
                 resumed = ui.run_action(lambda: jobs.registry().start(jobs.JobSpec(
                     project.folder, design, TrainConfig(**{**saved.__dict__,
                                                            "iterations": int(more)}),

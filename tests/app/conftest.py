@@ -1,4 +1,5 @@
-"""Fixtures of the app's browser tests: Debian's Chromium and Playwright's sync API."""
+"""Fixtures of the app's tests: a fresh demo project per test (no training job left running),
+Debian's Chromium and Playwright's sync API for the browser tests."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def sync_playwright():
     api = pytest.importorskip("playwright.sync_api",
                               reason="playwright is not installed (pip install -e '.[dev]')")
     return api.sync_playwright
+
+
+JOB_WAIT = 120.0  # seconds a stopped training job gets to finish its checkpoint
+
+
+@pytest.fixture()
+def demo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh copy of the test module's demo project ``template`` (a module-scoped fixture
+    each module defines with its own survey shape); FHN_PROJECT points at it. A training job
+    still running afterwards is stopped, never left running into the next test."""
+    from app import jobs
+
+    folder = tmp_path / "demo"
+    shutil.copytree(template, folder)
+    monkeypatch.setenv("FHN_PROJECT", str(folder))
+    yield folder
+    active = jobs.registry().active()
+    if active is not None:
+        active.stop()
+        active.wait(JOB_WAIT)

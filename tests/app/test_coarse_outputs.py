@@ -33,7 +33,8 @@ def _config(tmp_path: Path, shared_data: Path, design: dict) -> Path:
         "B,128,888,4,160,upper\nB,128,888,164,300,lower\n")
     config = {"output": "run", "data": {"path": str(shared_data / "segy" / "f3.sgy")},
               "labels": {"path": "wells.csv", "radius": 1.0}, "design": design,
-              "training": {"iterations": 2, "validate_every": 2, "checkpoint_every": 0,
+              "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                           "iterations": 2, "validate_every": 2, "checkpoint_every": 0,
                            "device": "cpu", "validation_fraction": 0.3}}
     path = tmp_path / "run.toml"
     path.write_text(tomli_w.dumps(config))
@@ -124,15 +125,9 @@ def test_haar_route_from_the_run_config(tmp_path, shared_data, capsys):
     assert main(["train", str(_config(tmp_path, shared_data, design))]) == 2
 
 
-@pytest.fixture()
-def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = ensure_demo_project(tmp_path / "demo", shape=(16, 16, 32))
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_demo_project(tmp_path_factory.mktemp("coarse") / "demo", shape=(16, 16, 32))
 
 
 def test_haar_route_on_the_train_page_trains_and_shows_results(demo: Path) -> None:

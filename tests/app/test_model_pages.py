@@ -36,18 +36,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("pages") / "demo", shape=SHAPE)
 
 
-@pytest.fixture()
-def demo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "demo"
-    shutil.copytree(template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
-
-
 @pytest.fixture(scope="module")
 def trained(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the demo with one short finished run (trained through app.jobs)."""
@@ -216,3 +204,22 @@ def pictures(at: AppTest) -> list[bytes]:
             assert raw.startswith(b"\x89PNG")
             found.append(raw)
     return found
+
+
+def test_an_ensemble_from_the_train_page_shows_its_time_first(demo: Path) -> None:
+    at = quick_settings(run(TRAIN), 2)
+    [n for n in at.number_input if n.label == "Networks (ensemble)"][0].set_value(2)
+    at.run()
+    assert any("Estimate the time" in c.value for c in at.caption)
+    at.button(key="fhn-train-time").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [m.value for m in at.markdown if "Estimated time" in m.value]
+    assert shown and "2 networks x (2 iterations" in shown[0], [m.value for m in at.markdown]
+    at.button(key="fhn-train-start").click().run()
+    job = jobs.registry().current()
+    assert job is not None and job.spec.config.ensemble == 2
+    assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
+    assert job.snapshot().iterations == 4
+    model_dir = runs.RunPaths.of(Project.open(demo), job.name).model_dir
+    assert json.loads((model_dir / "model.json").read_text())["ensemble"] == 2
+    assert (model_dir / "member-1.safetensors").is_file()

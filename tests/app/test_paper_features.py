@@ -4,7 +4,6 @@ warning in fhn train and on the Train page, the run record and the Results page.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -60,7 +59,8 @@ def test_train_warns_when_h_breaks_the_bound_and_records_fig3(tmp_path, shared_d
     config = {"output": "run", "data": {"path": str(shared_data / "segy" / "f3.sgy")},
               "labels": {"path": "wells.csv", "radius": 1.0},
               "design": {**TINY, "h": 4.0},
-              "training": {"iterations": 1, "validate_every": 0, "checkpoint_every": 0,
+              "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                           "iterations": 1, "validate_every": 0, "checkpoint_every": 0,
                            "device": "cpu", "validation_fraction": 0.0}}
     path = tmp_path / "run.toml"
     path.write_text(tomli_w.dumps(config))
@@ -82,18 +82,6 @@ def test_train_warns_when_h_breaks_the_bound_and_records_fig3(tmp_path, shared_d
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("paper") / "demo", shape=(16, 16, 32))
-
-
-@pytest.fixture()
-def demo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "demo"
-    shutil.copytree(template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
 
 
 def _run(script: str) -> AppTest:

@@ -188,3 +188,30 @@ def test_every_slice_labels_each_band_and_averages_the_bands(monkeypatch):
     assert labels.shape == (6, 8, 12) and embedding == {"fixed_axes": (0,)}
     assert all((labels[b] == train).all() for b in range(6))
     assert (classes == 0).all()  # 2.5 > 2.4 only once the six bands are averaged
+
+
+def test_fhn_sample_points_draws_the_benchmarks_own_split():
+    from app.regions import region_mask
+    from io_adapters.reference_points import sample_per_class
+
+    rng = np.random.default_rng(5)
+    ref = rng.choice([-1, 0, 1], size=(60, 80)).astype(np.int64)
+    for seed in (0, 3):
+        train, _ = split(ref, seed)
+        drawn = sample_per_class(ref, POINTS_PER_CLASS, seed, region_mask("x < 40", ref.shape))
+        np.testing.assert_array_equal(drawn, train)
+
+
+def test_the_product_run_is_a_plain_run_toml_with_the_chosen_settings(tmp_path):
+    from benchmarks.taizhou_product import run_config
+    from fhn_core.design import NetworkDesign
+    from fhn_core.training import TrainConfig
+
+    config = run_config(tmp_path, tmp_path / "points.csv", 3, 4)
+    assert config["data"]["change_channels"] and config["labels"]["points"].endswith(".csv")
+    settings = dict(config["training"])
+    assert settings.pop("recipe") == "fixed"  # these settings as given, not chosen by auto
+    training = TrainConfig.from_dict(settings)
+    assert (training.ensemble, training.seed, training.weight_decay) == (3, 4, 0.03)
+    design = NetworkDesign.from_dict(config["design"], source="test")
+    assert design.in_channels == 18 + 1 + 2 and design.zero_channels == 2

@@ -99,9 +99,13 @@ def test_haar_route_gives_enough_output_channels_and_trains():
     assert predict(result.model, data, device="cpu").classes.shape == (32, 32)
 
 
-def test_flips_refused_where_coarse_cells_would_not_line_up():
-    task, _ = _layered((16, 16, 15))
+def test_flips_with_a_coarse_output_on_sizes_that_are_not_whole_coarse_cells():
+    """15 cells along a flipped axis: padded to whole coarse cells before the flips, the
+    flipped coarse cells line up with the unflipped ones and augmentation works."""
+    task, _ = _layered((16, 15, 16))
     result = Trainer(task, COARSE, TrainConfig(iterations=1, validate_every=0)).run()
-    with pytest.raises(FhnError, match="divisible"):
-        predict(result.model, task.data, augment=True, device="cpu")
-    assert predict(result.model, task.data, device="cpu").classes.shape == (16, 16, 15)
+    plain = predict(result.model, task.data, device="cpu")
+    flipped = predict(result.model, task.data, augment=True, device="cpu")
+    assert flipped.classes.shape == (16, 15, 16) and flipped.probabilities.shape == (3, 8, 8, 8)
+    np.testing.assert_allclose(flipped.probabilities.sum(0), 1.0, atol=1e-5)
+    assert not np.allclose(flipped.probabilities, plain.probabilities)  # flips were averaged
