@@ -38,7 +38,7 @@ from io_adapters.label_geometry import (
     paint_points,
     paint_polyline,
 )
-from io_adapters.labels import LabelCells, LabelSet, Provenance, split_by_region
+from io_adapters.labels import CellGrid, LabelCells, LabelSet, Provenance, split_by_region
 from io_adapters.project import Project
 
 from .views import View, display_to_slice_cells, label_section, section_shape
@@ -622,21 +622,21 @@ class CellLabelEditor(LabelEditor):
 
 
 class _CellLabels:
-    """What the pages read of a LabelSet, from listed labels."""
+    """What the pages read of a LabelSet, from listed labels: the class table and its
+    edits, counts, shape and dims are the LabelCells'; ``labels`` its section-by-section
+    grid; no split."""
 
     split = None
 
     def __init__(self, cells: LabelCells) -> None:
         self._cells = cells
-        self.classes, self.dims, self.shape = cells.classes, cells.dims, cells.shape
-        self.labels = cells.grid
 
     @property
-    def class_names(self) -> list[str]:
-        return self._cells.class_names
+    def labels(self) -> CellGrid:
+        return self._cells.grid
 
-    def counts(self) -> dict[int, int]:
-        return self._cells.counts()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cells, name)
 
 
 def editor_for(project: Project, grid: xr.DataArray) -> LabelEditor:
