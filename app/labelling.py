@@ -306,32 +306,47 @@ class LabelEditor:
         Returns the number of cells changed (0: nothing saved). All strokes of one call
         are one undo step. ``radius`` is the brush radius in grid cells.
         """
-        t = TOOLS[tool] if isinstance(tool, str) else tool
-        if not t.paints or not strokes:
+        t = self._painting_tool(tool, strokes, class_id)
+        if t is None:
             return 0
-        if not t.erases and not 0 <= class_id < len(self.labels.classes):
-            raise DataError("choose a class to paint with first (add one in the class table)")
         labels2d = label_section(self.labels.labels, view)
         source2d = label_section(self.labels.source, view)
-        changed = 0
         with self.undo_stack.grouped():
-            for stroke in strokes:
-                cells = canvas_to_cells(stroke, display_size, view, self.shape)
-                if len(cells) == 0:
-                    continue
-                if t.erases:
-                    changed += erase(labels2d, cells, radius, source=source2d,
-                                     undo=self.undo_stack)
-                elif stroke.kind == "point" or t.name == "point":
-                    changed += paint_points(labels2d, cells, class_id, radius, source=source2d,
-                                            provenance=t.provenance, undo=self.undo_stack)
-                else:
-                    changed += paint_polyline(labels2d, cells, class_id, radius,
-                                              source=source2d, provenance=t.provenance,
-                                              undo=self.undo_stack)
+            changed = self._draw(labels2d, source2d, strokes, view, display_size, t,
+                                 class_id, radius, self.undo_stack)
         if changed:
             self._fix_split()
             self.save()
+        return changed
+
+    def _painting_tool(self, tool: str | Tool, strokes: Sequence[Stroke],
+                       class_id: int) -> Tool | None:
+        """The tool, None when it does not paint (or nothing was drawn); DataError when
+        it paints with no class."""
+        t = TOOLS[tool] if isinstance(tool, str) else tool
+        if not t.paints or not strokes:
+            return None
+        if not t.erases and not 0 <= class_id < len(self.labels.classes):
+            raise DataError("choose a class to paint with first (add one in the class table)")
+        return t
+
+    def _draw(self, labels2d: np.ndarray, source2d: np.ndarray, strokes: Sequence[Stroke],
+              view: View, display_size: tuple[int, int], t: Tool, class_id: int,
+              radius: float, undo: UndoStack | None = None) -> int:
+        """Paint the strokes into a section's labels and provenance; cells changed."""
+        changed = 0
+        for stroke in strokes:
+            cells = canvas_to_cells(stroke, display_size, view, self.shape)
+            if len(cells) == 0:
+                continue
+            if t.erases:
+                changed += erase(labels2d, cells, radius, source=source2d, undo=undo)
+            elif stroke.kind == "point" or t.name == "point":
+                changed += paint_points(labels2d, cells, class_id, radius, source=source2d,
+                                        provenance=t.provenance, undo=undo)
+            else:
+                changed += paint_polyline(labels2d, cells, class_id, radius, source=source2d,
+                                          provenance=t.provenance, undo=undo)
         return changed
 
     def _fix_split(self) -> None:
@@ -538,10 +553,6 @@ class CellLabelEditor(LabelEditor):
     def labels_file(self) -> Path:
         return self.project.label_cells_path
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.cells.shape
-
     def training_labels(self) -> LabelCells:
         return self.cells
 
@@ -556,29 +567,16 @@ class CellLabelEditor(LabelEditor):
     def paint(self, strokes: Sequence[Stroke], view: View, display_size: tuple[int, int],
               tool: str | Tool, class_id: int, radius: float = 0.0) -> int:
         """As :meth:`LabelEditor.paint`, on the section built from the listed cells."""
-        t = TOOLS[tool] if isinstance(tool, str) else tool
-        if not t.paints or not strokes:
+        t = self._painting_tool(tool, strokes, class_id)
+        if t is None:
             return 0
-        if not t.erases and not 0 <= class_id < len(self.cells.classes):
-            raise DataError("choose a class to paint with first (add one in the class table)")
         key: list[int | slice] = [slice(None)] * len(self.shape)
         if view.axis is not None:
             key[view.axis] = view.index
         labels2d = np.array(self.cells.grid[tuple(key)])
         before = labels2d.copy()
         source2d = np.zeros(labels2d.shape, dtype=np.uint8)
-        for stroke in strokes:
-            cells = canvas_to_cells(stroke, display_size, view, self.shape)
-            if len(cells) == 0:
-                continue
-            if t.erases:
-                erase(labels2d, cells, radius, source=source2d)
-            elif stroke.kind == "point" or t.name == "point":
-                paint_points(labels2d, cells, class_id, radius, source=source2d,
-                             provenance=t.provenance)
-            else:
-                paint_polyline(labels2d, cells, class_id, radius, source=source2d,
-                               provenance=t.provenance)
+        self._draw(labels2d, source2d, strokes, view, display_size, t, class_id, radius)
         changed = np.argwhere(labels2d != before)
         if not len(changed):
             return 0
@@ -587,15 +585,6 @@ class CellLabelEditor(LabelEditor):
         self.undo_stack.keep()
         n = self.cells.set_cells(cells_nd, labels2d[tuple(changed.T)],
                                  source2d[tuple(changed.T)])
-        self.save()
-        return n
-
-    def delete_class(self, class_id: int) -> int:
-        n = self.cells.delete_class(class_id)
-        for w in self.wells:
-            w.intervals = [(t, b, c - 1 if c > class_id else c)
-                           for t, b, c in w.intervals if c != class_id]
-        self.undo_stack.clear()
         self.save()
         return n
 

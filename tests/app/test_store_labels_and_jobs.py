@@ -90,6 +90,10 @@ def test_the_cell_editor_keeps_the_labels_a_label_grid_gets(tmp_path: Path, larg
     assert project.label_cells_path.is_file() and not project.labels_path.exists()
     with pytest.raises(DataError, match="list of cells"):
         editor.split_random(0.2)
+    # deleting a class: as on the label grid, wells included
+    assert again.delete_class(0) == reference.delete_class(0) > 0
+    assert again.cells.grid[:, :, :].tolist() == reference.labels.labels.tolist()
+    assert [w.intervals for w in again.wells] == [w.intervals for w in reference.wells]
 
 
 def test_label_wells_and_train_pages_on_cell_labels(tmp_path: Path, large,
