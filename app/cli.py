@@ -1,4 +1,4 @@
-"""The ``fhn`` command line: estimate, train, predict, ingest, evaluate, diagnose, demo.
+"""The ``fhn`` command line: estimate, train, predict, ingest, evaluate, diagnose, demo, synth.
 
 Every subcommand has ``--help``. Exit codes: 0 success; 2 bad input (one line on stderr,
 ``fhn: error: <message>``, never a traceback; argparse usage errors too); 1 training
@@ -953,6 +953,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def synth_run_description(files, class_names: Sequence[str], radius: float,
+                          comment: str) -> str:
+    """The run TOML ``fhn synth`` writes beside a synthetic survey: data, wells and classes.
+
+    No [design] or [training]: ``fhn train`` chooses them (its default). Paths are relative
+    to the TOML's folder, which is the survey's.
+    """
+    names = ", ".join(json.dumps(n) for n in class_names)
+    return "\n".join([
+        f"# {comment}",
+        "# fhn train run.toml; add [design] and [training] to choose the settings yourself",
+        'output = "run"',
+        "",
+        "[data]",
+        f"path = {json.dumps(files.segy.name)}",
+        "",
+        "[labels]",
+        f"path = {json.dumps(files.wells.name)}",
+        f"radius = {radius:g}             # traces around each well that get its labels",
+        f"classes = [{names}]",
+        "",
+    ])
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from assets.demo_project import borehole_radius
+    from assets.demo_survey import build_demo_survey, draw_style
+    from io_adapters.atomic import atomic_output
+
+    style = draw_style(args.style, args.seed)
+    name = args.name or (f"{args.style}-{args.seed}" if args.style != "demo" else "demo")
+    out = Path(args.out)
+    files = build_demo_survey(out, shape=tuple(args.shape), seed=args.seed, style=style,
+                              n_wells=args.wells, name=name, overwrite=args.overwrite)
+    classes = [c["name"] for c in json.loads(files.classes.read_text(encoding="utf-8"))]
+    run_toml = out / "run.toml"
+    comment = (f"fhn synth --style {args.style} --seed {args.seed} --shape "
+               f"{' '.join(map(str, args.shape))}: {style.describe()}")
+    with atomic_output(run_toml) as tmp:
+        tmp.write_text(synth_run_description(files, classes, borehole_radius(), comment),
+                       encoding="utf-8")
+    print(f"synthetic survey ({style.describe()})")
+    for label, path in (("seismic", files.segy), ("wells", files.wells),
+                        ("reference", files.units), ("classes", files.classes),
+                        ("run", run_toml)):
+        print(f"{label:10s}{path}")
+    print(f"\nnext: {PROG} train {run_toml}\n"
+          f"      {PROG} predict {out / 'run' / 'model'} {files.segy} --out "
+          f"{out / 'prediction.npy'} --stratigraphic-order\n"
+          f"      {PROG} evaluate {out / 'prediction.npy'} {files.units}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -1131,6 +1184,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", help="a recipe TOML instead of assets/demo_recipe.toml")
     p.add_argument("--device", help=device_help)
     p.set_defaults(func=cmd_demo)
+
+    from assets.demo_survey import STYLES
+
+    p = sub.add_parser("synth", help="write a synthetic survey of a geological style",
+                       description="Write a synthetic 3D survey (SEG-Y), its wells (CSV), the "
+                                   "reference volume (.npy, every cell's unit) and a run.toml "
+                                   "for fhn train. Styles: demo (the built-in survey), "
+                                   "layered, faulted, salt, thin-beds, random; a style's "
+                                   "numbers (faults, dip, beds, wavelet, noise) are drawn from "
+                                   "the seed.")
+    p.add_argument("out", metavar="OUT", help="output folder")
+    p.add_argument("--style", choices=STYLES, default="demo", help="geological style "
+                                                                  "(default: demo)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--shape", type=int, nargs=3, default=(128, 128, 128),
+                   metavar=("N_ILINE", "N_XLINE", "N_SAMPLES"),
+                   help="survey size (default 128 128 128)")
+    p.add_argument("--wells", type=int, default=9, help="number of wells (default 9)")
+    p.add_argument("--name", help="file name stem (default: STYLE-SEED)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild even when the files are already there")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -11,12 +11,25 @@ Classes (top to bottom): 0 Overburden (medium-contrast layering), 1 Upper reserv
 sand/shale alternation), 2 Shale (nearly transparent), 3 Basement (high-impedance thin beds),
 and 4 Salt (intrusive, strong top, weak chaotic interior).
 
-Everything is deterministic for a given shape and seed, pure numpy/scipy, and takes well under
-a few seconds for the default 128^3 cube. :func:`build_demo_survey` writes it as SEG-Y plus the
-ground truth, a borehole interval table and a class table; :func:`ensure_demo` does that once
-into ``assets/generated/demo`` (git-ignored), which is where the app and the CLI look.
+Geological styles (``style=``, :data:`STYLES`) make other surveys from the same recipe, for
+checking that settings hold beyond the demo: ``"demo"`` (the default: exactly the survey above),
+``"layered"`` (dipping, folded layers, no faults, no salt), ``"faulted"`` (three to six normal
+faults of random strike, no salt), ``"salt"`` (a salt diapir of random size, at most two
+faults), ``"thin-beds"`` (overburden and reservoir beds thinner than the wavelet's tuning
+thickness, so their reflections interfere) and ``"random"`` (every choice drawn). Apart from
+the demo's, a style's numbers (fault count and throws, regional dip, fold amplitude, bed
+thickness, unit tops, wavelet frequency, signal-to-noise ratio) are drawn from the seed by
+:func:`draw_style`; the result, a :class:`SurveyStyle`, is recorded with the files.
 
-Run ``python -m assets.demo_survey [--out DIR] [--shape N N N] [--seed S]`` to build it by hand.
+Everything is deterministic for a given shape, seed and style, pure numpy/scipy, and takes well
+under a few seconds for the default 128^3 cube (it is built in memory, not streamed).
+:func:`build_demo_survey` writes it as SEG-Y plus the ground truth, a borehole interval table
+and a class table; :func:`ensure_demo` does that once into ``assets/generated/demo``
+(git-ignored), which is where the app and the CLI look. ``fhn synth`` writes a survey of any
+style, with a run description for ``fhn train``.
+
+Run ``python -m assets.demo_survey [--out DIR] [--shape N N N] [--seed S] [--style NAME]`` to
+build it by hand.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +52,17 @@ __all__ = [
     "CLASS_COLOURS",
     "CLASS_NAMES",
     "DEFAULT_DEMO_DIR",
+    "DEMO_STYLE",
+    "STYLES",
     "DemoFiles",
     "DemoSurvey",
+    "SurveyStyle",
     "build_demo_survey",
+    "draw_style",
     "ensure_demo",
     "generate_demo_survey",
     "main",
+    "tuning_thickness_ms",
 ]
 
 CLASS_NAMES: tuple[str, ...] = ("Overburden", "Upper reservoir", "Shale", "Basement", "Salt")
@@ -72,13 +90,121 @@ AZIMUTH_DEG = 30.0
 UNIT_TOPS = (0.27, 0.50, 0.71)
 
 _FILE_NAMES = {
-    "segy": "demo.sgy",
-    "units": "demo_units.npy",
-    "wells": "demo_wells.csv",
-    "classes": "demo_classes.json",
-    "meta": "demo_meta.json",
+    "segy": "{name}.sgy",
+    "units": "{name}_units.npy",
+    "wells": "{name}_wells.csv",
+    "classes": "{name}_classes.json",
+    "meta": "{name}_meta.json",
 }
 WELL_COLUMNS = ("well", "iline", "xline", "x", "y", "top", "base", "class")
+
+
+@dataclass(frozen=True)
+class SurveyStyle:
+    """The geology and acquisition of one synthetic survey (what :func:`draw_style` gives).
+
+    Lengths are fractions of the number of samples (``ns``) unless said otherwise. The
+    defaults are the demo survey's.
+    """
+
+    name: str = "demo"
+    salt: bool = True                # a salt diapir intrudes the layers
+    salt_radius: float = 0.14        # its radius at the crest, fraction of the survey width
+    faults: int | None = None        # normal faults; None = the demo's graben (two faults)
+    max_throw: float = 0.075         # largest fault throw (random faults: drawn up to it)
+    fault_trend_deg: float = 0.0     # mean strike of random faults, from the inline axis
+    dip: float = 0.0                 # regional dip: relief of the layers across the survey
+    dip_azimuth_deg: float = 0.0     # direction of the dip, from the inline axis
+    fold: float = 1.0                # amplitude of the folding, relative to the demo's
+    bed_scale: float = 1.0           # bed thicknesses, relative to the demo's
+    thin_scale: float = 1.0          # and again for the overburden and reservoir (thin beds)
+    unit_tops: tuple[float, float, float] = UNIT_TOPS  # paleo-depth of the unit tops
+    ricker_hz: float = RICKER_HZ     # peak frequency of the zero-phase Ricker wavelet
+    snr: float = SNR                 # RMS signal / RMS noise
+
+    def describe(self) -> str:
+        """One line for headers and reports."""
+        faults = ("graben (2 normal faults)" if self.faults is None
+                  else f"{self.faults} fault{'' if self.faults == 1 else 's'}")
+        salt = f"salt (radius {self.salt_radius:.2f})" if self.salt else "no salt"
+        thin = f" (overburden/reservoir x{self.thin_scale:.2f})" if self.thin_scale != 1 else ""
+        return (f"{self.name}: {faults}, {salt}, dip {self.dip:.2f}, fold x{self.fold:.2f}, "
+                f"beds x{self.bed_scale:.2f}{thin}, Ricker {self.ricker_hz:.0f} Hz, "
+                f"SNR {self.snr:.1f}")
+
+
+DEMO_STYLE = SurveyStyle()
+STYLES: tuple[str, ...] = ("demo", "layered", "faulted", "salt", "thin-beds", "random")
+# The layered units whose beds the thin-beds style thins (overburden, upper reservoir).
+THIN_UNITS = (0, 1)
+_BED_THICKNESS = ((4.0, 9.0), (4.0, 8.0), (6.0, 12.0), (1.0, 2.5))  # samples, per layered unit
+
+
+def tuning_thickness_ms(ricker_hz: float) -> float:
+    """Two-way time below which a bed's top and base reflections merge (Kallweit & Wood 1982).
+
+    For a Ricker wavelet of peak frequency f the tuning thickness is about 1 / (2.31 f).
+    """
+    return 1000.0 / (2.31 * ricker_hz)
+
+
+def draw_style(name: str = "demo", seed: int = 0) -> SurveyStyle:
+    """The :class:`SurveyStyle` of ``name`` with its numbers drawn from ``seed``.
+
+    ``"demo"`` is always :data:`DEMO_STYLE`. The other styles draw from their own stream
+    (seeded by ``seed`` and the style), so the same name and seed give the same style. Raises
+    :class:`DataError` for an unknown name.
+    """
+    if name not in STYLES:
+        raise DataError(f"unknown survey style {name!r}; use one of {', '.join(STYLES)}")
+    if name == "demo":
+        return DEMO_STYLE
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, STYLES.index(name), 0x5EC7])
+    if name == "random":
+        name_drawn = str(rng.choice(["layered", "faulted", "salt", "thin-beds"]))
+        base = _style_of(name_drawn, rng)
+        # then mix: salt or not and the fault count drawn independently of the style
+        salt = bool(rng.random() < 0.5)
+        return replace(base, name="random", salt=salt,
+                       salt_radius=float(rng.uniform(0.10, 0.18)) if salt else base.salt_radius,
+                       faults=int(rng.integers(0, 6)))
+    return _style_of(name, rng)
+
+
+def _style_of(name: str, rng: np.random.Generator) -> SurveyStyle:
+    """A named style's numbers; the ranges shared by all styles first."""
+    shared = {
+        "name": name,
+        "salt": False,
+        "faults": 0,
+        "max_throw": float(rng.uniform(0.04, 0.08)),
+        "fault_trend_deg": float(rng.uniform(0.0, 180.0)),
+        "dip": float(rng.uniform(0.0, 0.10)),
+        "dip_azimuth_deg": float(rng.uniform(0.0, 360.0)),
+        "fold": float(rng.uniform(0.6, 1.2)),
+        "bed_scale": float(rng.uniform(0.85, 1.25)),
+        "unit_tops": tuple(float(t + d) for t, d in
+                           zip(UNIT_TOPS, rng.uniform(-0.03, 0.03, 3), strict=True)),
+        "ricker_hz": float(rng.uniform(25.0, 35.0)),
+        "snr": float(rng.uniform(4.0, 8.0)),
+    }
+    if name == "layered":
+        shared["dip"] = float(rng.uniform(0.05, 0.15))
+    elif name == "faulted":
+        shared["faults"] = int(rng.integers(3, 7))
+        shared["max_throw"] = float(rng.uniform(0.06, 0.10))
+    elif name == "salt":
+        shared["salt"] = True
+        shared["salt_radius"] = float(rng.uniform(0.10, 0.18))
+        shared["faults"] = int(rng.integers(0, 3))
+    elif name == "thin-beds":
+        shared["faults"] = int(rng.integers(0, 3))
+        shared["ricker_hz"] = float(rng.uniform(25.0, 32.0))
+        # the thickest bed of the thinned units stays below 90% of the tuning thickness
+        tuning = tuning_thickness_ms(shared["ricker_hz"]) / 4.0  # samples at 4 ms
+        thickest = max(_BED_THICKNESS[u][1] for u in THIN_UNITS) * shared["bed_scale"]
+        shared["thin_scale"] = float(rng.uniform(0.6, 0.9)) * tuning / thickest
+    return SurveyStyle(**shared)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +214,12 @@ class DemoSurvey:
     ``amplitude`` and ``units`` have dims (iline, xline, samples); ``cdp_x``/``cdp_y`` are
     (iline, xline) UTM coordinates in metres. ``wells`` has one row per borehole interval:
     ``well, iline, xline, x, y, top, base, class`` with ``top``/``base`` in ms and ``class`` the
-    class name. Interval boundaries lie half-way between samples (except the first top and the
-    last base, which are the first and last sample times), so each sample falls in exactly one
-    interval whether a reader treats ``[top, base]`` as closed or half-open.
+    class name. Interval boundaries lie half-way between samples (except the first top and
+    the last base, which are the first and last sample times), so each sample falls in exactly
+    one interval whether a reader treats ``[top, base]`` as closed or half-open. Without salt
+    the class table ends before Salt. ``style`` is the geology it was made with;
+    ``bed_thickness`` holds, per layered unit, the thickness (paleo-depth samples) of every
+    bed of its stratigraphic column.
     """
 
     amplitude: np.ndarray
@@ -103,6 +232,8 @@ class DemoSurvey:
     class_names: tuple[str, ...]
     class_colours: tuple[str, ...]
     wells: list[dict]
+    style: SurveyStyle = DEMO_STYLE
+    bed_thickness: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,15 +272,25 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np
     return field / (field.std() + 1e-12)
 
 
-def _stratigraphic_column(rng: np.random.Generator, ns: int, lo: float, hi: float, step: float):
+def _bed_edges(rng: np.random.Generator, start: float, stop: float,
+               thickness: tuple[float, float]) -> list[float]:
+    """Bed boundaries from ``start`` past ``stop``, each bed ``thickness`` (min, max) thick."""
+    edges = [start]
+    while edges[-1] < stop:
+        edges.append(edges[-1] + rng.uniform(*thickness))
+    return edges
+
+
+def _stratigraphic_column(rng: np.random.Generator, ns: int, lo: float, hi: float, step: float,
+                          style: SurveyStyle = DEMO_STYLE):
     """Log impedance and unit id of a flat 1D column sampled every ``step`` on [lo, hi].
 
-    Returns (tau grid, log-impedance trend, log-impedance deviation from the trend, unit id).
-    Bed thicknesses are in samples (not fractions), so each unit keeps its seismic character
-    relative to the wavelet whatever the cube's size.
+    Returns (tau grid, log-impedance trend, log-impedance deviation from the trend, unit id,
+    bed boundaries per layered unit). Bed thicknesses are in samples (not fractions), so each
+    unit keeps its seismic character relative to the wavelet whatever the cube's size.
     """
     tau = np.arange(lo, hi + step, step)
-    tops = np.array(UNIT_TOPS) * ns
+    tops = np.array(style.unit_tops) * ns
     unit = np.searchsorted(tops, tau, side="right").astype(np.int16)
     # Compaction trend, plus a step into the stiffer basement.
     trend = np.log(4.0e6) + 0.55 * np.clip(tau / ns, -0.5, 1.5) + 0.22 * (unit == 3)
@@ -168,23 +309,25 @@ def _stratigraphic_column(rng: np.random.Generator, ns: int, lo: float, hi: floa
     def basement(n):  # thin beds: interference patterns
         return rng.normal(0.0, 0.06, n)
 
-    recipes = [((4.0, 9.0), overburden), ((4.0, 8.0), reservoir), ((6.0, 12.0), shale),
-               ((1.0, 2.5), basement)]
+    draws = (overburden, reservoir, shale, basement)
     dev = np.zeros_like(tau)
     bounds = np.concatenate([[lo], tops, [hi + step]])
-    for u, ((tmin, tmax), draw) in enumerate(recipes):
+    all_edges = []
+    for u, draw in enumerate(draws):
         start, stop = bounds[u], bounds[u + 1]
-        edges = [start]
-        while edges[-1] < stop:
-            edges.append(edges[-1] + rng.uniform(tmin, tmax))
+        scale = style.bed_scale * (style.thin_scale if u in THIN_UNITS else 1.0)
+        tmin, tmax = _BED_THICKNESS[u]
+        edges = _bed_edges(rng, start, stop, (tmin * scale, tmax * scale))
         values = draw(len(edges) - 1)
         in_unit = (tau >= start) & (tau < stop)
         bed = np.clip(np.searchsorted(edges, tau[in_unit], side="right") - 1, 0, len(values) - 1)
         dev[in_unit] = values[bed]
-    return tau, trend, dev, unit
+        all_edges.append(np.array(edges))
+    return tau, trend, dev, unit, all_edges
 
 
-def _fold_field(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, ns: int) -> np.ndarray:
+def _fold_field(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, ns: int,
+                scale: float = 1.0) -> np.ndarray:
     """Smooth lateral undulation (samples): a few sinusoids plus two Gaussian bumps."""
     fold = np.zeros(np.broadcast_shapes(u.shape, v.shape))
     for amp in (0.06, 0.04, 0.025):
@@ -192,11 +335,12 @@ def _fold_field(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, ns: int)
         wavelength = rng.uniform(0.6, 1.3)
         phase = rng.uniform(0.0, 2.0 * np.pi)
         along = u * np.cos(angle) + v * np.sin(angle)
-        fold += amp * ns * np.sin(2.0 * np.pi * along / wavelength + phase)
+        fold += amp * scale * ns * np.sin(2.0 * np.pi * along / wavelength + phase)
     for sign in (1.0, -1.0):
         cu, cv = rng.uniform(0.2, 0.8, 2)
         width = rng.uniform(0.15, 0.25)
-        fold += sign * 0.04 * ns * np.exp(-((u - cu) ** 2 + (v - cv) ** 2) / (2 * width**2))
+        fold += sign * 0.04 * scale * ns * np.exp(-((u - cu) ** 2 + (v - cv) ** 2)
+                                                 / (2 * width**2))
     return fold
 
 
@@ -205,18 +349,63 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _geology(shape: tuple[int, int, int], rng: np.random.Generator):
-    """Paleo-depth (in samples) of every voxel, the salt mask and its anti-aliased fraction."""
-    ni, nx, ns = shape
-    u = np.linspace(0.0, 1.0, ni)[:, None, None]
-    v = np.linspace(0.0, 1.0, nx)[None, :, None]
-    k = np.arange(ns, dtype=np.float64)[None, None, :]
-    t = k / (ns - 1)
+@dataclass(frozen=True)
+class _Fault:
+    """A normal fault: a plane through ``offset`` (across strike) at ``azimuth_deg`` from the
+    inline axis, hanging wall on the ``side`` (+1/-1) it dips towards, ``throw`` in samples."""
 
-    # Salt diapir: a round-topped stock, slightly lobed in map view, widening with depth.
+    offset: float
+    side: float
+    throw: float
+    obliquity: float
+    azimuth_deg: float = 0.0
+
+
+def _graben_faults(rng: np.random.Generator, ns: int) -> list[_Fault]:
+    """The demo's two normal faults striking along the inline axis, dipping towards each
+    other (a graben)."""
+    positions = (0.20 + rng.uniform(-0.03, 0.03), 0.44 + rng.uniform(-0.03, 0.03))
+    throws = (max(4.0, 0.075 * ns), 0.045 * ns)
+    return [_Fault(offset, side, throw, rng.uniform(-0.08, 0.08))
+            for offset, side, throw in zip(positions, (1.0, -1.0), throws, strict=True)]
+
+
+def _random_faults(rng: np.random.Generator, ns: int, style: SurveyStyle) -> list[_Fault]:
+    """``style.faults`` normal faults, strikes within 25 degrees of the style's trend (faults
+    of one extensional phase are near-parallel), throws between 50% and 100% of the largest
+    (at least 3 samples)."""
+    faults = []
+    for _ in range(int(style.faults or 0)):
+        faults.append(_Fault(
+            offset=float(rng.uniform(0.15, 0.85)),
+            side=float(rng.choice([-1.0, 1.0])),
+            throw=max(3.0, float(rng.uniform(0.5, 1.0)) * style.max_throw * ns),
+            obliquity=float(rng.uniform(-0.08, 0.08)),
+            azimuth_deg=style.fault_trend_deg + float(rng.uniform(-25.0, 25.0)),
+        ))
+    return faults
+
+
+def _fault_plane(fault: _Fault, u: np.ndarray, v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Signed distance-like value, > 0 in the hanging wall; the plane dips (0.18 per survey
+    width of depth) towards ``fault.side``."""
+    along, across = u, v
+    if fault.azimuth_deg != 0.0:  # the demo's faults strike along the inline axis exactly
+        a = np.deg2rad(fault.azimuth_deg)
+        along = (u - 0.5) * np.cos(a) + (v - 0.5) * np.sin(a) + 0.5
+        across = -(u - 0.5) * np.sin(a) + (v - 0.5) * np.cos(a) + 0.5
+    return fault.side * (across - fault.offset - fault.obliquity * (along - 0.5)) \
+        - 0.18 * (t - 0.5)
+
+
+def _salt_body(rng: np.random.Generator, u, v, t, shape, radius: float):
+    """A round-topped salt stock, slightly lobed in map view, widening with depth.
+
+    Returns (salt mask, anti-aliased salt fraction, map distance from its centre).
+    """
+    ni, nx, ns = shape
     cu = 0.5 + rng.uniform(-0.06, 0.06)
     cv = 0.70 + rng.uniform(-0.04, 0.04)
-    radius = 0.14
     crest = 0.24 + rng.uniform(-0.03, 0.03)
     dome_height = 0.20
     du, dv = u - cu, v - cv
@@ -240,26 +429,43 @@ def _geology(shape: tuple[int, int, int], rng: np.random.Generator):
         sizes = ndimage.sum_labels(salt, labels, index=np.arange(1, n + 1))
         salt = labels == (1 + int(np.argmax(sizes)))
         salt_frac = np.where(salt, salt_frac, np.minimum(salt_frac, 0.5))
+    return salt, salt_frac, dist
+
+
+def _geology(shape: tuple[int, int, int], rng: np.random.Generator,
+             style: SurveyStyle = DEMO_STYLE):
+    """Paleo-depth (in samples) of every voxel, the salt mask and its anti-aliased fraction
+    (both None without salt)."""
+    ni, nx, ns = shape
+    u = np.linspace(0.0, 1.0, ni)[:, None, None]
+    v = np.linspace(0.0, 1.0, nx)[None, :, None]
+    k = np.arange(ns, dtype=np.float64)[None, None, :]
+    t = k / (ns - 1)
+
+    salt = salt_frac = None
+    if style.salt:
+        radius = style.salt_radius
+        salt, salt_frac, dist = _salt_body(rng, u, v, t, shape, radius)
 
     # Folding, stronger at depth; layers dragged up around the salt with a rim syncline.
     depth_gain = 0.4 + 0.6 * t
-    shift = _fold_field(rng, u, v, ns) * depth_gain
-    drag = -0.09 * ns * np.exp(-((dist / (1.6 * radius)) ** 2))
-    rim = 0.04 * ns * np.exp(-(((dist - 2.3 * radius) / (0.6 * radius)) ** 2))
-    shift = shift + (drag + rim) * (0.3 + 0.7 * t)
+    shift = _fold_field(rng, u, v, ns, style.fold) * depth_gain
+    if salt is not None:
+        drag = -0.09 * ns * np.exp(-((dist / (1.6 * radius)) ** 2))
+        rim = 0.04 * ns * np.exp(-(((dist - 2.3 * radius) / (0.6 * radius)) ** 2))
+        shift = shift + (drag + rim) * (0.3 + 0.7 * t)
+    if style.dip:  # regional tilt, the same at every depth
+        a = np.deg2rad(style.dip_azimuth_deg)
+        shift = shift + style.dip * ns * ((u - 0.5) * np.cos(a) + (v - 0.5) * np.sin(a))
     # Differential subsidence: units thicken gently towards high inlines.
     tau = (k - shift) * (1.0 + 0.08 * (u - 0.5))
 
-    # Two normal faults striking roughly along the inline axis, dipping towards each other
-    # (a graben). Throw dies out upwards (growth faults) and is applied after folding.
-    for v0, dip_dir, throw in (
-        (0.20 + rng.uniform(-0.03, 0.03), 1.0, max(4.0, 0.075 * ns)),
-        (0.44 + rng.uniform(-0.03, 0.03), -1.0, 0.045 * ns),
-    ):
-        obliquity = rng.uniform(-0.08, 0.08)
-        plane = dip_dir * (v - v0 - obliquity * (u - 0.5)) - 0.18 * (t - 0.5)
-        hanging = plane > 0.0
-        tau = tau - np.where(hanging, throw * _smoothstep((t - 0.05) / 0.3), 0.0)
+    # Normal faults, applied after folding. Throw dies out upwards (growth faults).
+    faults = (_graben_faults(rng, ns) if style.faults is None
+              else _random_faults(rng, ns, style))
+    for fault in faults:
+        hanging = _fault_plane(fault, u, v, t) > 0.0
+        tau = tau - np.where(hanging, fault.throw * _smoothstep((t - 0.05) / 0.3), 0.0)
     return tau, salt, salt_frac
 
 
@@ -276,7 +482,8 @@ def _ricker(freq_hz: float, dt_s: float) -> np.ndarray:
 
 
 def _well_positions(units: np.ndarray, n_wells: int, rng: np.random.Generator,
-                    salt_wells: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+                    salt_wells: Sequence[tuple[int, int]],
+                    n_classes: int = len(CLASS_NAMES)) -> list[tuple[int, int]]:
     """Vertical well locations: the salt wells first, the rest by farthest-point sampling.
 
     Candidates stay 12% away from the survey edges. If some class is still not penetrated,
@@ -303,7 +510,7 @@ def _well_positions(units: np.ndarray, n_wells: int, rng: np.random.Generator,
 
     n_fixed = min(len(salt_wells), n_wells)
     replace_at = len(chosen) - 1  # never a salt well
-    for cls in range(len(CLASS_NAMES)):
+    for cls in range(n_classes):
         if any((units[i, j] == cls).any() for i, j in chosen):
             continue
         has = np.flatnonzero((units[cand[:, 0], cand[:, 1]] == cls).any(axis=1))
@@ -361,14 +568,18 @@ def generate_demo_survey(
     seed: int = 0,
     sample_interval_ms: float = 4.0,
     n_wells: int = 9,
+    style: str | SurveyStyle = "demo",
 ) -> DemoSurvey:
     """Generate the synthetic survey in memory: amplitude, ground truth, geometry and wells.
 
-    ``shape`` is (n_iline, n_xline, n_samples); at least (16, 16, 32). The same shape, seed and
+    ``shape`` is (n_iline, n_xline, n_samples); at least (16, 16, 32). ``style`` is a name in
+    :data:`STYLES` (its numbers drawn from ``seed`` by :func:`draw_style`) or a
+    :class:`SurveyStyle`; the default is the demo survey. The same shape, seed, style and
     sample interval always give identical arrays. Raises :class:`DataError` on a bad shape,
-    sample interval or well count.
+    sample interval, well count or style.
     """
     ni, nx, ns = _check_shape(shape)
+    style = style if isinstance(style, SurveyStyle) else draw_style(style, seed)
     if not np.isfinite(sample_interval_ms) or not 0.5 <= sample_interval_ms <= 16.0:
         raise DataError(f"demo sample interval {sample_interval_ms} ms is outside 0.5..16 ms; "
                         "use e.g. 4.0")
@@ -376,10 +587,10 @@ def generate_demo_survey(
         raise DataError(f"demo well count {n_wells} is outside 2..50; use e.g. 9")
     rng = np.random.default_rng(seed)
 
-    tau, salt, salt_frac = _geology((ni, nx, ns), rng)
+    tau, salt, salt_frac = _geology((ni, nx, ns), rng, style)
     step = 0.25
-    grid, trend, dev, unit_col = _stratigraphic_column(
-        rng, ns, np.floor(tau.min()) - 2, np.ceil(tau.max()) + 2, step)
+    grid, trend, dev, unit_col, bed_edges = _stratigraphic_column(
+        rng, ns, np.floor(tau.min()) - 2, np.ceil(tau.max()) + 2, step, style)
     # A slight smoothing of the column avoids aliasing the sharp bed edges onto the grid.
     dev = ndimage.gaussian_filter1d(dev, 0.5 / step)
     trend_s = ndimage.gaussian_filter1d(trend, 0.5 / step)
@@ -390,22 +601,27 @@ def generate_demo_survey(
     log_imp = np.interp(tau, grid, trend_s) + np.interp(tau, grid, dev) * brightness
     log_imp += 0.01 * _smooth_noise(rng, (ni, nx, ns), (4.0, 4.0, 2.0))
 
-    # Salt: high, nearly constant impedance with a weak chaotic texture.
-    salt_texture = _smooth_noise(rng, (ni, nx, ns), (1.5, 1.5, 1.0))
-    # The fractional salt indicator keeps the dome's reflection from being stair-stepped.
-    log_imp = log_imp + salt_frac * (np.log(9.7e6) + 0.012 * salt_texture - log_imp)
-    units = np.where(salt, SALT, units).astype(np.int16)
+    class_names, class_colours = CLASS_NAMES[:SALT], CLASS_COLOURS[:SALT]
+    if salt is not None:
+        # Salt: high, nearly constant impedance with a weak chaotic texture.
+        salt_texture = _smooth_noise(rng, (ni, nx, ns), (1.5, 1.5, 1.0))
+        # The fractional salt indicator keeps the dome's reflection from being stair-stepped.
+        log_imp = log_imp + salt_frac * (np.log(9.7e6) + 0.012 * salt_texture - log_imp)
+        units = np.where(salt, SALT, units)
+        class_names, class_colours = CLASS_NAMES, CLASS_COLOURS
+    units = units.astype(np.int16)
 
+    # Convolutional model: reflectivity (Z2 - Z1) / (Z2 + Z1) ~ half the step in log Z.
     refl = np.zeros_like(log_imp)
     refl[:, :, 1:] = 0.5 * np.diff(log_imp, axis=2)
-    wavelet = _ricker(RICKER_HZ, sample_interval_ms / 1000.0)
+    wavelet = _ricker(style.ricker_hz, sample_interval_ms / 1000.0)
     signal = ndimage.convolve1d(refl, wavelet, axis=2, mode="constant")
 
     noise = ndimage.convolve1d(rng.standard_normal(signal.shape), wavelet, axis=2,
                                mode="constant")
     noise = ndimage.gaussian_filter(noise, (0.7, 0.7, 0.0))
     sig_rms = float(np.sqrt(np.mean(signal**2)))
-    noise *= sig_rms / (SNR * float(np.sqrt(np.mean(noise**2))))
+    noise *= sig_rms / (style.snr * float(np.sqrt(np.mean(noise**2))))
     amplitude = ((signal + noise) * (TARGET_RMS / sig_rms)).astype(np.float32)
 
     ilines = np.arange(FIRST_ILINE, FIRST_ILINE + ni, dtype=np.int32)
@@ -413,12 +629,14 @@ def generate_demo_survey(
     samples_ms = np.arange(ns, dtype=np.float64) * float(sample_interval_ms)
     cdp_x, cdp_y = _grid(ni, nx)
 
-    positions = _well_positions(units, int(n_wells), rng, _salt_wells(salt))
+    salt_wells = _salt_wells(salt) if salt is not None else []
+    positions = _well_positions(units, int(n_wells), rng, salt_wells, len(class_names))
     wells = _well_intervals(units, positions, ilines, xlines, samples_ms, cdp_x, cdp_y)
     return DemoSurvey(
         amplitude=amplitude, units=units, ilines=ilines, xlines=xlines, samples_ms=samples_ms,
-        cdp_x=cdp_x, cdp_y=cdp_y, class_names=CLASS_NAMES, class_colours=CLASS_COLOURS,
-        wells=wells,
+        cdp_x=cdp_x, cdp_y=cdp_y, class_names=class_names, class_colours=class_colours,
+        wells=wells, style=style,
+        bed_thickness=tuple(np.diff(edges) for edges in bed_edges),
     )
 
 
@@ -444,7 +662,7 @@ def _salt_wells(salt: np.ndarray) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- files
 
 
-def _text_header(survey: DemoSurvey, seed: int) -> str:
+def _text_header(survey: DemoSurvey, seed: int, name: str = "demo") -> str:
     ni, nx, ns = survey.amplitude.shape
     dt = float(survey.samples_ms[1] - survey.samples_ms[0])
     units = ", ".join(f"{i} {name}" for i, name in enumerate(survey.class_names))
@@ -458,15 +676,26 @@ def _text_header(survey: DemoSurvey, seed: int) -> str:
         f"E {ORIGIN_X:.0f} N {ORIGIN_Y:.0f} (UTM, METRES)",
         "INLINE BYTE 189, CROSSLINE BYTE 193, CDP X/Y 181/185, COORD SCALAR BYTE 71",
         f"CLASSES: {units}",
-        "GEOLOGY: FOLDED LAYERS, TWO NORMAL FAULTS (GRABEN), SALT DIAPIR",
-        f"SEISMIC: DIFF(LOG IMPEDANCE) * RICKER {RICKER_HZ:g} HZ, NOISE SNR {SNR:g}, "
-        "IEEE FLOAT",
-        "GROUND TRUTH IN demo_units.npy, WELL TOPS IN demo_wells.csv",
+        _geology_line(survey.style),
+        f"SEISMIC: DIFF(LOG IMPEDANCE) * RICKER {survey.style.ricker_hz:g} HZ, NOISE SNR "
+        f"{survey.style.snr:g}, IEEE FLOAT",
+        f"GROUND TRUTH IN {_FILE_NAMES['units'].format(name=name)}, WELL TOPS IN "
+        f"{_FILE_NAMES['wells'].format(name=name)}",
     ])
 
 
-def _meta(shape: tuple[int, int, int], seed: int) -> dict:
-    return {"generator_version": GENERATOR_VERSION, "shape": list(shape), "seed": int(seed)}
+def _geology_line(style: SurveyStyle) -> str:
+    if style == DEMO_STYLE:
+        return "GEOLOGY: FOLDED LAYERS, TWO NORMAL FAULTS (GRABEN), SALT DIAPIR"
+    return f"GEOLOGY: STYLE {style.describe().upper()}"
+
+
+def _meta(shape: tuple[int, int, int], seed: int, style: SurveyStyle = DEMO_STYLE) -> dict:
+    meta = {"generator_version": GENERATOR_VERSION, "shape": list(shape), "seed": int(seed)}
+    if style != DEMO_STYLE:  # the demo's record stays as it was, so its cache stays valid
+        meta["style"] = {k: list(v) if isinstance(v, tuple) else v
+                         for k, v in asdict(style).items()}
+    return meta
 
 
 def _is_current(paths: dict[str, Path], meta: dict) -> bool:
@@ -484,39 +713,49 @@ def build_demo_survey(
     *,
     shape: Sequence[int] = (128, 128, 128),
     seed: int = 0,
+    style: str | SurveyStyle = "demo",
+    n_wells: int = 9,
+    name: str = "demo",
     overwrite: bool = False,
 ) -> DemoFiles:
-    """Write the demo survey into ``folder`` and return the paths.
+    """Write the demo survey (or one of another ``style``) into ``folder``; return the paths.
 
-    Files: ``demo.sgy`` (IEEE float SEG-Y, inline/crossline at bytes 189/193, CDP X/Y at
-    181/185), ``demo_units.npy`` (int16 ground truth), ``demo_wells.csv`` (well, iline, xline,
-    x, y, top, base, class name; times in ms), ``demo_classes.json`` (id, name, colour) and
-    ``demo_meta.json`` (shape, seed and generator version). When all files exist and were made
-    with the same shape and seed, nothing is rewritten unless ``overwrite``. Each file is
-    written atomically; the meta file is written last, so an interrupted build is redone.
+    Files (``name`` = "demo"): ``demo.sgy`` (IEEE float SEG-Y, inline/crossline at bytes
+    189/193, CDP X/Y at 181/185), ``demo_units.npy`` (int16 ground truth), ``demo_wells.csv``
+    (well, iline, xline, x, y, top, base, class name; times in ms), ``demo_classes.json`` (id,
+    name, colour) and ``demo_meta.json`` (shape, seed, generator version and, for another
+    style, the style's numbers). When all files exist and were made with the same parameters,
+    nothing is rewritten unless ``overwrite``. Each file is written atomically; the meta file
+    is written last, so an interrupted build is redone.
     """
     # Imported here so that generating in memory never needs segyio.
     from io_adapters.segy import create_segy
 
     dims = _check_shape(shape)
+    if not name or any(c in name for c in '/\\:*?"<>|') or name.startswith("."):
+        raise DataError(f"survey name {name!r} cannot be a file name; use letters, digits, "
+                        "'-' or '_', e.g. faulted-17")
+    resolved = style if isinstance(style, SurveyStyle) else draw_style(style, seed)
     target = Path(folder).expanduser()
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"cannot create the demo folder {target}: {err.strerror or err}; "
                         "choose a folder you can write to") from err
-    paths = {key: target / name for key, name in _FILE_NAMES.items()}
+    paths = {key: target / pattern.format(name=name) for key, pattern in _FILE_NAMES.items()}
     files = DemoFiles(folder=target, segy=paths["segy"], units=paths["units"],
                       wells=paths["wells"], classes=paths["classes"])
-    meta = _meta(dims, seed)
+    meta = _meta(dims, seed, resolved)
+    if int(n_wells) != 9:
+        meta["wells"] = int(n_wells)
     if not overwrite and _is_current(paths, meta):
         return files
 
-    survey = generate_demo_survey(dims, seed=seed)
+    survey = generate_demo_survey(dims, seed=seed, style=resolved, n_wells=n_wells)
     create_segy(
         paths["segy"], survey.amplitude, ilines=survey.ilines, xlines=survey.xlines,
         sample_interval_ms=float(survey.samples_ms[1] - survey.samples_ms[0]),
-        cdp_x=survey.cdp_x, cdp_y=survey.cdp_y, text_header=_text_header(survey, seed),
+        cdp_x=survey.cdp_x, cdp_y=survey.cdp_y, text_header=_text_header(survey, seed, name),
         sample_format=5,
     )
     with atomic_output(paths["units"]) as tmp, open(tmp, "wb") as fh:
@@ -525,8 +764,8 @@ def build_demo_survey(
         writer = csv.DictWriter(fh, fieldnames=WELL_COLUMNS)
         writer.writeheader()
         writer.writerows(survey.wells)
-    classes = [{"id": i, "name": name, "colour": colour}
-               for i, (name, colour) in enumerate(zip(CLASS_NAMES, CLASS_COLOURS, strict=True))]
+    classes = [{"id": i, "name": cls, "colour": colour} for i, (cls, colour)
+               in enumerate(zip(survey.class_names, survey.class_colours, strict=True))]
     with atomic_output(paths["classes"]) as tmp:
         tmp.write_text(json.dumps(classes, indent=2) + "\n", encoding="utf-8")
     with atomic_output(paths["meta"]) as tmp:
@@ -551,12 +790,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar=("N_ILINE", "N_XLINE", "N_SAMPLES"),
                         help="cube size (default: 128 128 128)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--style", choices=STYLES, default="demo",
+                        help="geological style (default: demo, the built-in survey)")
     parser.add_argument("--overwrite", action="store_true",
                         help="rebuild even when the files are already there")
     args = parser.parse_args(argv)
     try:
         files = build_demo_survey(args.out, shape=tuple(args.shape), seed=args.seed,
-                                  overwrite=args.overwrite)
+                                  style=args.style, overwrite=args.overwrite)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

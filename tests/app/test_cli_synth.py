@@ -1,0 +1,58 @@
+"""``fhn synth``: a synthetic survey of a style, and the run it writes goes through the product."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+
+from app.cli import main
+from assets.demo_survey import generate_demo_survey
+
+
+def test_synth_writes_a_survey_that_trains_predicts_and_evaluates(tmp_path, capsys):
+    out = tmp_path / "survey"
+    assert main(["synth", str(out), "--style", "faulted", "--seed", "17",
+                 "--shape", "32", "32", "48"]) == 0
+    printed = capsys.readouterr().out
+    assert "faulted:" in printed and "fhn train" in printed
+    for name in ("faulted-17.sgy", "faulted-17_wells.csv", "faulted-17_units.npy",
+                 "faulted-17_classes.json", "run.toml"):
+        assert (out / name).is_file()
+    reference = np.load(out / "faulted-17_units.npy")
+    np.testing.assert_array_equal(
+        reference, generate_demo_survey((32, 32, 48), seed=17, style="faulted").units)
+
+    run = tomllib.loads((out / "run.toml").read_text(encoding="utf-8"))
+    assert run["data"] == {"path": "faulted-17.sgy"}
+    assert run["labels"]["classes"] == ["Overburden", "Upper reservoir", "Shale", "Basement"]
+    assert run["labels"]["radius"] == 3.0  # the demo recipe's borehole radius
+    assert "design" not in run and "training" not in run  # fhn train's defaults decide
+
+    # a tiny design: the command line is under test here, not the network's accuracy
+    tiny = ["--set", "design.spatial_dims=3", "--set", "design.in_channels=4",
+            "--set", "design.segments=[[0, 1, 4], [1, 1, 4], [0, 1, 4]]"]
+    assert main(["train", str(out / "run.toml"), *tiny, "--iterations", "1",
+                 "--device", "cpu"]) == 0
+    prediction = out / "prediction.npy"
+    assert main(["predict", str(out / "run" / "model"), str(out / "faulted-17.sgy"),
+                 "--out", str(prediction), "--stratigraphic-order", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(prediction), str(out / "faulted-17_units.npy")]) == 0
+    report = capsys.readouterr().out
+    assert f"{reference.size} reference cells, 4 classes" in report
+    assert "mean IoU" in report
+
+
+def test_synth_of_the_demo_style_is_the_demo_survey(tmp_path, capsys):
+    assert main(["synth", str(tmp_path), "--shape", "32", "32", "48", "--seed", "1"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "demo_units.npy"),
+                                  generate_demo_survey((32, 32, 48), seed=1).units)
+    classes = json.loads((tmp_path / "demo_classes.json").read_text(encoding="utf-8"))
+    assert [c["name"] for c in classes][-1] == "Salt"
+
+
+def test_synth_refuses_an_unknown_style(tmp_path, capsys):
+    assert main(["synth", str(tmp_path), "--style", "volcanic"]) == 2
+    assert "invalid choice: 'volcanic'" in capsys.readouterr().err
