@@ -324,7 +324,6 @@ class TrainingJob:
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
 
-
     def _predict_streamed(self, paths: runs.RunPaths, da: xr.DataArray, trainer, task,
                           ordered: bool) -> dict[str, Any]:
         """Predict a survey store block by block into ``prediction.zarr`` (app.streamed) and
