@@ -795,17 +795,25 @@ def _predict_streamed(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from io_adapters.zarr_store import ingest_segy
+    from io_adapters.zarr_store import add_fast_slices, ingest_segy, is_segy_store
 
-    with tqdm(total=100, desc="ingesting", unit="%", dynamic_ncols=True) as bar:
+    adding = args.fast_slices and not args.overwrite and is_segy_store(args.store) \
+        and not args.restart
+    with tqdm(total=100, desc="fast slices" if adding else "ingesting", unit="%",
+              dynamic_ncols=True) as bar:
 
         def progress(fraction: float) -> None:
             bar.update(round(fraction * 100) - bar.n)
 
-        store = ingest_segy(args.segy, args.store, iline=args.iline, xline=args.xline,
-                            fill_missing=args.fill_missing, chunks=args.chunks,
-                            restart=args.restart, overwrite=args.overwrite, progress=progress)
-    print(f"{args.segy} ingested into {store}")
+        if adding:  # an existing store: the copies come from its chunks, not the SEG-Y
+            store = add_fast_slices(args.store, progress=progress)
+        else:
+            store = ingest_segy(args.segy, args.store, iline=args.iline, xline=args.xline,
+                                fill_missing=args.fill_missing, chunks=args.chunks,
+                                restart=args.restart, overwrite=args.overwrite,
+                                fast_slices=args.fast_slices, progress=progress)
+    print(f"crossline and time-slice copies written into {store}" if adding
+          else f"{args.segy} ingested into {store}")
     return EXIT_OK
 
 
@@ -1209,6 +1217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true",
                    help="start over instead of resuming an interrupted ingest")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--fast-slices", action="store_true",
+                   help="also write crossline- and time-slice-ordered copies (twice the store's "
+                        "size more) so the viewer shows those slices as fast as inlines; on an "
+                        "existing store, add them to it")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("evaluate", help="score a prediction against a reference",

@@ -10,7 +10,11 @@ already loaded), builds the task with :mod:`app.training_task`, trains with
 :class:`fhn_core.ensemble.EnsembleTrainer` (one network, or an ensemble one member after
 another) into ``models/NAME`` (checkpoints there, resumable), saves the model
 (``models/NAME/model``), predicts the whole data and writes the prediction, the label
-split and the metrics into ``predictions/NAME`` (see :mod:`app.runs`). Stop asks the
+split and the metrics into ``predictions/NAME`` (see :mod:`app.runs`). On a survey store
+(data read chunk by chunk) nothing holds the survey: the labels are listed cell by cell
+when the survey is too large for a label grid (``Project.labels_as_cells``), and the
+prediction streams block by block into ``predictions/NAME/prediction.zarr``
+(:func:`app.streamed.predict_to_store`), scored at the labelled cells. Stop asks the
 trainer to end after the current iteration; the checkpoint and model are saved and the
 prediction made as for a finished run. A bad input (DataError, FhnError) or any other
 failure ends the job with a readable message.
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from fhn_core.chunked import is_chunked
 from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.run_lock import RunLock
@@ -258,7 +263,8 @@ class TrainingJob:
 
         spec = self.spec
         da = spec.data if spec.data is not None else project.load_data()
-        labelset = project.load_labels(da)
+        labelset = (project.load_label_cells(da) if project.labels_as_cells(da)
+                    else project.load_labels(da))
         if not labelset.classes:
             raise DataError("the project has no classes yet; add classes and paint labels on "
                             "View & label first")
@@ -270,6 +276,10 @@ class TrainingJob:
         else:
             layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
             task = build_task(da, labelset, layout=layout)
+        streamed = is_chunked(layout.data)
+        if streamed and spec.augment:
+            raise DataError("test-time augmentation is not available on a survey store "
+                            "(predicted block by block); train without it")
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
         info.channel_names = list(layout.channel_names)
@@ -302,6 +312,12 @@ class TrainingJob:
 
         self._set(status="predicting", remaining=0.0, predicted=0.0,
                   message="Predicting the whole data with the trained model")
+        if streamed:
+            metrics = self._predict_streamed(paths, da, trainer, task, ordered)
+            final = metrics["validation"]
+            self._set(status=result.status, message=result.message,
+                      val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+            return
         prediction = predict(result.model, layout.data, augment=spec.augment,
                              stratigraphic_order=ordered, device=trainer.device,
                              progress=lambda done: self._set(predicted=float(done)))
@@ -347,6 +363,40 @@ class TrainingJob:
         info.design, info.config = prepared.design.to_dict(), asdict(config)
         layout = inputs.layouts[choice.chosen.candidate.name]
         return choice, layout, prepared.task, prepared.design, config
+
+    def _predict_streamed(self, paths: runs.RunPaths, da: xr.DataArray, trainer, task,
+                          ordered: bool) -> dict[str, Any]:
+        """Predict a survey store block by block into ``prediction.zarr`` (app.streamed) and
+        score it at the labelled cells; returns the metrics (also saved)."""
+        from app.streamed import predict_to_store
+
+        store = predict_to_store(paths.model_dir, da, paths.prediction_dir / runs.STORE_NAME,
+                                 stratigraphic_order=ordered, device=str(trainer.device),
+                                 overwrite=True,
+                                 progress=lambda done: self._set(predicted=float(done)))
+        k = task.n_classes
+        val = trainer.val_labels
+        train = task.valid_labels(task.labels)
+        if val is not None:  # the held-back cells are not training cells
+            held = np.ravel_multi_index(tuple(val.cells.T), val.shape)
+            train = train.subset(~np.isin(np.ravel_multi_index(tuple(train.cells.T),
+                                                               train.shape), held))
+        metrics = {"validation": None if val is None else _scored_at_cells(store, val, k),
+                   "training": _scored_at_cells(store, train, k) if len(train) else None}
+        runs.save_streamed_metrics(paths, metrics)
+        return metrics
+
+
+def _scored_at_cells(store: Path, labels, n_classes: int):
+    """Metrics of the predicted classes in ``store`` at the cells of SparseLabels ``labels``
+    (only those cells are read)."""
+    import zarr
+
+    from fhn_core.metrics import evaluate
+
+    classes = zarr.open_array(store / "classes", mode="r")
+    return evaluate(np.asarray(classes.vindex[tuple(labels.cells.T)]), labels.classes,
+                    n_classes)
 
 
 def _inputs_of(channel_names: list[str], paths: runs.RunPaths) -> dict[str, bool]:

@@ -14,14 +14,21 @@ Two pieces, both testable without a browser:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from io_adapters.boreholes import Borehole, boreholes_from_rows, import_boreholes
+from io_adapters.boreholes import (
+    Borehole,
+    boreholes_from_rows,
+    import_borehole_cells,
+    import_boreholes,
+)
 from io_adapters.errors import DataError
 from io_adapters.gridmatch import spatial_dims
 from io_adapters.label_geometry import (
@@ -31,7 +38,7 @@ from io_adapters.label_geometry import (
     paint_points,
     paint_polyline,
 )
-from io_adapters.labels import LabelSet, Provenance, split_by_region
+from io_adapters.labels import CellGrid, LabelCells, LabelSet, Provenance, split_by_region
 from io_adapters.project import Project
 
 from .views import View, display_to_slice_cells, label_section, section_shape
@@ -44,6 +51,8 @@ __all__ = [
     "canvas_to_cells",
     "strokes_on_section",
     "LabelEditor",
+    "CellLabelEditor",
+    "editor_for",
 ]
 
 
@@ -215,6 +224,8 @@ class LabelEditor:
     well addition (class table changes clear the undo history, since class ids move).
     """
 
+    listed = False  # labels listed cell by cell (CellLabelEditor)
+
     def __init__(self, project: Project, grid: xr.DataArray) -> None:
         self.project = project
         self.grid = grid
@@ -230,10 +241,15 @@ class LabelEditor:
         whether someone else (another browser tab) saved labels in between.
         """
         try:
-            stat = self.project.labels_path.stat()
+            stat = self.labels_file.stat()
         except OSError:
             return None
         return (stat.st_size, stat.st_mtime_ns)
+
+    @property
+    def labels_file(self) -> Path:
+        """The file the labels are saved to."""
+        return self.project.labels_path
 
     # ---------------------------------------------------------------- queries
     @property
@@ -259,6 +275,10 @@ class LabelEditor:
             rows.append({"id": c.id, "class": c.name, "colour": c.colour, "labelled": n,
                          "training": n - int(val[c.id]), "validation": int(val[c.id])})
         return rows
+
+    def training_labels(self) -> LabelSet | LabelCells:
+        """The labels as training takes them (app.training_task.build_task)."""
+        return self.labels
 
     def total(self) -> int:
         """Number of labelled cells."""
@@ -286,32 +306,47 @@ class LabelEditor:
         Returns the number of cells changed (0: nothing saved). All strokes of one call
         are one undo step. ``radius`` is the brush radius in grid cells.
         """
-        t = TOOLS[tool] if isinstance(tool, str) else tool
-        if not t.paints or not strokes:
+        t = self._painting_tool(tool, strokes, class_id)
+        if t is None:
             return 0
-        if not t.erases and not 0 <= class_id < len(self.labels.classes):
-            raise DataError("choose a class to paint with first (add one in the class table)")
         labels2d = label_section(self.labels.labels, view)
         source2d = label_section(self.labels.source, view)
-        changed = 0
         with self.undo_stack.grouped():
-            for stroke in strokes:
-                cells = canvas_to_cells(stroke, display_size, view, self.shape)
-                if len(cells) == 0:
-                    continue
-                if t.erases:
-                    changed += erase(labels2d, cells, radius, source=source2d,
-                                     undo=self.undo_stack)
-                elif stroke.kind == "point" or t.name == "point":
-                    changed += paint_points(labels2d, cells, class_id, radius, source=source2d,
-                                            provenance=t.provenance, undo=self.undo_stack)
-                else:
-                    changed += paint_polyline(labels2d, cells, class_id, radius,
-                                              source=source2d, provenance=t.provenance,
-                                              undo=self.undo_stack)
+            changed = self._draw(labels2d, source2d, strokes, view, display_size, t,
+                                 class_id, radius, self.undo_stack)
         if changed:
             self._fix_split()
             self.save()
+        return changed
+
+    def _painting_tool(self, tool: str | Tool, strokes: Sequence[Stroke],
+                       class_id: int) -> Tool | None:
+        """The tool, None when it does not paint (or nothing was drawn); DataError when
+        it paints with no class."""
+        t = TOOLS[tool] if isinstance(tool, str) else tool
+        if not t.paints or not strokes:
+            return None
+        if not t.erases and not 0 <= class_id < len(self.labels.classes):
+            raise DataError("choose a class to paint with first (add one in the class table)")
+        return t
+
+    def _draw(self, labels2d: np.ndarray, source2d: np.ndarray, strokes: Sequence[Stroke],
+              view: View, display_size: tuple[int, int], t: Tool, class_id: int,
+              radius: float, undo: UndoStack | None = None) -> int:
+        """Paint the strokes into a section's labels and provenance; cells changed."""
+        changed = 0
+        for stroke in strokes:
+            cells = canvas_to_cells(stroke, display_size, view, self.shape)
+            if len(cells) == 0:
+                continue
+            if t.erases:
+                changed += erase(labels2d, cells, radius, source=source2d, undo=undo)
+            elif stroke.kind == "point" or t.name == "point":
+                changed += paint_points(labels2d, cells, class_id, radius, source=source2d,
+                                        provenance=t.provenance, undo=undo)
+            else:
+                changed += paint_polyline(labels2d, cells, class_id, radius, source=source2d,
+                                          provenance=t.provenance, undo=undo)
         return changed
 
     def _fix_split(self) -> None:
@@ -370,21 +405,26 @@ class LabelEditor:
         with self.undo_stack.grouped():
             self.undo_stack.record([self.labels.labels, self.labels.source], index)
             n = self.labels.merge(imported)
+        self._add_wells(imported, wells)
+        self.save()
+        return n
+
+    def _add_wells(self, imported: LabelSet | LabelCells, wells: list[Borehole]) -> None:
+        """Add imported wells to the table, their class ids those of this label set."""
         remap = {c.id: self.labels.class_id(c.name) for c in imported.classes}
         by_name = {w.name: w for w in self.wells}
         for w in wells:
             w.intervals = [(t, b, remap[c]) for t, b, c in w.intervals]
             by_name[w.name] = w  # a well imported again replaces the earlier entry
         self.wells = list(by_name.values())
-        self.save()
-        return n
 
     def import_boreholes(self, csv_path: str | os.PathLike[str], radius: float) -> int:
         """Import a CSV of well intervals (see io_adapters.boreholes.import_boreholes); saves.
 
         Classes named in the file that the table lacks are added. Returns cells changed.
         """
-        imported, wells = import_boreholes(csv_path, self.grid, radius=radius)
+        read = import_borehole_cells if self.listed else import_boreholes
+        imported, wells = read(csv_path, self.grid, radius=radius)
         return self._merge_wells(imported, wells)
 
     def add_borehole(
@@ -406,7 +446,7 @@ class LabelEditor:
         if not rows:
             raise DataError(f"well {name}: add at least one interval (top, base, class)")
         imported, wells = boreholes_from_rows(rows, self.grid, radius,
-                                              origin=f"well {name}")
+                                              origin=f"well {name}", listed=self.listed)
         return self._merge_wells(imported, wells)
 
     def remove_well(self, name: str) -> None:
@@ -440,3 +480,156 @@ class LabelEditor:
     def split_axes(self) -> list[str]:
         """Names of the label grid's axes (for a split by region)."""
         return list(self.labels.dims or spatial_dims(self.grid))
+
+
+# --------------------------------------------------------------------------- listed labels
+class CellUndo:
+    """Undo for :class:`CellLabelEditor`: the listed labels as they were before each edit
+    (a list of cells is small, a copy per step is cheap), at most ``limit`` steps."""
+
+    def __init__(self, labels: LabelCells, limit: int = 50) -> None:
+        self.labels, self.limit = labels, limit
+        self._steps: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def keep(self) -> None:
+        """Remember the labels as they are now (call before an edit)."""
+        self._steps.append((self.labels.cells.copy(), self.labels.class_ids.copy(),
+                            self.labels.source.copy()))
+        del self._steps[:-self.limit]
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """One undo step for an edit (its state before it)."""
+        self.keep()
+        yield
+
+    def undo(self) -> int:
+        """Restore the labels before the last edit; returns the cells that changed."""
+        if not self._steps:
+            return 0
+        cells, ids, source = self._steps.pop()
+        shape = self.labels.shape
+        now = self.labels.listed_once()
+        then = LabelCells(shape, self.labels.dims, cells, ids, [], source).listed_once()
+        every = np.union1d(now[0], then[0])
+        changed = int(np.count_nonzero(LabelCells.ids_at(now[0], now[1], every)
+                                       != LabelCells.ids_at(then[0], then[1], every)))
+        self.labels.cells, self.labels.class_ids, self.labels.source = cells, ids, source
+        return changed
+
+    def clear(self) -> None:
+        self._steps.clear()
+
+
+class CellLabelEditor(LabelEditor):
+    """The label editor of a survey too large for a label grid
+    (:meth:`Project.labels_as_cells`): the labels are a list of cells
+    (:class:`~io_adapters.labels.LabelCells`, saved to the project's ``label_cells.npz``);
+    painting builds only the section painted on, wells are listed cell by cell. What
+    needs a grid of the survey's size is refused with the way out: the train/validation
+    split (training holds back a random fraction of the cells instead).
+    """
+
+    listed = True
+
+    def __init__(self, project: Project, grid: xr.DataArray) -> None:
+        self.project = project
+        self.grid = grid
+        self.cells: LabelCells = project.load_label_cells(grid)
+        self.wells = project.load_boreholes()
+        self.undo_stack = CellUndo(self.cells)
+        self.stamp = self.file_stamp()
+
+    @property
+    def labels(self) -> _CellLabels:  # type: ignore[override]
+        """The labels as the pages read a LabelSet: class table, counts, a label grid
+        built section by section (:class:`~io_adapters.labels.CellGrid`), no split."""
+        return _CellLabels(self.cells)
+
+    @property
+    def labels_file(self) -> Path:
+        return self.project.label_cells_path
+
+    def training_labels(self) -> LabelCells:
+        return self.cells
+
+    def total(self) -> int:
+        return sum(self.cells.counts().values())
+
+    def save(self) -> None:
+        self.project.save_boreholes(self.wells)
+        self.project.save_label_cells(self.cells)
+        self.stamp = self.file_stamp()
+
+    def paint(self, strokes: Sequence[Stroke], view: View, display_size: tuple[int, int],
+              tool: str | Tool, class_id: int, radius: float = 0.0) -> int:
+        """As :meth:`LabelEditor.paint`, on the section built from the listed cells."""
+        t = self._painting_tool(tool, strokes, class_id)
+        if t is None:
+            return 0
+        key: list[int | slice] = [slice(None)] * len(self.shape)
+        if view.axis is not None:
+            key[view.axis] = view.index
+        labels2d = np.array(self.cells.grid[tuple(key)])
+        before = labels2d.copy()
+        source2d = np.zeros(labels2d.shape, dtype=np.uint8)
+        self._draw(labels2d, source2d, strokes, view, display_size, t, class_id, radius)
+        changed = np.argwhere(labels2d != before)
+        if not len(changed):
+            return 0
+        cells_nd = (changed if view.axis is None else
+                    np.insert(changed, view.axis, view.index, axis=1))
+        self.undo_stack.keep()
+        n = self.cells.set_cells(cells_nd, labels2d[tuple(changed.T)],
+                                 source2d[tuple(changed.T)])
+        self.save()
+        return n
+
+    def _merge_wells(self, imported: LabelCells, wells: list[Borehole]) -> int:  # type: ignore[override]
+        mapping = np.full(len(imported.classes), -1, dtype=np.int64)
+        for c in imported.classes:
+            if c.name not in self.cells.class_names:
+                self.cells.add_class(c.name, c.colour)
+            mapping[c.id] = self.cells.class_id(c.name)
+        self.undo_stack.keep()
+        n = self.cells.set_cells(imported.cells, mapping[imported.class_ids], imported.source)
+        self._add_wells(imported, wells)
+        self.save()
+        return n
+
+    def _no_split(self, *_args: Any, **_kwargs: Any) -> None:
+        raise DataError(
+            "a survey this large keeps its labels as a list of cells, without a "
+            "train/validation split; training holds back a random fraction of the labelled "
+            "cells for validation (the run's validation fraction)"
+        )
+
+    split_random = split_by_region = clear_split = _no_split
+
+
+class _CellLabels:
+    """What the pages read of a LabelSet, from listed labels: the class table and its
+    edits, counts, shape and dims are the LabelCells'; ``labels`` its section-by-section
+    grid; no split."""
+
+    split = None
+
+    def __init__(self, cells: LabelCells) -> None:
+        self._cells = cells
+
+    @property
+    def labels(self) -> CellGrid:
+        return self._cells.grid
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cells, name)
+
+
+def editor_for(project: Project, grid: xr.DataArray) -> LabelEditor:
+    """The label editor that suits the data: listed cells for a survey too large for a
+    label grid, else a LabelSet."""
+    editor = CellLabelEditor if project.labels_as_cells(grid) else LabelEditor
+    return editor(project, grid)

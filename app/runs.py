@@ -62,6 +62,9 @@ __all__ = [
     "read_run",
     "write_run",
     "save_prediction",
+    "save_streamed_metrics",
+    "prediction_store",
+    "STORE_NAME",
     "load_prediction",
     "save_baseline_prediction",
     "has_baseline",
@@ -258,6 +261,25 @@ def save_prediction(
     if validation_labels is not None:
         _save_npy(paths.prediction_dir / "validation_labels.npy",
                   validation_labels.astype(np.int16))
+    return _save_metrics(paths, metrics)
+
+
+STORE_NAME = "prediction.zarr"  # a streamed prediction (a survey store), in prediction_dir
+
+
+def prediction_store(project: Project, name: str) -> Path | None:
+    """The Zarr store of a run predicted block by block (a survey store), else None."""
+    store = RunPaths.of(project, name).prediction_dir / STORE_NAME
+    return store if store.is_dir() else None
+
+
+def save_streamed_metrics(paths: RunPaths, metrics: Mapping[str, Metrics | None]) -> Path:
+    """The metrics of a run whose prediction went into ``prediction_dir/prediction.zarr``
+    (app.streamed): written last, as for :func:`save_prediction`."""
+    return _save_metrics(paths, metrics)
+
+
+def _save_metrics(paths: RunPaths, metrics: Mapping[str, Metrics | None]) -> Path:
     doc = {name: (None if m is None else {**m.as_dict(), "confusion": m.confusion.tolist()})
            for name, m in metrics.items()}
     with atomic_output(paths.metrics_file) as tmp:

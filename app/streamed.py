@@ -13,7 +13,9 @@ For surveys that do not fit in memory (an ingested ``.zarr`` store, see
 
 The output is computed in slabs of 64 inlines (:func:`slabs_of`), one Dask
 computation each, so the graph and the scheduler's state stay the size of a slab; the
-logits of blocks on a slab's edge are handed to the next slab, not run twice.
+logits of blocks on a slab's edge are handed to the next slab, not run twice (on a
+cluster they stay on the workers, as futures, and the next slab starts before the last
+one is waited for).
 No process ever holds more than a few blocks and chunks, and the same graph runs on
 the local threaded scheduler or, with ``scheduler="tcp://HOST:PORT"``, on the workers of
 an existing ``dask.distributed`` cluster. Workers read the data store and the model
@@ -190,8 +192,9 @@ def build_graph(source, predictor: BlockPredictor, grid, store: Path,
     Built as a raw task graph over the source's own chunk keys: every chunk is read once
     and handed to all the blocks that touch it, and building the graph costs microseconds
     per block (slicing a Dask array per block costs milliseconds). ``done``: logits of
-    blocks computed before (put in the graph as data); ``keep``: blocks whose logits to
-    return too. Returns (write tasks, {block: its logits task} for ``keep``).
+    blocks computed before (put in the graph as data, or as futures of a distributed
+    cluster, which its scheduler resolves on the workers); ``keep``: blocks whose logits
+    to return too. Returns (write tasks, {block: its logits task} for ``keep``).
     """
     import itertools
 
@@ -373,7 +376,8 @@ def _run(graph_of, sizes: list[int], scheduler: str | None, workers: int | None,
     """Compute slab after slab, locally (threads) or on a distributed cluster.
 
     ``graph_of(k)`` gives slab k's writes, the block logits to keep and where to hand
-    them over; ``sizes`` the number of writes of each slab (for the progress).
+    them over (their values locally, their futures on a cluster); ``sizes`` the number of
+    writes of each slab (for the progress).
     """
     total = sum(sizes)
     done = 0
@@ -416,15 +420,25 @@ def _run(graph_of, sizes: list[int], scheduler: str | None, workers: int | None,
             f"cannot reach the Dask scheduler at {scheduler} ({err}); start one with "
             "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out --scheduler"
         ) from err
+    def written(futures) -> None:
+        for future in as_completed(futures):
+            future.result()  # re-raises a worker's exception here
+            one_written()
+
     with client:
+        # The edge blocks' logits stay on the workers: the next slab's graph takes their
+        # futures. Slab k + 1 is submitted before slab k is waited for, so the workers go
+        # on from one slab to the next without waiting for the client.
+        running = None
         for k in range(len(sizes)):
             writes, kept, hand_over = graph_of(k)
             futures = client.compute(writes)
-            kept_futures = dict(zip(kept, client.compute(list(kept.values())), strict=True))
-            for future in as_completed(futures):
-                future.result()  # re-raises a worker's exception here
-                one_written()
-            hand_over({i: f.result() for i, f in kept_futures.items()})
+            hand_over(dict(zip(kept, client.compute(list(kept.values())), strict=True)))
+            if running is not None:
+                written(running)
+            running = futures
+        if running is not None:
+            written(running)
 
 
 # --------------------------------------------------------------------------- exporting

@@ -29,7 +29,7 @@ from io_adapters.errors import DataError, DataWarning
 from io_adapters.project import PROJECT_FILE, Project
 from io_adapters.summary import format_bytes
 
-from .labelling import LabelEditor
+from .labelling import LabelEditor, editor_for
 
 __all__ = [
     "PROJECT_KEY",
@@ -172,7 +172,7 @@ def label_editor(project: Project, grid: xr.DataArray) -> LabelEditor | None:
         if sig == key and editor.stamp == editor.file_stamp():
             return editor
     try:
-        editor = LabelEditor(project, grid)
+        editor = editor_for(project, grid)
     except DataError as err:
         show_error(err)
         return None

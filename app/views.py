@@ -186,6 +186,12 @@ def data_section(
     da = grid.isel(picks) if picks else grid
     dims = spatial_dims(grid)
     da = da.transpose(*dims)
+    if view.axis is not None and not picks:  # a store's crossline/time-slice copy, if any
+        from io_adapters.zarr_store import read_section
+
+        section = read_section(da, view.axis, view.index)
+        if section is not None:
+            return np.asarray(to_display(section, view), dtype=np.float32)
     if view.axis is not None:  # cut before reading: a Dask-backed store reads one slab
         da = da.isel({dims[view.axis]: view.index})
     return np.asarray(to_display(np.asarray(da.values), view), dtype=np.float32)

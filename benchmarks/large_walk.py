@@ -22,13 +22,15 @@ other benchmarks):
 
 The design is small (2 channels, a Haar level, 1x1x1 kernels: this measures the data path
 on two cores, not the network). Target (issue 22): no step's peak RSS over 2 GB. All
-generated files are deleted at the end (``--keep`` keeps them).
+generated files are deleted at the end (``--keep`` keeps them; ``--keep-store`` keeps only
+the ingested ``survey.zarr``, e.g. for ``benchmarks.slice_display``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=float, default=8.0, help="SEG-Y size in GB (default 8)")
     parser.add_argument("--workdir", type=Path, help="where the files go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--keep-store", action="store_true",
+                        help="delete everything but the ingested survey.zarr")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     ns = parser.parse_args(argv)
     if ns.child:
@@ -140,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.disk_usage(work).free < need:
         raise SystemExit(f"needs {need / 1e9:.0f} GB of disk in {work}")
     print(f"survey {ns.size:g} GB: {shape[0]} x {shape[1]} x {shape[2]} "
-          f"({int(np.prod(shape)) / 1e9:.2f} G cells) in {work}", flush=True)
+          f"({int(np.prod(shape)) / 1e9:.2f} G cells) in {work}; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     rows = []
     try:
         (work / "wells.csv").write_text(well_table(shape))
@@ -154,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                          "cpu": r["cpu_seconds"], "note": r["note"]})
             print(format_table(COLUMNS, rows[-1:]), flush=True)
     finally:
-        if not ns.keep:
+        if ns.keep_store:
+            for path in work.iterdir():
+                if path.name != "survey.zarr":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        elif not ns.keep:
             shutil.rmtree(work, ignore_errors=True)
     print("\n" + format_table(COLUMNS, rows))
     worst = max(rows, key=lambda r: r["rss"])

@@ -404,7 +404,16 @@ class Trainer:
         return min(times[1:])
 
     def measure_pass_seconds(self) -> float:
-        """Seconds one whole-data pass takes here (a validation, or one prediction pass)."""
+        """Seconds one whole-data pass takes here (a validation, or one prediction pass).
+
+        Data read chunk by chunk (:class:`StreamedInput`) is never passed whole here: its
+        logits alone would be the survey's size times the classes. One window of the
+        sub-volume size is read and run instead, its time scaled to the survey's cells
+        (an upper bound for a validation, which runs only the blocks holding held-back
+        cells).
+        """
+        if isinstance(self.x, StreamedInput):
+            return self._scaled_window_seconds()
         start = time.perf_counter()
         predict_logits(self.model.net, self.x, self.task.n_classes,
                        slice_axis=self.task.slice_axis, slice_index=self.task.slice_index,
@@ -413,6 +422,19 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - start
+
+    def _scaled_window_seconds(self) -> float:
+        """Seconds to read and run one sub-volume-sized window, times the windows the
+        (padded) grid holds."""
+        size = self.sampler.size
+        start = time.perf_counter()
+        piece = self.x[(slice(None), slice(None), *(slice(0, n) for n in size))]
+        predict_logits(self.model.net, piece, self.task.n_classes, device=self.device)
+        self.model.net.train()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        return seconds * float(np.prod(self.x.shape[2:])) / float(np.prod(size))
 
     def _gradient_sync(self, last: bool) -> AbstractContextManager[Any]:
         """Average gradients over the ranks only after the last sub-volume of a step."""

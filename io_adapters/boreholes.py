@@ -106,19 +106,21 @@ def boreholes_from_rows(
     *,
     class_names: Sequence[str] | None = None,
     origin: str = "the well table",
-) -> tuple[LabelSet, list[Borehole]]:
+    listed: bool = False,
+) -> tuple[LabelSet | LabelCells, list[Borehole]]:
     """:func:`import_boreholes` for interval rows typed in (e.g. a well added in the app).
 
     ``rows`` are mappings with the CSV's column names (``well``, a position pair, ``top``,
     ``base``, ``class``; any case) and string or number values. ``origin`` names the table
-    in error messages, in place of the CSV's path.
+    in error messages, in place of the CSV's path. ``listed``: as LabelCells (as
+    :func:`import_borehole_cells`), for grids too large for a LabelSet.
     """
     header = list(dict.fromkeys(str(k).strip().lower() for row in rows for k in row))
     text_rows = [
         {str(k).strip().lower(): "" if v is None else str(v).strip() for k, v in row.items()}
         for row in rows
     ]
-    return _boreholes(header, text_rows, grid, radius, class_names, origin)
+    return _boreholes(header, text_rows, grid, radius, class_names, origin, listed)
 
 
 def _boreholes(
@@ -208,8 +210,9 @@ def _painted(strokes: list[tuple[tuple[np.ndarray, ...], int]], grid: xr.DataArr
     if listed:
         cells = [np.stack(index, axis=1) for index, _ in strokes]
         ids = [np.full(len(c), cid) for c, (_, cid) in zip(cells, strokes, strict=True)]
-        return LabelCells(spatial_shape(grid), spatial_dims(grid), np.concatenate(cells),
-                          np.concatenate(ids), list(names))
+        flat = np.concatenate(cells)
+        return LabelCells(spatial_shape(grid), spatial_dims(grid), flat, np.concatenate(ids),
+                          list(names), np.full(len(flat), Provenance.BOREHOLE))
     ls = empty_labels_on(grid, names)
     for index, cid in strokes:
         paint_cells(ls.labels, index, cid, source=ls.source, provenance=Provenance.BOREHOLE)

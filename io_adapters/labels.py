@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,17 +44,21 @@ __all__ = [
     "LabelClass",
     "LabelSet",
     "LabelCells",
+    "CellGrid",
     "DEFAULT_COLOURS",
     "FILE_VERSION",
     "default_colour",
     "save_labels",
     "load_labels",
+    "save_label_cells",
+    "load_label_cells",
     "split_by_region",
 ]
 
 PathLike = str | os.PathLike[str]
 
 FILE_FORMAT = "fhn-labels"
+CELLS_FORMAT = "fhn-label-cells"  # labels listed cell by cell (save_label_cells)
 FILE_VERSION = 1
 
 # Colour-blind-friendly defaults (Okabe-Ito, then Tableau) for new classes.
@@ -113,8 +118,53 @@ def _as_classes(classes: Sequence[LabelClass | str]) -> list[LabelClass]:
     return out
 
 
+class _ClassTable:
+    """The class table of a label model (``classes``, a list of :class:`LabelClass`
+    numbered 0..K-1): queries and the in-place edits that do not touch labelled cells."""
+
+    classes: list[LabelClass]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in id order."""
+        return [c.name for c in self.classes]
+
+    def class_id(self, name: str) -> int:
+        """The id of the class called ``name``; DataError listing the names otherwise."""
+        for c in self.classes:
+            if c.name == name:
+                return c.id
+        raise DataError(f"no class named {name!r}; classes are {self.class_names}")
+
+    def add_class(self, name: str, colour: str | None = None) -> LabelClass:
+        """Append a class (id K) in place and return it; names must be unique."""
+        if name.strip() in self.class_names:
+            raise DataError(f"a class named {name!r} exists already; choose another name")
+        new = LabelClass(len(self.classes), name, colour or default_colour(len(self.classes)))
+        self.classes.append(new)
+        return new
+
+    def _check_id(self, class_id: int) -> None:
+        if not 0 <= class_id < len(self.classes):
+            raise DataError(
+                f"class id {class_id} does not exist; ids are 0..{len(self.classes) - 1}"
+            )
+
+    def rename_class(self, class_id: int, name: str) -> None:
+        """Rename class ``class_id`` in place (names stay unique)."""
+        self._check_id(class_id)
+        if name.strip() in [c.name for c in self.classes if c.id != class_id]:
+            raise DataError(f"a class named {name!r} exists already; choose another name")
+        self.classes[class_id] = LabelClass(class_id, name, self.classes[class_id].colour)
+
+    def recolour_class(self, class_id: int, colour: str) -> None:
+        """Change the colour of class ``class_id`` in place."""
+        self._check_id(class_id)
+        self.classes[class_id] = LabelClass(class_id, self.classes[class_id].name, colour)
+
+
 @dataclass(eq=False)
-class LabelSet:
+class LabelSet(_ClassTable):
     """Labels on a data grid, with class table, per-cell provenance and optional split.
 
     ``labels`` int16 (-1 unlabelled, 0..K-1), ``source`` uint8 :class:`Provenance` codes,
@@ -218,50 +268,11 @@ class LabelSet:
         """Shape of the label grid."""
         return tuple(self.labels.shape)
 
-    @property
-    def class_names(self) -> list[str]:
-        """Class names in id order."""
-        return [c.name for c in self.classes]
-
     def counts(self) -> dict[int, int]:
         """Number of labelled cells per class id (every class listed, zero included)."""
         valid = self.labels[self.labels >= 0].astype(np.int64)
         counts = np.bincount(valid, minlength=len(self.classes))
         return {c.id: int(counts[c.id]) for c in self.classes}
-
-    def class_id(self, name: str) -> int:
-        """The id of the class called ``name``; DataError listing the names otherwise."""
-        for c in self.classes:
-            if c.name == name:
-                return c.id
-        raise DataError(f"no class named {name!r}; classes are {self.class_names}")
-
-    # ---------------------------------------------------------------- class table (in place)
-    def add_class(self, name: str, colour: str | None = None) -> LabelClass:
-        """Append a class (id K) in place and return it; names must be unique."""
-        if name.strip() in self.class_names:
-            raise DataError(f"a class named {name!r} exists already; choose another name")
-        new = LabelClass(len(self.classes), name, colour or default_colour(len(self.classes)))
-        self.classes.append(new)
-        return new
-
-    def _check_id(self, class_id: int) -> None:
-        if not 0 <= class_id < len(self.classes):
-            raise DataError(
-                f"class id {class_id} does not exist; ids are 0..{len(self.classes) - 1}"
-            )
-
-    def rename_class(self, class_id: int, name: str) -> None:
-        """Rename class ``class_id`` in place (names stay unique)."""
-        self._check_id(class_id)
-        if name.strip() in [c.name for c in self.classes if c.id != class_id]:
-            raise DataError(f"a class named {name!r} exists already; choose another name")
-        self.classes[class_id] = LabelClass(class_id, name, self.classes[class_id].colour)
-
-    def recolour_class(self, class_id: int, colour: str) -> None:
-        """Change the colour of class ``class_id`` in place."""
-        self._check_id(class_id)
-        self.classes[class_id] = LabelClass(class_id, self.classes[class_id].name, colour)
 
     def delete_class(self, class_id: int) -> int:
         """Delete a class in place: its cells become unlabelled, higher ids move down by one.
@@ -304,12 +315,15 @@ class LabelSet:
 
 
 @dataclass
-class LabelCells:
+class LabelCells(_ClassTable):
     """Labels listed cell by cell, for grids too large for a :class:`LabelSet`.
 
     ``cells`` (n, ndim) int64 grid indices in the order ``dims`` and ``class_ids`` (n,),
     in painting order: where a cell is listed twice, the later entry is its label, as
-    painting the same cells into a LabelSet would leave it.
+    painting the same cells into a LabelSet would leave it. ``source`` (n,) uint8
+    :class:`Provenance` codes (default: imported). The edits (:meth:`set_cells`,
+    :meth:`delete_class`) keep every cell once, in C order. :attr:`grid` shows them as a
+    read-only label grid that builds only the part it is indexed with (a section).
     """
 
     shape: tuple[int, ...]
@@ -317,19 +331,145 @@ class LabelCells:
     cells: np.ndarray
     class_ids: np.ndarray
     classes: list[LabelClass]
+    source: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        self.shape = tuple(int(n) for n in self.shape)
+        self.dims = tuple(str(d) for d in self.dims)
         self.classes = _as_classes(self.classes)
         self.cells = np.asarray(self.cells, dtype=np.int64).reshape(-1, len(self.shape))
         self.class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
         if len(self.cells) != len(self.class_ids):
             raise DataError(f"{len(self.cells)} labelled cells but {len(self.class_ids)} "
                             "class ids")
+        self.source = (np.full(len(self.cells), Provenance.IMPORTED, dtype=np.uint8)
+                       if self.source is None else np.asarray(self.source, dtype=np.uint8))
+
+    @classmethod
+    def empty(cls, shape: Sequence[int], dims: Sequence[str] = (),
+              classes: Sequence[LabelClass | str] = ()) -> LabelCells:
+        """No labelled cell on a grid of ``shape``."""
+        return cls(tuple(shape), tuple(dims), np.empty((0, len(shape)), np.int64),
+                   np.empty(0, np.int64), list(classes))
+
+    @classmethod
+    def of(cls, labelset: LabelSet) -> LabelCells:
+        """The labelled cells of a LabelSet (its split is not kept)."""
+        cells = np.argwhere(labelset.labels >= 0)
+        index = tuple(cells.T)
+        return cls(labelset.shape, labelset.dims, cells, labelset.labels[index],
+                   list(labelset.classes), labelset.source[index])
+
+    def counts(self) -> dict[int, int]:
+        """Number of labelled cells per class id (every class listed, zero included)."""
+        counts = np.bincount(self.listed_once()[1], minlength=len(self.classes))
+        return {c.id: int(counts[c.id]) for c in self.classes}
+
+    def listed_once(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat C-order index, class id, source) of each labelled cell once, sorted."""
+        flat = (np.ravel_multi_index(tuple(self.cells.T), self.shape) if len(self.cells)
+                else np.empty(0, np.int64))
+        _, last = np.unique(flat[::-1], return_index=True)  # the last entry of a cell wins
+        keep = len(flat) - 1 - last
+        return flat[keep], self.class_ids[keep], self.source[keep]
+
+    def set_cells(self, cells: np.ndarray, class_ids: np.ndarray, source: np.ndarray) -> int:
+        """Label ``cells`` (n, ndim) with ``class_ids`` (-1 unlabels) in place; returns
+        the cells whose label changed."""
+        flat, ids, src = self.listed_once()
+        cells = np.asarray(cells, dtype=np.int64).reshape(-1, len(self.shape))
+        new_flat = np.ravel_multi_index(tuple(cells.T), self.shape)
+        new_ids = np.broadcast_to(np.asarray(class_ids, dtype=np.int64), new_flat.shape)
+        new_src = np.broadcast_to(np.asarray(source, dtype=np.uint8), new_flat.shape)
+        _, last = np.unique(new_flat[::-1], return_index=True)  # a cell listed twice: last
+        once = len(new_flat) - 1 - last
+        new_flat, new_ids, new_src = new_flat[once], new_ids[once], new_src[once]
+        before = self.ids_at(flat, ids, new_flat)
+        changed = int(np.count_nonzero(before != new_ids))
+        flat = np.concatenate([flat, new_flat])
+        ids, src = np.concatenate([ids, new_ids]), np.concatenate([src, new_src])
+        _, last = np.unique(flat[::-1], return_index=True)
+        keep = len(flat) - 1 - last
+        keep = keep[ids[keep] >= 0]
+        self.cells = np.stack(np.unravel_index(flat[keep], self.shape), axis=1).astype(np.int64)
+        self.class_ids, self.source = ids[keep], src[keep]
+        return changed
+
+    @staticmethod
+    def ids_at(flat: np.ndarray, ids: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """Class ids (-1 unlabelled) at flat indices ``where``, ``flat`` sorted and unique."""
+        pos = np.searchsorted(flat, where)
+        inside = pos < len(flat)
+        found = np.zeros(len(where), dtype=bool)
+        found[inside] = flat[pos[inside]] == where[inside]
+        out = np.full(len(where), -1, dtype=np.int64)
+        out[found] = ids[pos[found]]
+        return out
+
+    def delete_class(self, class_id: int) -> int:
+        """Delete a class in place: its cells become unlabelled, higher ids move down by
+        one. Returns the number of cells that lost their label."""
+        self._check_id(class_id)
+        flat, ids, src = self.listed_once()
+        gone = ids == class_id
+        keep = ~gone
+        self.cells = np.stack(np.unravel_index(flat[keep], self.shape), axis=1).astype(np.int64)
+        self.class_ids = np.where(ids[keep] > class_id, ids[keep] - 1, ids[keep])
+        self.source = src[keep]
+        del self.classes[class_id]
+        self.classes = _as_classes(self.classes)
+        return int(np.count_nonzero(gone))
 
     @property
-    def class_names(self) -> list[str]:
-        """Class names in id order."""
-        return [c.name for c in self.classes]
+    def grid(self) -> CellGrid:
+        """The labels as a read-only grid (-1 unlabelled): indexing it builds only what it
+        selects, e.g. one section."""
+        return CellGrid(self)
+
+
+class CellGrid:
+    """:class:`LabelCells` seen as an int16 label grid, read-only: ``grid[key]`` with an
+    int or a slice (step 1) per axis builds that part from the listed cells (a section of
+    a survey, a single cell), never the whole grid unless asked for it."""
+
+    dtype = np.dtype(np.int16)
+
+    def __init__(self, labels: LabelCells) -> None:
+        self._labels = labels
+        self.shape = labels.shape
+        self.ndim = len(labels.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray | np.int16:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        if len(key) != self.ndim:
+            raise IndexError(f"{len(key)} indices for a grid of {self.ndim} axes")
+        flat, ids, _ = self._labels.listed_once()
+        cells = np.stack(np.unravel_index(flat, self.shape), axis=1) if len(flat) else \
+            np.empty((0, self.ndim), np.int64)
+        inside = np.ones(len(cells), dtype=bool)
+        starts, out_shape = [], []
+        for axis, (k, n) in enumerate(zip(key, self.shape, strict=True)):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step != 1:
+                    raise IndexError("a label grid of listed cells takes slices of step 1")
+                stop = max(start, stop)
+                starts.append(start)
+                out_shape.append(stop - start)
+                inside &= (cells[:, axis] >= start) & (cells[:, axis] < stop)
+            else:
+                index = int(k) + n if int(k) < 0 else int(k)
+                if not 0 <= index < n:
+                    raise IndexError(f"index {k} is out of bounds for axis {axis} of size {n}")
+                inside &= cells[:, axis] == index
+        if len(out_shape) == 0:  # one cell (listed at most once)
+            return np.int16(ids[inside][0] if inside.any() else -1)
+        kept = [a for a, k in enumerate(key) if isinstance(k, slice)]
+        out = np.full(out_shape, -1, dtype=np.int16)
+        local = cells[inside][:, kept] - np.array(starts, dtype=np.int64)
+        out[tuple(local.T)] = ids[inside]
+        return out
 
 
 # --------------------------------------------------------------------------- file
@@ -340,48 +480,88 @@ def save_labels(path: PathLike, labelset: LabelSet) -> Path:
     ``split`` (when set); ``meta``: a 0-d unicode array holding JSON (class table, dims,
     format/version), so loading never needs pickle.
     """
-    target = Path(path)
-    meta = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
-        "encoding": "labels: 0 = no label, k+1 = class k",
-        "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in labelset.classes],
-        "dims": list(labelset.dims),
-        "shape": list(labelset.shape),
-    }
     arrays: dict[str, np.ndarray] = {
         "labels": (labelset.labels.astype(np.int32) + 1).astype(np.int16),
         "source": np.asarray(labelset.source, dtype=np.uint8),
-        "meta": np.array(json.dumps(meta)),
     }
     if labelset.split is not None:
         arrays["split"] = labelset.split.astype(np.uint8)
+    return _write_npz(Path(path), FILE_FORMAT, labelset, arrays,
+                      encoding="labels: 0 = no label, k+1 = class k")
+
+
+def save_label_cells(path: PathLike, labels: LabelCells) -> Path:
+    """Write listed labels to one compressed .npz, atomically; returns the path.
+
+    Arrays: ``cells`` (n, ndim) int64 grid indices, each cell once, in C order;
+    ``class_ids`` (int16, 0..K-1); ``source``; ``meta`` as for :func:`save_labels`.
+    """
+    flat, ids, source = labels.listed_once()
+    cells = np.stack(np.unravel_index(flat, labels.shape), axis=1).astype(np.int64)
+    arrays = {"cells": cells.reshape(-1, len(labels.shape)),
+              "class_ids": ids.astype(np.int16), "source": source.astype(np.uint8)}
+    return _write_npz(Path(path), CELLS_FORMAT, labels, arrays,
+                      encoding="cells: grid indices; class_ids: class k")
+
+
+def _write_npz(target: Path, form: str, labels: LabelSet | LabelCells,
+               arrays: dict[str, np.ndarray], encoding: str) -> Path:
+    meta = {
+        "format": form,
+        "version": FILE_VERSION,
+        "encoding": encoding,
+        "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in labels.classes],
+        "dims": list(labels.dims),
+        "shape": list(labels.shape),
+    }
     with atomic_output(target) as tmp, open(tmp, "wb") as fh:
         # a file object, because savez would append ".npz" to the temporary name
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays, meta=np.array(json.dumps(meta)))
     return target
 
 
 def load_labels(path: PathLike) -> LabelSet:
     """Read a LabelSet written by :func:`save_labels` (never unpickles)."""
-    p = Path(path)
+    def build(npz: Any, classes: list[LabelClass], meta: dict[str, Any]) -> LabelSet:
+        split = npz["split"] if "split" in npz.files else None
+        return LabelSet(npz["labels"].astype(np.int16) - 1, classes, npz["source"], split,
+                        tuple(meta.get("dims", ())))
+
+    return _read_npz(Path(path), FILE_FORMAT, build)
+
+
+def load_label_cells(path: PathLike) -> LabelCells:
+    """Read listed labels written by :func:`save_label_cells` (never unpickles)."""
+    def build(npz: Any, classes: list[LabelClass], meta: dict[str, Any]) -> LabelCells:
+        labels = LabelCells(tuple(meta["shape"]), tuple(meta.get("dims", ())), npz["cells"],
+                            npz["class_ids"], classes, npz["source"])
+        if len(labels.class_ids) and not 0 <= labels.class_ids.min() <= \
+                labels.class_ids.max() < len(classes):
+            raise ValueError("class ids outside the class table")
+        return labels
+
+    return _read_npz(Path(path), CELLS_FORMAT, build)
+
+
+def _read_npz(p: Path, form: str, build: Any) -> Any:
+    """``build(npz, classes, meta)`` of an fhn label .npz of format ``form``; DataError
+    naming the file when it is missing, newer or not such a file."""
     if not p.is_file():
         raise DataError(f"label file {p} not found; save labels first or check the path")
     try:
         with np.load(p, allow_pickle=False) as npz:
             meta = json.loads(str(npz["meta"][()]))
-            if meta.get("format") != FILE_FORMAT:
+            if meta.get("format") != form:
                 raise ValueError(f"format is {meta.get('format')!r}")
             if int(meta.get("version", 0)) > FILE_VERSION:
                 raise DataError(
                     f"label file {p} is version {meta['version']}, newer than this fhn "
                     f"(reads up to {FILE_VERSION}); update fhn"
                 )
-            labels = npz["labels"].astype(np.int16) - 1
-            source = npz["source"]
-            split = npz["split"] if "split" in npz.files else None
             classes = [LabelClass(c["id"], c["name"], c["colour"]) for c in meta["classes"]]
-            dims = tuple(meta.get("dims", ()))
+            if [c.id for c in classes] != list(range(len(classes))):
+                raise DataError(f"label file {p}: class ids are not 0..K-1; the file is damaged")
+            return build(npz, classes, meta)
     except DataError:
         raise
     except Exception as err:  # zip, key, JSON, pickle-refusal errors all mean "not ours"
@@ -389,9 +569,6 @@ def load_labels(path: PathLike) -> LabelSet:
             f"{p} is not a readable fhn label file ({type(err).__name__}: {err}); "
             "choose a file saved by fhn, or import the labels from a raster or CSV instead"
         ) from err
-    if [c.id for c in classes] != list(range(len(classes))):
-        raise DataError(f"label file {p}: class ids are not 0..K-1; the file is damaged")
-    return LabelSet(labels, classes, source, split, dims)
 
 
 # --------------------------------------------------------------------------- splits

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tomli_w
 import xarray as xr
 
@@ -31,7 +32,14 @@ from .atomic import atomic_output
 from .boreholes import Borehole, load_boreholes, save_boreholes
 from .errors import DataError
 from .gridmatch import spatial_dims, spatial_shape, stack_volumes
-from .labels import LabelSet, load_labels, save_labels
+from .labels import (
+    LabelCells,
+    LabelSet,
+    load_label_cells,
+    load_labels,
+    save_label_cells,
+    save_labels,
+)
 
 __all__ = ["Project", "DataSource", "SOURCE_KINDS", "PROJECT_FILE", "guess_kind",
            "plain_file_name"]
@@ -43,6 +51,10 @@ FORMAT_VERSION = 1
 SUBFOLDERS = ("labels", "models", "predictions", "exports")
 DEFAULT_LABEL_FILE = "labels/labels.npz"
 BOREHOLE_FILE = "labels/boreholes.json"
+LABEL_CELLS_FILE = "labels/label_cells.npz"  # labels listed cell by cell (large surveys)
+# a survey read chunk by chunk with more cells than this keeps its labels as a list of
+# cells: a label grid (int16 labels + uint8 provenance) would take 3 bytes per cell
+LABEL_GRID_LIMIT = 100_000_000
 DATA_FOLDER = "data"  # where files handed in through the app (uploads) are kept
 
 # The options each kind of source accepts (passed on to its reader).
@@ -258,6 +270,11 @@ class Project:
         return self.folder / "labels"
 
     @property
+    def label_cells_path(self) -> Path:
+        """Where the labels of a survey too large for a label grid are saved."""
+        return self.folder / LABEL_CELLS_FILE
+
+    @property
     def boreholes_path(self) -> Path:
         """Where the project's well table is saved (beside the labels)."""
         return self.folder / BOREHOLE_FILE
@@ -432,6 +449,37 @@ class Project:
             return labels
         data = grid if grid is not None else self.load_data()
         return LabelSet.empty(spatial_shape(data), [], spatial_dims(data))
+
+    @staticmethod
+    def labels_as_cells(grid: xr.DataArray) -> bool:
+        """True for data read chunk by chunk (a survey store) with more cells than
+        :data:`LABEL_GRID_LIMIT`: its labels are kept as a list of cells
+        (:meth:`load_label_cells`), never as a grid of the survey's size."""
+        shape = spatial_shape(grid)
+        return grid.chunks is not None and int(np.prod(shape, dtype=np.int64)) > LABEL_GRID_LIMIT
+
+    def save_label_cells(self, labels: LabelCells) -> Path:
+        """Save listed labels atomically to :attr:`label_cells_path`."""
+        self.label_cells_path.parent.mkdir(parents=True, exist_ok=True)
+        return save_label_cells(self.label_cells_path, labels)
+
+    def load_label_cells(self, grid: xr.DataArray) -> LabelCells:
+        """The saved labels as a list of cells (none saved: no cells, no classes), checked
+        against the data grid; a label grid saved earlier is listed cell by cell."""
+        if self.label_cells_path.is_file():
+            labels = load_label_cells(self.label_cells_path)
+            where = self.label_cells_path
+        elif self.has_labels():
+            labels, where = LabelCells.of(load_labels(self.labels_path)), self.labels_path
+        else:
+            return LabelCells.empty(spatial_shape(grid), spatial_dims(grid))
+        if labels.shape != spatial_shape(grid):
+            raise DataError(
+                f"labels in {where} have shape {labels.shape} but the data grid is "
+                f"{spatial_shape(grid)}; were the data sources changed? Move the label file "
+                "away to start new labels"
+            )
+        return labels
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

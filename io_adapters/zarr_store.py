@@ -15,6 +15,17 @@ time, so its peak memory does not grow with the number of inlines. It writes int
 atomically after each block); an interrupted ingest called again with the same source and
 options resumes from that record, ``restart=True`` starts over, and only a finished store
 is renamed to its final name, so a store under the final name is always complete.
+
+A crossline or a time slice of a 64^3-chunked survey reads a 64-cell-thick slab: 64 times
+the cells it shows (856 MB for one crossline of an 8 GB survey, seconds). With
+``fast_slices`` the ingest also writes two access-pattern copies of the amplitudes, as
+MDIO's optional "fast crossline" and "fast time slice" copies do, in the store's
+``fast_slices`` group: one whose chunks are one crossline thick, one whose chunks are one
+sample thick (each ``chunks[0]`` inlines long, grouped in Zarr v3 shards of a block of
+inlines, so the ingest writes whole shards and the store holds one file per shard, not
+one per chunk). :func:`read_section` reads a crossline or time slice from the copy that
+suits it: only the cells shown. The price is twice the survey's size on disk more.
+:func:`add_fast_slices` writes the copies into a store ingested without them.
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ from .segy import _attrs, _check_byte, _coords, _geometry, _open, _probe
 RECORD_NAME = "fhn-ingest.json"
 STORE_FORMAT = "fhn-segy-zarr-1"
 PARTIAL_SUFFIX = ".partial"
+FAST_SLICES = "fast_slices"  # the group of access-pattern copies in a store
+# the copies, by the axis a section cuts: one crossline thick, one sample thick
+_COPY_OF_AXIS = {1: "xline", 2: "samples"}
 
 # cubes of 64 cells (1 MB of float32), as MDIO chunks 3D surveys: an inline, a crossline
 # or a time slice each reads a 64-cell-thick slab, and a prediction block a few chunks
@@ -57,6 +71,7 @@ def ingest_segy(
     chunks: tuple[int, int, int] | None = None,
     restart: bool = False,
     overwrite: bool = False,
+    fast_slices: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> Path:
     """Copy a post-stack SEG-Y into a chunked Zarr store; returns the store's path.
@@ -66,6 +81,7 @@ def ingest_segy(
     ``iline``/``xline``/``fill_missing`` as for ``read_segy``. An earlier
     interrupted ingest of the same file with the same options is resumed (``restart``
     starts over); an existing finished store is a DataError unless ``overwrite``.
+    ``fast_slices`` also writes the crossline and time-slice copies (module docstring).
     ``progress`` gets the fraction done in [0, 1] after each block of inlines.
     """
     src = Path(source).expanduser().resolve()
@@ -91,9 +107,13 @@ def ingest_segy(
             "iline": iline, "xline": xline, "fill_missing": bool(fill_missing),
             "shape": list(shape), "chunks": list(chunk),
         }
+        if fast_slices:  # (absent otherwise: a partial ingest from before still resumes)
+            fingerprint["fast_slices"] = True
         done = _resume_point(partial, fingerprint, restart)
         if done is None:
             _create_skeleton(partial, f, src, layout, geom, iline, xline, shape, chunk)
+            if fast_slices:
+                _create_copies(partial / FAST_SLICES, shape, chunk[0])
             done = set()
             _write_record(partial, fingerprint, done)
         _copy_blocks(f, geom, partial, fingerprint, done, chunk[0], report)
@@ -173,6 +193,7 @@ def _copy_blocks(f, geom, partial: Path, fingerprint, done: set[int], per_block:
     import zarr
 
     amplitude = zarr.open_array(partial / "amplitude", mode="r+")
+    copies = _open_copies(partial / FAST_SLICES, "r+")
     n_samples = amplitude.shape[2]
     blocks = list(_inline_blocks(len(geom.ilines), per_block))
     for number, first, last in blocks:
@@ -186,9 +207,100 @@ def _copy_blocks(f, geom, partial: Path, fingerprint, done: set[int], per_block:
                 a, b = int(run[0]), int(run[-1]) + 1
                 values[geom.il_idx[a:b] - first, geom.xl_idx[a:b]] = f.trace.raw[a:b]
         amplitude[first:last] = values
+        for copy in copies:
+            copy[first:last] = values  # whole shards
         done.add(number)
         _write_record(partial, fingerprint, done)
         report(len(done) / len(blocks))
+
+
+def _create_copies(group: Path, shape: tuple[int, int, int], inlines: int) -> None:
+    """The empty crossline and time-slice copies: chunks one cell thick along the axis
+    they serve, ``inlines`` long, in shards of ``inlines`` whole inlines."""
+    import zarr
+
+    root = zarr.open_group(group, mode="w")
+    for axis, name in _COPY_OF_AXIS.items():
+        thin = tuple(1 if a == axis else (inlines if a == 0 else n)
+                     for a, n in enumerate(shape))
+        root.create_array(name, shape=shape, chunks=thin, shards=(inlines, *shape[1:]),
+                          dtype=np.float32, compressors=None, fill_value=0.0)
+
+
+def _open_copies(group: Path, mode: str) -> list[Any]:
+    import zarr
+
+    if not group.is_dir():
+        return []
+    return [zarr.open_array(group / name, mode=mode) for name in _COPY_OF_AXIS.values()]
+
+
+def has_fast_slices(store: str | Path) -> bool:
+    """True when the store holds the crossline and time-slice copies."""
+    group = Path(store) / FAST_SLICES
+    return all((group / name / "zarr.json").is_file() for name in _COPY_OF_AXIS.values())
+
+
+def add_fast_slices(
+    store: str | Path, progress: Callable[[float], None] | None = None
+) -> Path:
+    """Write the crossline and time-slice copies into a finished store, from its 64^3
+    chunks, one block of inlines at a time (one block in memory). Written under a
+    temporary name and renamed when complete: an interrupted run leaves no copies (run it
+    again). Returns the store's path."""
+    import zarr
+
+    target = Path(store).expanduser().absolute()
+    open_segy_store(target)  # a finished survey store, or a DataError naming the fix
+    report = progress if progress is not None else _ignore
+    amplitude = zarr.open_array(target / "amplitude", mode="r")
+    inlines = int(amplitude.chunks[0])
+    partial = target / (FAST_SLICES + PARTIAL_SUFFIX)
+    _create_copies(partial, amplitude.shape, inlines)
+    copies = _open_copies(partial, "r+")
+    blocks = list(_inline_blocks(amplitude.shape[0], inlines))
+    for number, first, last in blocks:
+        values = amplitude[first:last]
+        for copy in copies:
+            copy[first:last] = values
+        report((number + 1) / len(blocks))
+    final = target / FAST_SLICES
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    return target
+
+
+def read_section(grid: xr.DataArray, axis: int, index: int) -> np.ndarray | None:
+    """The section of a store's survey at ``index`` along ``axis`` (1: a crossline,
+    2: a time slice), read from the store's access-pattern copy: a 2D array of the other
+    two axes, in their order. None when there is no copy to read (not a store, a store
+    without copies, an inline, or a grid changed since it was opened): read the grid."""
+    store = grid.encoding.get("fhn_store")
+    name = _COPY_OF_AXIS.get(axis)
+    if store is None or name is None or grid.dims != ("iline", "xline", "samples"):
+        return None
+    import zarr
+
+    group = Path(store) / FAST_SLICES
+    if not (group / name / "zarr.json").is_file():
+        return None
+    return section_of_copy(zarr.storage.LocalStore(group, read_only=True), name,
+                           tuple(grid.shape), axis, index)
+
+
+def section_of_copy(root: Any, name: str, shape: tuple[int, ...], axis: int,
+                    index: int) -> np.ndarray | None:
+    """The section at ``index`` along ``axis`` of copy ``name`` in the Zarr store ``root``
+    (a group's store); None when the copy's shape is not ``shape``."""
+    import zarr
+
+    copy = zarr.open_array(root, path=name, mode="r", zarr_format=3)
+    if tuple(copy.shape) != shape:
+        return None
+    key: list[int | slice] = [slice(None)] * 3
+    key[axis] = int(index)
+    return np.asarray(copy[tuple(key)])
 
 
 def replace_store(partial: Path, target: Path) -> None:
@@ -247,4 +359,8 @@ def open_segy_store(path: str | Path) -> xr.DataArray:
         )
     amplitude = dataset["amplitude"]
     small = [name for name in amplitude.coords if name not in amplitude.dims]
-    return amplitude.assign_coords({name: amplitude.coords[name].load() for name in small})
+    amplitude = amplitude.assign_coords({name: amplitude.coords[name].load() for name in small})
+    # where the viewer finds the access-pattern copies (read_section); encoding, not attrs:
+    # it is not written into a product, and arithmetic on the grid drops it
+    amplitude.encoding["fhn_store"] = str(store)
+    return amplitude

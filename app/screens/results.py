@@ -18,6 +18,9 @@ with pick_col:
     info = run_ui.run_picker(project)
 if info is None:
     st.stop()
+if runs.prediction_store(project, info.name) is not None:  # a survey store, streamed
+    run_ui.streamed_results(project, info)
+    st.stop()
 prediction = ui.run_action(lambda: runs.load_prediction(project, info.name))
 split = ui.run_action(lambda: runs.load_split_labels(project, info.name))
 scores = ui.run_action(lambda: runs.load_metrics(project, info.name))

@@ -88,9 +88,14 @@ layout = shapes[base.spatial_dims]
 base_config = suggested or TrainConfig()
 
 recipe_col, budget_col = st.columns([3, 1], vertical_alignment="bottom")
+on_store = grid.chunks is not None  # cross-validation reads the whole survey: not on a store
+if on_store:
+    st.session_state[RECIPE_KEY] = "fixed"
 recipe = recipe_col.radio(
     "Recipe", list(RECIPES), format_func=RECIPES.get, horizontal=True, key=RECIPE_KEY,
-    help="Auto tries a small fixed set of input channels and design sizes on spatial folds "
+    disabled=on_store,
+    help=("A survey store trains with the settings below (the auto recipe cross-validates "
+          "on a survey held in memory). " if on_store else "") + "Auto tries a small fixed set of input channels and design sizes on spatial folds "
          "of your labels (whole regions held out, never neighbouring cells), picks the "
          "iterations where the held-out score peaks, trains the winner on all labels and "
          "shows its cross-validated score beside a per-cell random forest's. The other "
@@ -139,18 +144,22 @@ with design_col:
         help="Adds each sample's two-way time (or depth) as a second input channel. With "
              "labels from a few wells the network then knows where in the section it is, "
              "and generalises between the wells far better.")
+    # a survey store (read chunk by chunk) trains on amplitude and time, predicts unflipped
+    chunked = grid.chunks is not None
+    not_chunked = " Not available on a survey store (read chunk by chunk)." if chunked else ""
     envelope = layout.kind == "seismic" and st.toggle(
-        "Envelope as an input channel", value=True, key="fhn-train-envelope",
-        disabled=auto,
+        "Envelope as an input channel", value=not chunked, key="fhn-train-envelope",
+        disabled=auto or chunked,
         help="Adds the envelope (instantaneous amplitude) of each trace as an input channel: "
              "reflection strength without the wavelet's oscillation, which tells transparent "
-             "units (shale, salt) from bright or thinly bedded ones away from the wells.")
+             "units (shale, salt) from bright or thinly bedded ones away from the wells."
+             + not_chunked)
     semblance = layout.kind == "seismic" and st.toggle(
-        "Semblance as an input channel", value=True, key="fhn-train-semblance",
-        disabled=auto,
+        "Semblance as an input channel", value=not chunked, key="fhn-train-semblance",
+        disabled=auto or chunked,
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
-             "shale and a salt interior otherwise share.")
+             "shale and a salt interior otherwise share." + not_chunked)
     change = layout.kind == "dates" and st.toggle(
         "Change channels (t2 - t1 and its magnitude)", value=False, key="fhn-train-change",
         disabled=auto,
@@ -165,10 +174,11 @@ with design_col:
              "slice (eq. 3.20); this labels every slice with them and averages the class "
              "scores over the bands when predicting, so every slice's output is trained.")
     predict_flips = st.toggle(
-        "Average the prediction over flips", key=AUGMENT_KEY,
+        "Average the prediction over flips", key=AUGMENT_KEY, disabled=chunked,
         help="Predicts the data once per horizontal flip and transpose the network was trained "
              "with and averages the class scores (test-time augmentation): usually a little "
-             "more accurate and smoother, at 4-8 times the prediction time.")
+             "more accurate and smoother, at 4-8 times the prediction time." + not_chunked)
+    predict_flips = predict_flips and not chunked
     superposition = layout.kind == "seismic" and st.toggle(
         "Keep the units in their top-to-bottom order", key=ORDER_KEY,
         help="Law of superposition: the classes are read as layers whose top-to-bottom order "
@@ -383,8 +393,8 @@ if time_col.button("Estimate the time", icon=":material/timer:",
                    disabled=busy or not ready or auto,
                    key="fhn-train-time", width="stretch",
                    help="Times one training step and one whole-data pass on the device"):
-    cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.labels, design, config,
-                                                        **inputs))
+    cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.training_labels(), design,
+                                                        config, **inputs))
     if cost is not None:
         st.session_state[TIME_KEY] = (timing, cost)
 estimated = st.session_state.get(TIME_KEY)

@@ -53,3 +53,30 @@ def test_the_data_page_shows_a_store_reading_only_the_chunks_it_shows(store_proj
     table = at.table[0].value
     assert "of 16 chunks" in str(table.loc["Value range", "value"])
     assert "read chunk by chunk" in str(table.loc["Memory", "value"])
+
+
+def test_the_viewer_reads_crosslines_and_time_slices_from_the_fast_copies(tmp_path) -> None:
+    from app import views
+    from io_adapters.segy import read_segy
+    from io_adapters.zarr_store import add_fast_slices
+
+    rng = np.random.default_rng(1)
+    segy = create_segy(tmp_path / "s.sgy", rng.normal(size=SHAPE).astype(np.float32),
+                       ilines=range(1, 25), xlines=range(1, 21), sample_interval_ms=4.0)
+    store = add_fast_slices(ingest_segy(segy, tmp_path / "survey.zarr", chunks=CHUNKS))
+    reference = read_segy(segy)
+    numblocks = tuple(-(-n // c) for n, c in zip(SHAPE, CHUNKS, strict=True))
+    for index in set(itertools.product(*map(range, numblocks))) - set(sampled_chunks(numblocks)):
+        (store / "amplitude" / "c").joinpath(*map(str, index)).write_bytes(b"broken")
+    grid = open_segy_store(store)  # as the project loader opens it
+    settings = views.default_settings(grid)
+    clip = views.clip_range(views.band_values(grid, 0), settings.percentile,
+                            symmetric=settings.symmetric)
+    for kind, index in (("crossline", 7), ("timeslice", 11)):
+        view = views.make_view(grid, kind, index)
+        np.testing.assert_array_equal(views.data_section(grid, view),
+                                      views.data_section(reference, view))
+        image, _ = views.render_section(grid, view, settings, [clip])
+        assert image.ndim == 3
+    with pytest.raises(ValueError, match="dtype"):  # an inline reads the (broken) 64^3 chunks
+        views.data_section(grid, views.make_view(grid, "inline", 5))

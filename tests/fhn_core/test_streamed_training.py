@@ -150,3 +150,15 @@ def test_a_chunked_survey_refuses_a_coarse_output_design():
                             SparseLabels.from_dense(labels), 3, fixed_axes=(2,))
     with pytest.raises(FhnError, match="output is on the data grid"):
         Trainer(task, coarse, TrainConfig(iterations=1, patch=(8, 8, None)))
+
+
+def test_the_time_estimate_of_a_chunked_survey_reads_one_window_not_the_survey():
+    data, labels = _layered()
+    lazy = CountingArray(data, (1, 8, 8, 8))
+    task = SegmentationTask(lazy, SparseLabels.from_dense(labels), 3, fixed_axes=(2,),
+                            vertical_axis=2)
+    trainer = Trainer(task, DESIGN, TrainConfig(iterations=1, patch=(8, 8, None)))
+    lazy.reads.clear()
+    seconds = trainer.measure_pass_seconds()
+    assert lazy.reads == [8 * 8 * 20]  # one sub-volume-sized window, nothing more
+    assert seconds > 0

@@ -9,10 +9,21 @@ import numpy as np
 import pytest
 import segyio
 import xarray as xr
+import zarr
+from zarr.abc.store import SuffixByteRequest
 
 from io_adapters.errors import DataError
 from io_adapters.segy import create_segy, read_segy
-from io_adapters.zarr_store import RECORD_NAME, ingest_segy, open_segy_store
+from io_adapters.zarr_store import (
+    FAST_SLICES,
+    RECORD_NAME,
+    add_fast_slices,
+    has_fast_slices,
+    ingest_segy,
+    open_segy_store,
+    read_section,
+    section_of_copy,
+)
 
 
 class Interrupt(Exception):
@@ -161,3 +172,75 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
     not_segy.write_bytes(b"\0" * 100)
     with pytest.raises(DataError, match="not a SEG-Y file"):
         ingest_segy(not_segy, tmp_path / "x.zarr")
+
+
+class _CountingStore(zarr.storage.LocalStore):
+    """A local store that records what each read fetched: (key, kind, bytes)."""
+
+    reads: list[tuple[str, str, int]]
+
+    async def get(self, key, prototype, byte_range=None):
+        buffer = await super().get(key, prototype, byte_range)
+        kind = "index" if isinstance(byte_range, SuffixByteRequest) else "data"
+        if not key.endswith("zarr.json"):
+            self.reads.append((key, kind, 0 if buffer is None else len(buffer)))
+        return buffer
+
+
+def test_fast_slice_copies_give_the_sections_of_the_plain_store(tmp_path: Path) -> None:
+    shape = (10, 6, 12)
+    segy = _survey(tmp_path / "survey.sgy", shape=shape)
+    reference = read_segy(segy).values
+    fast = ingest_segy(segy, tmp_path / "fast.zarr", chunks=(4, 3, 5), fast_slices=True)
+    plain = ingest_segy(segy, tmp_path / "plain.zarr", chunks=(4, 3, 5))
+    assert has_fast_slices(fast) and not has_fast_slices(plain)
+    _assert_same_as_reader(fast, segy)  # the copies change nothing of the survey
+    grid = open_segy_store(fast)
+    for j in range(shape[1]):
+        np.testing.assert_array_equal(read_section(grid, 1, j), reference[:, j, :])
+    for k in range(shape[2]):
+        np.testing.assert_array_equal(read_section(grid, 2, k), reference[:, :, k])
+    assert read_section(grid, 0, 3) is None  # inlines read the 64^3 chunks
+    assert read_section(open_segy_store(plain), 1, 2) is None
+    assert read_section(grid.isel(iline=slice(2, 8)), 1, 2) is None  # a cropped grid
+    assert read_section(grid * 2.0, 1, 2) is None  # arithmetic drops the store
+
+    # the copies added to a store ingested without them are the ingest's, byte for byte
+    add_fast_slices(plain)
+    assert has_fast_slices(plain) and not (plain / (FAST_SLICES + ".partial")).exists()
+    for name in ("xline", "samples"):
+        written = {str(p.relative_to(plain)): p.read_bytes()
+                   for p in sorted((plain / FAST_SLICES / name / "c").rglob("*")) if p.is_file()}
+        assert written == {str(p.relative_to(fast)): p.read_bytes() for p in
+                           sorted((fast / FAST_SLICES / name / "c").rglob("*")) if p.is_file()}
+        assert len(written) == 3  # one shard per block of 4 inlines
+
+
+def test_a_section_from_its_copy_reads_only_the_cells_shown(tmp_path: Path) -> None:
+    shape = (10, 6, 12)
+    segy = _survey(tmp_path / "survey.sgy", shape=shape)
+    store = ingest_segy(segy, tmp_path / "s.zarr", chunks=(4, 3, 5), fast_slices=True)
+    reference = read_segy(segy).values
+    for axis, name in ((1, "xline"), (2, "samples")):
+        counting = _CountingStore(store / FAST_SLICES, read_only=True)
+        counting.reads = []
+        section = section_of_copy(counting, name, shape, axis, 4)
+        np.testing.assert_array_equal(np.take(reference, 4, axis=axis), section)
+        keys = {key for key, _, _ in counting.reads}
+        assert all(key.startswith(f"{name}/c/") for key in keys), keys
+        assert len(keys) == 3  # one shard per block of 4 inlines
+        data = sum(n for _, kind, n in counting.reads if kind == "data")
+        # the cells shown, nothing more (the last chunk padded from 2 to 4 inlines)
+        assert data == section.nbytes // shape[0] * 12
+
+
+def test_fast_slices_through_the_cli(tmp_path: Path) -> None:
+    from app.cli import main
+
+    segy = _survey(tmp_path / "survey.sgy", shape=(6, 5, 8))
+    store = tmp_path / "s.zarr"
+    assert main(["ingest", str(segy), str(store), "--chunks", "2", "2", "4"]) == 0
+    assert not has_fast_slices(store)
+    assert main(["ingest", str(segy), str(store), "--fast-slices"]) == 0  # added to it
+    np.testing.assert_array_equal(read_section(open_segy_store(store), 2, 5),
+                                  read_segy(segy).values[:, :, 5])
