@@ -95,7 +95,8 @@ recipe = recipe_col.radio(
     "Recipe", list(RECIPES), format_func=RECIPES.get, horizontal=True, key=RECIPE_KEY,
     disabled=on_store,
     help=("A survey store trains with the settings below (the auto recipe cross-validates "
-          "on a survey held in memory). " if on_store else "") + "Auto tries a small fixed set of input channels and design sizes on spatial folds "
+          "on a survey held in memory). " if on_store else "")
+    + "Auto tries a small fixed set of input channels and design sizes on spatial folds "
          "of your labels (whole regions held out, never neighbouring cells), picks the "
          "iterations where the held-out score peaks, trains the winner on all labels and "
          "shows its cross-validated score beside a per-cell random forest's. The other "
