@@ -141,7 +141,8 @@ def add_files(page, watch: PageWatch, paths: list[Path]) -> None:
     box.last.wait_for(timeout=WAIT)
     time.sleep(0.3)  # a page drawn again after the project changed: let it settle
     box.last.fill("\n".join(map(str, paths)))
-    page.get_by_role("button", name="Add to project").click()
+    # while the page is drawn again the stale form can still be there: use the new one
+    page.get_by_role("button", name="Add to project").last.click()
     wait_text(page, "Added ")
     wait_text(page, "Summary")
     watch.check("adding data")
