@@ -254,6 +254,10 @@ def _completed_at(folder: Path, files: tuple[str, ...]) -> int | None:
         return written
     except (OSError, ValueError, KeyError, TypeError, SafetensorError):
         return None
+    except RuntimeError as err:  # safetensors' own "unable to open file": the writer renamed
+        if "unable to open file" in str(err):  # or removed this copy while we looked at it
+            return None
+        raise
 
 
 _WRITING: set[Path] = set()  # .part folders this process is writing now
