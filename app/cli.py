@@ -40,13 +40,21 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
                                        #   transform the input, output 2x coarser (3.4)
 
-    [training]                         # any fhn_core.training.TrainConfig field
-    iterations = 200
+    [training]                         # any fhn_core.training.TrainConfig field, and
+    recipe = "auto"                    #   auto (default): channels, design size and
+                                       #   iterations left open are chosen by spatially
+                                       #   blocked cross-validation; "fixed": as given
+    budget_minutes = 15                # auto: the time it may spend (default 15)
+    folds = 5                          # auto: spatial folds (default 5)
+    iterations = 200                   # auto: the most iterations; set = not chosen
     learning_rate = 0.005
     ensemble = 1                       # N networks (seeds seed, seed + 1000, ...) trained
                                        #   one after another, their logits averaged
 
-Relative paths are relative to the TOML file. ``--set section.key=value`` overrides any
+The auto recipe writes OUTPUT/cross_validation.json (what it chose and why, the network's
+and a per-cell random forest's cross-validated scores) and OUTPUT/baseline/ (what refits
+the forest: ``fhn predict MODEL DATA --out F --baseline``). Relative paths are relative to
+the TOML file. ``--set section.key=value`` overrides any
 key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
 ``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones. Before
 training starts, the run's time is estimated from one timed step and one whole-data pass
@@ -59,6 +67,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 import tomllib
 import warnings
 from collections.abc import Iterator, Sequence
@@ -299,6 +308,11 @@ def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
 
     if not spec:
         return default_design(layout, n_classes)
+    if "layers_per_level" in spec:  # the default design, deeper or shallower
+        if set(spec) != {"layers_per_level"}:
+            raise UserError("[design] layers_per_level sizes the default design and stands "
+                            f"alone; got {sorted(spec)}")
+        return default_design(layout, n_classes, layers_per_level=int(spec["layers_per_level"]))
     if "preset" in spec:
         extra = sorted(set(spec) - {"preset", "in_channels"})
         if extra:
@@ -478,12 +492,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from app.layout import to_channels_first
-    from app.training_task import build_task
+    from app import auto_run
     from fhn_core import distributed
     from fhn_core.ensemble import EnsembleTrainer
     from fhn_core.run_lock import RunLock
-    from fhn_core.training import TrainConfig
     from io_adapters.open_data import load_data
     from io_adapters.seismic_attributes import ATTRIBUTE_FLAGS
 
@@ -505,6 +517,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{', '.join(flags)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
+    training = dict(config.get("training", {}))
+    recipe = _recipe_settings(training)
     if args.out is not None:
         out = Path(args.out)
     elif "output" in config:
@@ -512,10 +526,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         out = base / "runs" / config_path.stem
     da = load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
-                            **dict(data.get("options", {})))
+                   **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
-    layout = to_channels_first(da, spatial_dims=_design_dims(design_spec, base),
-                               **{a: _flag(data, a) for a in flags})
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
         raise UserError("the config has no [labels]; add [labels] path = \"...\"")
@@ -530,17 +542,63 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"validation classes {val.class_names} differ from the training classes "
                 f"{labelset.class_names}; use one class table"
             )
-    task = build_task(da, labelset, val_labels=val, layout=layout)
-    design = _design_from_section(design_spec, base, layout, task.n_classes)
-    train_config = TrainConfig.from_dict(dict(config.get("training", {})))
-    _check_memory(design, task, train_config, train_config.device, args.ignore_memory)
-    colours = [c.colour for c in labelset.classes]
-    ranks = distributed.start(train_config.device) if distributed.launched_by_torchrun() else None
+
+    def design_of(layout, n_classes: int, overrides: dict[str, Any]):
+        return _design_from_section({**design_spec, **overrides}, base, layout, n_classes)
+
+    def checked(prepare):  # every candidate's design must fit, as a fixed run's
+        def prepare_checked(candidate):
+            prepared = prepare(candidate)
+            _check_memory(prepared.design, prepared.task, prepared.config,
+                          prepared.config.device, args.ignore_memory)
+            return prepared
+        return prepare_checked
+
+    inputs = auto_run.RunInputs(
+        da, labelset, design_of, flags={a: _flag(data, a) for a in flags},
+        training=training, val_labels=val, spatial_dims=_design_dims(design_spec, base))
+    inputs.prepare = checked(inputs.prepare)  # type: ignore[method-assign]
+    auto = recipe["recipe"] == "auto"
+    if auto and distributed.launched_by_torchrun():
+        raise UserError("recipe = \"auto\" runs in one process; under torchrun set "
+                        "[training] recipe = \"fixed\" (or --set training.recipe=\"fixed\")")
+    record_path = out / auto_run.RECORD_FILE
+    if auto and args.resume:  # continue the final training the recipe started
+        record = auto_run.read_record(record_path)
+        if record is None:
+            raise UserError(f"{record_path} not found: the auto recipe had not chosen yet; "
+                            "train again without --resume")
+        chosen = auto_run.Candidate(record["chosen"], record["overrides"])
+        prepared = inputs.prepare(chosen)
+        task, design = prepared.task, prepared.design
+        train_config = auto_run.final_config_of(record)
+    elif auto:
+        task = design = train_config = None  # chosen below, under the run's lock
+    else:
+        prepared = inputs.prepare(auto_run.Candidate("as given", {}))
+        task, design, train_config = prepared.task, prepared.design, prepared.config
+    device = str(training.get("device", "auto"))
+    ranks = distributed.start(device) if distributed.launched_by_torchrun() else None
     try:
         # One writer per output folder (the app's worker included); under torchrun, rank 0.
         with distributed.held_by_rank_zero(lambda: RunLock(out), ranks or distributed.Ranks()):
+            choice = None
+            timings: dict[str, float] = {}
+            if auto and not args.resume:
+                started = time.perf_counter()
+                with _StopFlag() as flag:
+                    choice, prepared, train_config = auto_run.choose_settings(
+                        inputs, auto_run.fixed_keys(data, design_spec, training),
+                        budget_minutes=recipe["budget_minutes"], n_folds=recipe["folds"],
+                        seed=int(training.get("seed", 0)), report=print, should_stop=flag)
+                timings["cross_validation"] = time.perf_counter() - started
+                task, design = prepared.task, prepared.design
+                print(choice.reason)
+                auto_run.write_record(record_path, choice, list(task.class_names), timings,
+                                      train_config)
             trainer = EnsembleTrainer(task, design, train_config, out_dir=out,
-                                      class_colours=colours, ranks=ranks, resume=args.resume)
+                                      class_colours=[c.colour for c in labelset.classes],
+                                      ranks=ranks, resume=args.resume)
             if trainer.ranks.is_main:
                 if args.resume:
                     print(f"resuming from {out / 'checkpoint'} at iteration {trainer.iteration}")
@@ -548,17 +606,59 @@ def cmd_train(args: argparse.Namespace) -> int:
                          else str(trainer.device))
                 networks = (f"; an ensemble of {trainer.size} networks" if trainer.size > 1
                             else "")
-                print(f"data {layout.kind} {tuple(layout.data.shape)}, {task.n_classes} "
-                      f"classes, {task.n_labelled} labelled cells; design "
+                print(f"data {tuple(task.data.shape)}, {task.n_classes} classes, "
+                      f"{task.n_labelled} labelled cells; design "
                       f"{design.name or 'from config'} ({design.n_layers} layers) on "
-                      f"{where}{networks}")
+                      f"{where}{networks}" + ("; recipe auto, final training on all labels"
+                                              if auto else "; recipe fixed"))
                 _warn_if_unstable(trainer)
-                if not args.no_estimate and not trainer.ranks.active:  # DDP: no lone steps
+                # DDP: no lone steps; auto measured its pace already
+                if not args.no_estimate and not trainer.ranks.active and not auto:
                     print(f"estimated time: {trainer.measure().summary()}", flush=True)
+            started = time.perf_counter()
             code, _ = _run_training(trainer, out, list(task.class_names))
+            timings["final_training"] = time.perf_counter() - started
+            if choice is not None:
+                auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR,
+                                               task.valid_labels(task.labels),
+                                               int(training.get("seed", 0)), task.n_classes)
+                auto_run.write_record(record_path, choice, list(task.class_names), timings,
+                                      train_config)
+                _print_choice(choice, record_path)
     finally:
         distributed.stop()
     return code
+
+
+def _recipe_settings(training: dict[str, Any]) -> dict[str, Any]:
+    """Take the recipe's own keys out of [training]: recipe, budget_minutes, folds."""
+    from app.auto_run import RECIPES
+    from fhn_core.auto_recipe import DEFAULT_BUDGET_MINUTES, DEFAULT_FOLDS
+
+    recipe = training.pop("recipe", "auto")
+    if recipe not in RECIPES:
+        raise UserError(f"[training] recipe must be \"auto\" or \"fixed\", got {recipe!r}")
+    budget = training.pop("budget_minutes", DEFAULT_BUDGET_MINUTES)
+    folds = training.pop("folds", DEFAULT_FOLDS)
+    if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget > 0:
+        raise UserError(f"[training] budget_minutes must be a positive number, got {budget!r}")
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise UserError(f"[training] folds must be a whole number >= 2, got {folds!r}")
+    return {"recipe": recipe, "budget_minutes": float(budget), "folds": folds}
+
+
+def _print_choice(choice, record_path: Path) -> None:
+    print(f"\ncross-validated on spatial folds of the labels (not on training cells):\n"
+          f"{choice.score_line()}")
+    net = choice.chosen.scores
+    if net is not None:
+        print(f"network mean IoU {net.mean_iou:.2f} ± {net.mean_iou_sd:.2f}"
+              + (f", baseline {choice.baseline.mean_iou:.2f} ± {choice.baseline.mean_iou_sd:.2f}"
+                 if choice.baseline is not None else ""))
+    if choice.baseline_wins:
+        print(f"{PROG}: note: {choice.text().splitlines()[-1]} Write it with "
+              f"{PROG} predict MODEL DATA --out FILE --baseline")
+    print(f"record: {record_path}")
 
 
 def _model_folder(path: Path) -> Path:
@@ -582,7 +682,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from fhn_core.prediction import predict
     from io_adapters.open_data import load_data
 
-    if args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr" for p in args.data):
+    streamed = args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr"
+                                                   for p in args.data)
+    if streamed and args.baseline:
+        raise UserError("--baseline predicts in memory; leave out --scheduler/--store, or "
+                        "give the SEG-Y instead of the .zarr store")
+    if streamed:
         return _predict_streamed(args)
     model = TrainedModel.load(_model_folder(Path(args.model)))
     paths = [Path(p) for p in args.data]
@@ -618,14 +723,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.block is not None and not 0 <= overlap < args.block:
         # fhn_core steps blocks by (block - overlap), at least 1: one block per cell otherwise
         raise UserError(f"--overlap {overlap} must be at least 0 and less than --block")
+    if args.baseline and (args.augment or args.stratigraphic_order):
+        raise UserError("--baseline predicts each cell alone: leave out --augment and "
+                        "--stratigraphic-order")
     with tqdm(total=100, desc="predicting", unit="%", dynamic_ncols=True) as bar:
 
         def progress(fraction: float) -> None:
             bar.update(round(fraction * 100) - bar.n)
 
-        prediction = predict(model, layout.data, block=args.block, overlap=overlap,
-                             augment=args.augment, stratigraphic_order=args.stratigraphic_order,
-                             device=args.device, progress=progress)
+        if args.baseline:
+            from app import auto_run
+
+            folder = auto_run.baseline_folder(_model_folder(Path(args.model)))
+            prediction = auto_run.baseline_prediction(folder, layout, progress)
+        else:
+            prediction = predict(model, layout.data, block=args.block, overlap=overlap,
+                                 augment=args.augment,
+                                 stratigraphic_order=args.stratigraphic_order,
+                                 device=args.device, progress=progress)
     written = export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     grid = "the data grid"
@@ -633,7 +748,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         grid = (f"the data grid (brought back by nearest from the {prediction.output_factor}x "
                 "coarser output grid)" if args.what != "probabilities" else
                 f"the network's output grid, {prediction.output_factor}x coarser than the data")
-    print(f"{args.what} written to {written}, on {grid}")
+    who = "the per-cell baseline's " if args.baseline else ""
+    print(f"{who}{args.what} written to {written}, on {grid}")
     return EXIT_OK
 
 
@@ -1069,6 +1185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stratigraphic-order", action="store_true",
                    help="keep the classes in the top-to-bottom order the training labels "
                         "showed, down every trace (law of superposition; seismic only)")
+    p.add_argument("--baseline", action="store_true",
+                   help="write the run's per-cell baseline (random forest, refitted from the "
+                        "run's labels and seed) instead of the network; runs trained with "
+                        "the auto recipe")
     p.add_argument("--kind", help="data kind when the extension does not tell")
     p.add_argument("--device", default="auto", help=device_help)
     p.add_argument("--scheduler", metavar="ADDRESS",

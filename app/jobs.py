@@ -75,6 +75,11 @@ class JobSpec:
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
     the prediction is made without it and the run's message says so.
+    ``recipe`` "auto" chooses the input channels, the default design's size and the
+    iterations by spatially blocked cross-validation within ``budget_minutes``
+    (:mod:`app.auto_run`; ``design`` and the attribute flags are then not used, ``config``
+    gives the other settings and, in ``iterations``, each fold's iteration budget);
+    "fixed" trains exactly ``design`` and ``config``. A resumed run continues as fixed.
     """
 
     project: Path
@@ -89,6 +94,8 @@ class JobSpec:
     stratigraphic_order: bool = False
     name: str | None = None
     resume: str | None = None
+    recipe: str = "fixed"
+    budget_minutes: float = 15.0
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
 
 
@@ -263,12 +270,16 @@ class TrainingJob:
                             "View & label first")
         inputs = (_inputs_of(info.channel_names, paths) if spec.resume else
                   {flag: getattr(spec, flag) for flag in (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)})
-        layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
+        design, config, choice = spec.design, spec.config, None
+        if spec.recipe == "auto" and not spec.resume:
+            choice, layout, task, design, config = self._choose(da, labelset, info)
+        else:
+            layout = to_channels_first(da, spatial_dims=spec.design.spatial_dims, **inputs)
+            task = build_task(da, labelset, layout=layout)
         streamed = is_chunked(layout.data)
         if streamed and spec.augment:
             raise DataError("test-time augmentation is not available on a survey store "
                             "(predicted block by block); train without it")
-        task = build_task(da, labelset, layout=layout)
         colours = [c.colour for c in labelset.classes]
         info.class_names, info.class_colours = list(labelset.class_names), colours
         info.channel_names = list(layout.channel_names)
@@ -276,7 +287,7 @@ class TrainingJob:
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
         # one network, or an ensemble trained one member after another (fhn_core.ensemble)
-        trainer = EnsembleTrainer(task, spec.design, spec.config, out_dir=paths.run_dir,
+        trainer = EnsembleTrainer(task, design, config, out_dir=paths.run_dir,
                                   class_colours=colours, resume=bool(spec.resume))
         info.device = str(trainer.device)
         with self._lock:
@@ -319,10 +330,39 @@ class TrainingJob:
             "validation": evaluate(prediction.classes, val, k) if val is not None else None,
             "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
         }
+        if choice is not None:
+            from . import auto_run
+
+            self._set(message="Predicting with the per-cell baseline")
+            runs.save_baseline_prediction(paths, auto_run.baseline_of(
+                layout, task.valid_labels(task.labels), config.seed, k))
         runs.save_prediction(paths, prediction, train, val, metrics)
         final = metrics["validation"]
         self._set(status=result.status, message=result.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+    def _choose(self, da, labelset, info: runs.RunInfo):
+        """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
+        from . import auto_run
+
+        spec = self.spec
+        started = time.perf_counter()
+        self._set(message="Auto recipe: cross-validating the candidates on spatial folds")
+        training = asdict(spec.config)  # its iterations: each fold's budget (the page: 200)
+        inputs = auto_run.RunInputs(da, labelset, auto_run.default_design_of,
+                                    training=training)
+        choice, prepared, config = auto_run.choose_settings(
+            inputs, set(), budget_minutes=spec.budget_minutes, seed=spec.config.seed,
+            report=lambda line: self._set(message=f"Auto recipe: {line}"),
+            should_stop=self._stop.is_set)
+        info.recipe = "auto"
+        info.cross_validation = choice.as_dict(list(labelset.class_names))
+        info.cross_validation["timings_seconds"] = {
+            "cross_validation": round(time.perf_counter() - started, 1)}
+        info.iterations = config.last_iteration
+        info.design, info.config = prepared.design.to_dict(), asdict(config)
+        layout = inputs.layouts[choice.chosen.candidate.name]
+        return choice, layout, prepared.task, prepared.design, config
 
     def _predict_streamed(self, paths: runs.RunPaths, da: xr.DataArray, trainer, task,
                           ordered: bool) -> dict[str, Any]:

@@ -293,6 +293,41 @@ def metrics_block(metrics: Metrics | None, class_names: list[str], what: str) ->
     })
 
 
+def cross_validation_block(record: dict[str, Any] | None) -> None:
+    """The auto recipe's scores: cross-validated on spatial folds, network beside baseline."""
+    from fhn_core.auto_recipe import BASELINE_WINS
+
+    if not record:
+        st.caption("This run trained fixed settings, so it has no cross-validated score; "
+                   "train with the auto recipe for one.")
+        return
+    net, base = record.get("network") or {}, record.get("baseline") or {}
+    st.markdown(f"**{record.get('score_line', '')}**")
+    if record.get("baseline_wins"):
+        st.warning(BASELINE_WINS, icon=":material/balance:")
+    cols = st.columns(4)
+    cols[0].metric("Network kappa", _pm(net, "kappa"))
+    cols[1].metric("Baseline kappa", _pm(base, "kappa"))
+    cols[2].metric("Network mean IoU", _pm(net, "mean_iou"))
+    cols[3].metric("Baseline mean IoU", _pm(base, "mean_iou"))
+    st.dataframe(pd.DataFrame(runs.cross_validation_rows(record)), hide_index=True,
+                 width="stretch", column_config={
+                     c: st.column_config.NumberColumn(format="%.3f")
+                     for c in ("network IoU", "network ±", "baseline IoU", "baseline ±")})
+    folds = record.get("folds") or {}
+    st.caption(
+        f"Scores on labels the model did not train on: {folds.get('n_folds', '?')} spatial "
+        f"folds of your labels (blocks of {folds.get('block_side', '?')} cells, "
+        f"{folds.get('buffer', '?')}-cell gap), mean ± sd over the folds. Baseline: "
+        f"{record.get('baseline_name', '')}. {record.get('why', '')}")
+
+
+def _pm(scores: dict[str, Any], key: str) -> str:
+    if scores.get(key) is None:
+        return "–"
+    return f"{scores[key]:.2f} ± {scores.get(key + '_sd') or 0.0:.2f}"
+
+
 # --------------------------------------------------------------------------- 3D scenes
 def _scene(folder: str, run: str, colour_by: str, reference: str, positions: tuple,
            surfaces: tuple[int, ...], exaggeration: float, signature: tuple,

@@ -8,7 +8,9 @@ background worker (:mod:`app.jobs`) writes what it reads. A run called ``NAME`` 
   (:meth:`fhn_core.checkpoint.TrainedModel.save`: safetensors + design TOML + model.json);
 - ``predictions/NAME/``: ``classes.npy``, ``probabilities.npy``, ``entropy.npy`` on the
   label grid, the ``training_labels.npy`` / ``validation_labels.npy`` the run used, and
-  ``metrics.json`` (written last: a run has a prediction once it exists);
+  ``metrics.json`` (written last: a run has a prediction once it exists); a run of the
+  auto recipe also ``baseline/`` with the per-cell baseline's three arrays (the forest
+  itself is never stored, see :mod:`app.auto_run`);
 - ``exports/NAME/``: files written for other software (SEG-Y, GeoTIFF, .npy, .nc, the
   zipped model), see :func:`export_run` and :func:`zip_model`.
 
@@ -64,11 +66,15 @@ __all__ = [
     "prediction_store",
     "STORE_NAME",
     "load_prediction",
+    "save_baseline_prediction",
+    "has_baseline",
+    "SOURCES",
     "load_split_labels",
     "load_metrics",
     "last_validation",
     "metrics_from_json",
     "metrics_rows",
+    "cross_validation_rows",
     "layout_shapes",
     "design_choices",
     "segment_rows",
@@ -145,6 +151,8 @@ class RunInfo:
     grid_shape: list[int] | None = None
     history: list[dict[str, Any]] | None = None
     diagnostics: dict[str, Any] | None = None  # Fig. 3's properties of the trained network
+    recipe: str = "fixed"                      # "auto": settings chosen by cross-validation
+    cross_validation: dict[str, Any] | None = None  # the auto recipe's record (auto_run)
     error: str = ""
     has_model: bool = False
     has_checkpoint: bool = False
@@ -288,9 +296,34 @@ def _load_npy(path: Path, mmap: bool) -> np.ndarray:
         raise DataError(f"{path} is damaged ({err}); train the run again") from err
 
 
-def load_prediction(project: Project, name: str, *, mmap: bool = True) -> Prediction:
-    """The run's prediction (arrays memory-mapped unless ``mmap`` is False)."""
+BASELINE = "baseline"
+SOURCES = ("network", BASELINE)
+
+
+def save_baseline_prediction(paths: RunPaths, prediction: Prediction) -> Path:
+    """The per-cell baseline's prediction of the run's data, beside the network's."""
+    folder = paths.prediction_dir / BASELINE
+    folder.mkdir(parents=True, exist_ok=True)
+    _save_npy(folder / "classes.npy", prediction.classes.astype(np.int16))
+    _save_npy(folder / "probabilities.npy", prediction.probabilities.astype(np.float32))
+    _save_npy(folder / "entropy.npy", prediction.entropy.astype(np.float32))
+    return folder
+
+
+def has_baseline(project: Project, name: str) -> bool:
+    """Whether the run stored a baseline prediction (runs of the auto recipe)."""
+    return (RunPaths.of(project, name).prediction_dir / BASELINE / "entropy.npy").is_file()
+
+
+def load_prediction(project: Project, name: str, *, mmap: bool = True,
+                    source: str = "network") -> Prediction:
+    """The run's prediction (arrays memory-mapped unless ``mmap`` is False); ``source``
+    "baseline" gives the per-cell baseline's instead of the network's."""
+    if source not in SOURCES:
+        raise DataError(f"prediction source {source!r} is not one of {', '.join(SOURCES)}")
     folder = RunPaths.of(project, name).prediction_dir
+    if source == BASELINE:
+        folder = folder / BASELINE
     return Prediction(
         classes=_load_npy(folder / "classes.npy", mmap),
         probabilities=_load_npy(folder / "probabilities.npy", mmap),
@@ -334,6 +367,20 @@ def metrics_rows(metrics: Metrics, class_names: Sequence[str]) -> list[dict[str,
             "reference cells": int(metrics.confusion[i].sum()),
             "predicted cells": int(metrics.confusion[:, i].sum()),
         })
+    return rows
+
+
+def cross_validation_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per class: the network's and the baseline's cross-validated IoU (mean and sd)."""
+    net = record.get("network") or {}
+    base = record.get("baseline") or {}
+    rows = []
+    for name in (net.get("class_iou") or {}):
+        rows.append({"class": name,
+                     "network IoU": (net.get("class_iou") or {}).get(name),
+                     "network ±": (net.get("class_iou_sd") or {}).get(name),
+                     "baseline IoU": (base.get("class_iou") or {}).get(name),
+                     "baseline ±": (base.get("class_iou_sd") or {}).get(name)})
     return rows
 
 
@@ -553,15 +600,18 @@ def export_formats(da: xr.DataArray) -> list[str]:
 
 
 def export_run(
-    project: Project, name: str, da: xr.DataArray, what: str, suffix: str
+    project: Project, name: str, da: xr.DataArray, what: str, suffix: str,
+    source: str = "network",
 ) -> Path:
     """Write product ``what`` ("classes", "probabilities", "entropy") of run ``name`` as
-    ``exports/NAME/NAME-WHAT.SUFFIX`` on the data's grid (see export_prediction)."""
+    ``exports/NAME/NAME-WHAT.SUFFIX`` on the data's grid (see export_prediction); with
+    ``source`` "baseline" the per-cell baseline's, as ``NAME-baseline-WHAT.SUFFIX``."""
     paths = RunPaths.of(project, name)
     info = read_run(project, name)
-    prediction = load_prediction(project, name)
+    prediction = load_prediction(project, name, source=source)
     paths.export_dir.mkdir(parents=True, exist_ok=True)
-    target = paths.export_dir / f"{name}-{what}{suffix}"
+    tag = "-baseline" if source == BASELINE else ""
+    target = paths.export_dir / f"{name}{tag}-{what}{suffix}"
     table = list(zip(info.class_names or [], info.class_colours or [], strict=False))
     return export_prediction(prediction, da, target, what=what,
                                       class_table=table or None)

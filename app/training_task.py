@@ -126,12 +126,13 @@ def _task(layout: DataLayout, labelset: LabelSet | LabelCells, labels, val) -> S
 
 
 def default_design(
-    layout: DataLayout, n_classes: int, preset: str | None = None
+    layout: DataLayout, n_classes: int, preset: str | None = None, layers_per_level: int = 2
 ) -> NetworkDesign:
     """A design for this data when the user gives none: a small U-shaped network.
 
     ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
-    Without ``preset``: two layers per level, down to at most two Haar levels (fewer when
+    Without ``preset``: ``layers_per_level`` layers per level (two by default; the auto
+    recipe's design-size candidates change it), down to at most two Haar levels (fewer when
     the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
     32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with
     the in_channels above.
@@ -148,9 +149,13 @@ def default_design(
                 f"laid out for a {dims}D design; choose a {dims}D preset or design"
             )
         return design
+    if not 1 <= int(layers_per_level) <= 64:
+        raise DataError(f"layers_per_level must be 1..64, got {layers_per_level}")
     sizes = [s for a, s in enumerate(layout.data.shape[1:]) if a != layout.slice_axis]
     levels = max(0, min(2, int(math.log2(max(min(sizes), 1) / 8))))
     ranks = [8 * 2**level for level in range(levels + 1)]
-    down = [Segment(level, 2, ranks[level]) for level in range(levels + 1)]
+    down = [Segment(level, int(layers_per_level), ranks[level]) for level in range(levels + 1)]
     segments = down + down[-2::-1]
-    return NetworkDesign(channels, dims, tuple(segments), name=f"fhn default ({dims}D)")
+    name = f"fhn default ({dims}D)" if layers_per_level == 2 else (
+        f"fhn default ({dims}D, {layers_per_level} layers per level)")
+    return NetworkDesign(channels, dims, tuple(segments), name=name)

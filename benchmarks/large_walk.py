@@ -84,7 +84,8 @@ def run_config(folder: Path) -> dict:
         "labels": {"path": str(folder / "wells.csv"), "radius": 1.5},
         "design": {"in_channels": 2, "spatial_dims": 3, "kernel_size": 1,
                    "segments": [[0, 1, 2], [1, 1, 4], [0, 1, 2]]},
-        "training": {"iterations": 4, "patch": [64, 64, 0], "validate_every": 4,
+        "training": {"recipe": "fixed", "iterations": 4, "patch": [64, 64, 0],
+                     "validate_every": 4,
                      "validation_fraction": 0.2, "checkpoint_every": 0, "device": "cpu",
                      "learning_rate": 0.01},
     }

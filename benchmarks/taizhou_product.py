@@ -41,7 +41,8 @@ def run_config(work: Path, points: Path, ensemble: int, seed: int) -> dict:
         "labels": {"points": str(points), "classes": ["changed", "unchanged"]},
         "design": {"spatial_dims": 2, "in_channels": 21, "zero_channels": 2,
                    "segments": [[0, 1, 8], [1, 2, 16], [2, 2, 16], [1, 2, 16], [0, 1, 8]]},
-        "training": {"iterations": 75, "learning_rate": 3e-3, "schedule": "cosine",
+        "training": {"recipe": "fixed", "iterations": 75, "learning_rate": 3e-3,
+                     "schedule": "cosine",
                      "weight_decay": 0.03, "validation_fraction": 0.0, "validate_every": 0,
                      "ensemble": ensemble, "seed": seed, "checkpoint_every": 0},
     }

@@ -143,7 +143,7 @@ class EnsembleTrainer:
     @property
     def iterations(self) -> int:
         """Iterations of the whole run: every member's."""
-        return self.size * self.config.iterations
+        return self.size * self.config.last_iteration
 
     @property
     def device(self):
@@ -176,10 +176,10 @@ class EnsembleTrainer:
 
     def _skip_finished(self) -> None:
         """On resume: take the members whose checkpoints reached the last iteration."""
-        while self.trainer.iteration >= self.config.iterations and self.current < self.size - 1:
+        while self.trainer.iteration >= self.config.last_iteration and self.current < self.size - 1:
             self._finish(self.trainer.run())
             self.trainer = self._member_trainer(self.current)
-        self.iteration = self.current * self.config.iterations + self.trainer.iteration
+        self.iteration = self.current * self.config.last_iteration + self.trainer.iteration
         self.history = [*self._done_history(), *self.trainer.history]
 
     def _done_history(self) -> list[dict]:
@@ -187,7 +187,7 @@ class EnsembleTrainer:
         out = []
         for m, result in enumerate(self.results):
             for record in result.history:
-                shifted = dict(record, iteration=m * self.config.iterations
+                shifted = dict(record, iteration=m * self.config.last_iteration
                                + record["iteration"], member=m)
                 out.append(shifted)
         return out
@@ -201,7 +201,7 @@ class EnsembleTrainer:
         task = self.task
         flips = len(horizontal_transforms(task.spatial_shape, task.fixed_axes,
                                           task.slice_axis))
-        return RunTime(self.size, self.config.iterations, self.trainer.measure_step_seconds(),
+        return RunTime(self.size, self.config.last_iteration, self.trainer.measure_step_seconds(),
                        validations_per_member(self.config, self.val_labels is not None),
                        self.trainer.measure_pass_seconds(), flips)
 
@@ -211,7 +211,7 @@ class EnsembleTrainer:
         should_stop: Callable[[], bool] | None = None,
     ) -> TrainResult:
         start = time.perf_counter()
-        per = self.config.iterations
+        per = self.config.last_iteration
         while True:
             member = self.current
             offset = member * per
@@ -240,7 +240,7 @@ class EnsembleTrainer:
         done = self.current if last.status == "finished" else self.current - 1
         message = (f"{last.message} (ensemble member {self.current} of {self.size})"
                    if last.status != "finished" else
-                   f"finished {self.size} networks of {self.config.iterations} iterations")
+                   f"finished {self.size} networks of {self.config.last_iteration} iterations")
         if last.status != "finished":
             message += (f"; {done} member(s) finished, the model holds the "
                         f"{self.current} trained so far")

@@ -91,6 +91,8 @@ class TrainConfig:
     amp: bool = False                # bfloat16 autocast on CUDA; states stay float32
     gradient_mode: str = "invertible"
     average_decay: float = 0.0       # > 0: validate and return averaged weights (averaging.py)
+    stop_after: int = 0              # > 0: end after this many iterations, the schedule still
+    #                                  spanning `iterations` (early stopping, auto_recipe.py)
     ensemble: int = 1                # networks trained one after another (ensemble.py)
 
     def __post_init__(self) -> None:
@@ -104,6 +106,9 @@ class TrainConfig:
             raise FhnError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0 <= self.validation_fraction < 1:
             raise FhnError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.stop_after <= self.iterations:
+            raise FhnError(f"stop_after must be in 0..iterations ({self.iterations}), got "
+                           f"{self.stop_after}")
         if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) \
                 or self.ensemble < 1:
             raise FhnError(f"ensemble must be a whole number of networks >= 1 (1 = one "
@@ -120,6 +125,11 @@ class TrainConfig:
         if unknown:
             raise FhnError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+    @property
+    def last_iteration(self) -> int:
+        """The iteration training ends after: ``stop_after`` when set, else ``iterations``."""
+        return self.stop_after or self.iterations
 
     def learning_rate_at(self, iteration: int) -> float:
         if self.schedule == "cosine":
@@ -254,9 +264,11 @@ class Trainer:
         out_dir: str | Path | None = None,
         class_colours: list[str] | None = None,
         ranks: Ranks | None = None,
+        diagnostics: bool = True,
         checkpoint_name: str = "checkpoint",
     ) -> None:
         self.task, self.design, self.config = task, design, config or TrainConfig()
+        self.records_diagnostics = diagnostics  # False: no Fig. 3 record (a throwaway fit)
         self.checkpoint_name = checkpoint_name  # the folder under out_dir (ensemble members)
         check_design_fits(design, task)
         cfg = self.config
@@ -500,7 +512,7 @@ class Trainer:
         start = time.perf_counter()
         self.model.net.train()
         validation: Metrics | None = None
-        while self.iteration < cfg.iterations:
+        while self.iteration < cfg.last_iteration:
             outcome = self._step()
             if isinstance(outcome, str):
                 return self._diverged(outcome, validation)
@@ -510,7 +522,7 @@ class Trainer:
             it = self.iteration
             record: dict[str, Any] = {"iteration": it, "loss": outcome,
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
-            last = it == cfg.iterations
+            last = it == cfg.last_iteration
             val = None
             if self.ranks.is_main and cfg.validate_every and (it % cfg.validate_every == 0
                                                               or last):
@@ -519,7 +531,7 @@ class Trainer:
                     record["validation"] = val.as_dict()
             self.history.append(record)
             if callback:
-                callback(Progress(it, cfg.iterations, outcome, record["learning_rate"],
+                callback(Progress(it, cfg.last_iteration, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
                                   _peak_memory_mb(self.device), val))
             stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
@@ -549,7 +561,7 @@ class Trainer:
         model = self.final_model()
         # Rank 0 writes the run record; the other ranks' copies of the network are the same.
         fig3 = (trained_diagnostics(model.net, self.x_padded, self.sampler.size)
-                if self.ranks.is_main else None)
+                if self.ranks.is_main and self.records_diagnostics else None)
         return TrainResult(model, status, message, self.iteration, self.history,
                            validation, checkpoint, fig3)
 

@@ -67,7 +67,8 @@ def _train_config(folder: Path, survey, *, wells: str | bytes | None = None,
         "data": {"path": str(survey.segy)},
         "labels": {"path": "wells.csv", "radius": 1.0, **labels},
         "design": dict(TINY_DESIGN),
-        "training": {"iterations": 1, "validate_every": 0, "checkpoint_every": 0,
+        "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                     "iterations": 1, "validate_every": 0, "checkpoint_every": 0,
                      "device": "cpu", "validation_fraction": 0.0},
     }
     path = folder / "run.toml"

@@ -32,6 +32,14 @@ left, right = st.columns(2, gap="large")
 with left:
     st.markdown("#### Prediction")
     with st.form("fhn-export-form", border=False):
+        source = "network"
+        if runs.has_baseline(project, info.name):
+            source = st.radio(
+                "Prediction of", list(runs.SOURCES), horizontal=True, key="fhn-export-source",
+                format_func={"network": "the network",
+                             "baseline": "the per-cell baseline (random forest)"}.get,
+                help="Runs of the auto recipe also keep the baseline's prediction; its "
+                     "cross-validated score is beside the network's on Results.")
         what = st.multiselect("Products", list(PRODUCTS), default=["classes"],
                               format_func=PRODUCTS.get, key="fhn-export-what")
         suffix = st.radio("Format", formats, horizontal=True, key="fhn-export-format",
@@ -48,7 +56,7 @@ with left:
             written = []
             for product in what:
                 path = ui.run_action(lambda product=product: runs.export_run(
-                    project, info.name, grid, product, suffix))
+                    project, info.name, grid, product, suffix, source=source))
                 if path is None:
                     break
                 written.append(path.name)

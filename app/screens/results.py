@@ -112,6 +112,22 @@ with right:
 
 # ----------------------------------------------------------------------------- scores
 st.markdown("#### Scores")
+if info.recipe == "auto" or info.cross_validation:
+    st.markdown("##### Cross-validated (spatial folds of your labels)")
+    run_ui.cross_validation_block(info.cross_validation)
+    if runs.has_baseline(project, info.name):
+        formats = runs.export_formats(grid)
+        b1, b2 = st.columns([1, 3], vertical_alignment="center")
+        fmt = b2.radio("Baseline export format", formats, horizontal=True,
+                       key="fhn-results-baseline-format", label_visibility="collapsed",
+                       format_func=lambda s: f"{runs.FORMAT_TITLES[s]} ({s})")
+        if b1.button("Export the baseline's classes", icon=":material/ios_share:",
+                     key="fhn-results-baseline-export"):
+            written = ui.run_action(lambda: runs.export_run(project, info.name, grid,
+                                                            "classes", fmt, source="baseline"))
+            if written is not None:
+                st.success(f"Wrote {written.name} into `{written.parent}`")
+    st.markdown("##### This run's own labels")
 tabs = []
 if scores.get("validation") is not None or validation is not None:
     tabs.append(("validation", "Validation labels (held back)", scores.get("validation")))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import jobs, run_ui, runs, ui
 from app.demo import demo_recipe
+from fhn_core.auto_recipe import AUTO_ITERATIONS, DEFAULT_BUDGET_MINUTES, candidates_for
 from fhn_core.coarse import haar_route
 from fhn_core.ensemble import format_seconds
 from fhn_core.memory import GB
@@ -19,6 +20,9 @@ VERSION_KEY = "fhn_train_version"    # re-keys the design widgets when a preset 
 PRESET_KEY = "fhn-train-preset"
 AUGMENT_KEY = "fhn-train-augment"
 ORDER_KEY = "fhn-train-order"
+RECIPE_KEY = "fhn-train-recipe"
+RECIPES = {"auto": "Auto: chosen by cross-validation on your labels",
+           "fixed": "Fixed: exactly the settings below"}
 TIME_KEY = "fhn_train_time"         # (settings it was measured for, RunTime)
 
 
@@ -65,6 +69,8 @@ def choose_preset() -> None:
     recipe = demo_recipe() if key == "demo" else None
     st.session_state[AUGMENT_KEY] = bool(recipe and recipe.augment)
     st.session_state[ORDER_KEY] = bool(recipe and recipe.stratigraphic_order)
+    # a design picked from the list is a fixed choice; the default leaves auto to choose
+    st.session_state[RECIPE_KEY] = "auto" if key == "default" else "fixed"
 
 
 # the design chosen belongs to the data it was chosen for: another project (or new data)
@@ -81,6 +87,32 @@ version = st.session_state.get(VERSION_KEY, 0)
 layout = shapes[base.spatial_dims]
 base_config = suggested or TrainConfig()
 
+recipe_col, budget_col = st.columns([3, 1], vertical_alignment="bottom")
+on_store = grid.chunks is not None  # cross-validation reads the whole survey: not on a store
+if on_store:
+    st.session_state[RECIPE_KEY] = "fixed"
+recipe = recipe_col.radio(
+    "Recipe", list(RECIPES), format_func=RECIPES.get, horizontal=True, key=RECIPE_KEY,
+    disabled=on_store,
+    help=("A survey store trains with the settings below (the auto recipe cross-validates "
+          "on a survey held in memory). " if on_store else "")
+    + "Auto tries a small fixed set of input channels and design sizes on spatial folds "
+         "of your labels (whole regions held out, never neighbouring cells), picks the "
+         "iterations where the held-out score peaks, trains the winner on all labels and "
+         "shows its cross-validated score beside a per-cell random forest's. The other "
+         "settings below (device, learning rate, sub-volume, ...) are used as set.")
+auto = recipe == "auto"
+budget_minutes = budget_col.number_input(
+    "Time budget (minutes)", min_value=1.0, max_value=24 * 60.0,
+    value=DEFAULT_BUDGET_MINUTES, step=5.0, key="fhn-train-budget-minutes", disabled=not auto,
+    help="Auto stops trying further candidates when their cross-validation and the final "
+         "training would pass this time")
+if auto:
+    st.caption("Auto chooses among: " + "; ".join(
+        f"**{c.name}** ({c.why})" for c in candidates_for(layout.kind))
+        + f"; iterations up to {AUTO_ITERATIONS}. The design, input channels and iterations "
+        "below are not used.")
+
 design_col, settings_col = st.columns([1.15, 1], gap="large")
 
 # ----------------------------------------------------------------------------- design
@@ -96,6 +128,7 @@ with design_col:
                "**layers** and the **block rank** of their kernels (eq. 3.17).")
     rows = st.data_editor(
         pd.DataFrame(runs.segment_rows(base)), num_rows="dynamic", hide_index=True,
+        disabled=auto,
         key=f"fhn-train-segments-{version}", width="stretch",
         column_config={
             "level": st.column_config.NumberColumn("level", min_value=0, max_value=6, step=1,
@@ -108,6 +141,7 @@ with design_col:
     )
     vertical = layout.kind == "seismic" and st.toggle(
         "Sample time as an input channel", value=True, key="fhn-train-vertical",
+        disabled=auto,
         help="Adds each sample's two-way time (or depth) as a second input channel. With "
              "labels from a few wells the network then knows where in the section it is, "
              "and generalises between the wells far better.")
@@ -116,19 +150,20 @@ with design_col:
     not_chunked = " Not available on a survey store (read chunk by chunk)." if chunked else ""
     envelope = layout.kind == "seismic" and st.toggle(
         "Envelope as an input channel", value=not chunked, key="fhn-train-envelope",
-        disabled=chunked,
+        disabled=auto or chunked,
         help="Adds the envelope (instantaneous amplitude) of each trace as an input channel: "
              "reflection strength without the wavelet's oscillation, which tells transparent "
              "units (shale, salt) from bright or thinly bedded ones away from the wells."
              + not_chunked)
     semblance = layout.kind == "seismic" and st.toggle(
         "Semblance as an input channel", value=not chunked, key="fhn-train-semblance",
-        disabled=chunked,
+        disabled=auto or chunked,
         help="Adds the semblance (coherence of neighbouring traces) as an input channel: high "
              "where reflectors continue, low in chaotic bodies such as salt, which a quiet "
              "shale and a salt interior otherwise share." + not_chunked)
     change = layout.kind == "dates" and st.toggle(
         "Change channels (t2 - t1 and its magnitude)", value=False, key="fhn-train-change",
+        disabled=auto,
         help="Adds the per-band differences of the two dates and the length of the change "
              "vector ||t2 - t1|| as input channels (change vector analysis). From a few "
              "labelled points the network does not learn to form that length itself; on the "
@@ -221,10 +256,10 @@ with settings_col:
     c1, c2 = st.columns(2)
     iterations = c1.number_input("Iterations", min_value=1, max_value=100_000,
                                  value=int(base_config.iterations), step=10,
-                                 key=f"fhn-train-iters-{version}")
+                                 key=f"fhn-train-iters-{version}", disabled=auto)
     ensemble = c2.number_input(
         "Networks (ensemble)", min_value=1, max_value=32, value=int(base_config.ensemble),
-        step=1, key=f"fhn-train-ensemble-{version}",
+        step=1, key=f"fhn-train-ensemble-{version}", disabled=auto,
         help="Trains this many networks one after another from different random starts and "
              "averages their class scores. From a few labels one network's answer depends "
              "much on its start; the average is steadier. Costs that many times the "
@@ -287,13 +322,14 @@ with settings_col:
                         help="CUDA only: faster convolutions; the states stay float32")
 
 config = ui.run_action(lambda: TrainConfig(
-    iterations=int(iterations), optimiser=optimiser, learning_rate=float(lr),
+    iterations=AUTO_ITERATIONS if auto else int(iterations), optimiser=optimiser,
+    learning_rate=float(lr),
     schedule=schedule, patch=tuple(int(p) or None for p in patch),
     validate_every=int(validate_every) if validating else 0,
     checkpoint_every=int(checkpoint_every),
     class_weights=weights, seed=int(seed), validation_fraction=float(fraction),
     augment=bool(augment), device=device, amp=bool(amp) and device.startswith("cuda"),
-    average_decay=float(average), ensemble=int(ensemble)))
+    average_decay=float(average), ensemble=1 if auto else int(ensemble)))
 
 # ----------------------------------------------------------------------------- memory
 st.markdown("#### Memory")
@@ -354,7 +390,8 @@ inputs = {"vertical_channel": bool(vertical), "envelope_channel": bool(envelope)
           "every_slice": bool(every_slice)}
 timing = (data_key, design.to_toml() if design else "", repr(config), repr(inputs))
 time_col, cost_col = st.columns([1, 4], vertical_alignment="center")
-if time_col.button("Estimate the time", icon=":material/timer:", disabled=busy or not ready,
+if time_col.button("Estimate the time", icon=":material/timer:",
+                   disabled=busy or not ready or auto,
                    key="fhn-train-time", width="stretch",
                    help="Times one training step and one whole-data pass on the device"):
     cost = ui.run_action(lambda: runs.estimate_run_time(grid, editor.training_labels(), design,
@@ -382,7 +419,7 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
-                     data=grid)))
+                     recipe=recipe, budget_minutes=float(budget_minutes), data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

@@ -43,7 +43,8 @@ def _config(tmp_path: Path, shared_data: Path, **changes) -> Path:
         "data": {"path": str(shared_data / "segy" / "f3.sgy")},
         "labels": {"path": "wells.csv", "radius": 1.0},
         "design": dict(TINY_DESIGN),
-        "training": {"iterations": 2, "validate_every": 2, "checkpoint_every": 0,
+        "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                     "iterations": 2, "validate_every": 2, "checkpoint_every": 0,
                      "device": "cpu", "validation_fraction": 0.2},
     }
     for key, value in changes.items():

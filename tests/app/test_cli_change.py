@@ -49,7 +49,8 @@ def _run_toml(folder: Path, dates, **training) -> Path:
         "data": {"path": [str(d) for d in dates]},
         "labels": {"masks": ["change.png", "unchanged.png"]},
         "design": dict(TINY),
-        "training": {"iterations": 3, "validate_every": 0, "validation_fraction": 0.0,
+        "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                     "iterations": 3, "validate_every": 0, "validation_fraction": 0.0,
                      "checkpoint_every": 0, "device": "cpu", "learning_rate": 0.01,
                      **training},
     }
@@ -158,7 +159,8 @@ def test_change_channels_and_every_slice_train_and_predict_end_to_end(scene, tmp
         "labels": {"masks": [str(folder / "change.png"), str(folder / "unchanged.png")]},
         "design": {"in_channels": 6, "spatial_dims": 3, "zero_channels": 2,
                    "segments": [[0, 1, 4], [1, 1, 6], [0, 1, 4]]},
-        "training": {"iterations": 2, "validate_every": 0, "validation_fraction": 0.0,
+        "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                     "iterations": 2, "validate_every": 0, "validation_fraction": 0.0,
                      "checkpoint_every": 0, "device": "cpu", "patch": [0, 16, 16]},
     }
     path = tmp_path / "run.toml"

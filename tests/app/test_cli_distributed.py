@@ -25,7 +25,8 @@ def test_fhn_train_under_torchrun_trains_on_two_ranks_and_resumes_in_one(tmp_pat
         "labels": {"path": "wells.csv", "radius": 1.0},
         "design": {"in_channels": 4, "spatial_dims": 3,
                    "segments": [[0, 1, 4], [1, 1, 4], [0, 1, 4]]},
-        "training": {"iterations": 2, "validate_every": 2, "checkpoint_every": 1,
+        "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                     "iterations": 2, "validate_every": 2, "checkpoint_every": 1,
                      "device": "cpu", "patch": [16, 16, 0]},
     }
     run_toml = tmp_path / "run.toml"

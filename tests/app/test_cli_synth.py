@@ -31,7 +31,8 @@ def test_synth_writes_a_survey_that_trains_predicts_and_evaluates(tmp_path, caps
     assert "design" not in run and "training" not in run  # fhn train's defaults decide
 
     # a tiny design: the command line is under test here, not the network's accuracy
-    tiny = ["--set", "design.spatial_dims=3", "--set", "design.in_channels=4",
+    tiny = ["--set", "training.recipe=\"fixed\"",  # a fixed run: the settings as given
+            "--set", "design.spatial_dims=3", "--set", "design.in_channels=4",
             "--set", "design.segments=[[0, 1, 4], [1, 1, 4], [0, 1, 4]]"]
     assert main(["train", str(out / "run.toml"), *tiny, "--iterations", "1",
                  "--device", "cpu"]) == 0

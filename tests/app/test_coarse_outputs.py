@@ -33,7 +33,8 @@ def _config(tmp_path: Path, shared_data: Path, design: dict) -> Path:
         "B,128,888,4,160,upper\nB,128,888,164,300,lower\n")
     config = {"output": "run", "data": {"path": str(shared_data / "segy" / "f3.sgy")},
               "labels": {"path": "wells.csv", "radius": 1.0}, "design": design,
-              "training": {"iterations": 2, "validate_every": 2, "checkpoint_every": 0,
+              "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                           "iterations": 2, "validate_every": 2, "checkpoint_every": 0,
                            "device": "cpu", "validation_fraction": 0.3}}
     path = tmp_path / "run.toml"
     path.write_text(tomli_w.dumps(config))

@@ -160,3 +160,26 @@ def test_bad_input_ends_the_job_with_a_readable_message(demo: Path) -> None:
     assert job.wait(WAIT)
     assert job.snapshot().status == "failed"
     assert "2D" in job.snapshot().error and "3D" in job.snapshot().error
+
+
+def test_an_auto_job_records_its_cross_validated_choice_and_the_baseline(demo: Path) -> None:
+    # a budget this small scores the first candidate only (the others are listed as skipped)
+    spec = jobs.JobSpec(demo, TINY, config(2), recipe="auto", budget_minutes=0.01)
+    job = jobs.registry().start(spec)
+    assert job.wait(WAIT * 3), "the job did not finish"
+    snap = job.snapshot()
+    assert snap.status == "finished", snap.error
+    project = Project.open(demo)
+    info = runs.read_run(project, job.name)
+    record = info.cross_validation
+    assert info.recipe == "auto" and record is not None
+    names = project.load_labels().class_names
+    assert set(record["network"]["class_iou"]) == set(names)
+    assert record["baseline"]["n_folds"] == record["network"]["n_folds"] >= 2
+    assert [c["status"] for c in record["candidates"]] == ["scored"] + ["skipped"] * 3
+    assert record["chosen"] == record["candidates"][0]["name"]
+    assert info.design == TrainedModel.load(runs.RunPaths.of(project, job.name).model_dir
+                                            ).design.to_dict()
+    assert runs.has_baseline(project, job.name)
+    forest = runs.load_prediction(project, job.name, source="baseline")
+    assert forest.classes.shape == SHAPE and forest.probabilities.shape == (5, *SHAPE)

@@ -59,7 +59,8 @@ def test_train_warns_when_h_breaks_the_bound_and_records_fig3(tmp_path, shared_d
     config = {"output": "run", "data": {"path": str(shared_data / "segy" / "f3.sgy")},
               "labels": {"path": "wells.csv", "radius": 1.0},
               "design": {**TINY, "h": 4.0},
-              "training": {"iterations": 1, "validate_every": 0, "checkpoint_every": 0,
+              "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                           "iterations": 1, "validate_every": 0, "checkpoint_every": 0,
                            "device": "cpu", "validation_fraction": 0.0}}
     path = tmp_path / "run.toml"
     path.write_text(tomli_w.dumps(config))

@@ -66,7 +66,8 @@ def _run(survey: dict, data: Path, name: str, capsys) -> tuple[TrainedModel, str
               "labels": {"path": str(survey["wells"]), "radius": 2.0},
               "design": {"in_channels": 4, "spatial_dims": 3,
                          "segments": [[0, 1, 4], [1, 2, 6], [0, 1, 4]]},
-              "training": {"iterations": 3, "patch": [8, 8, 0], "validate_every": 3,
+              "training": {"recipe": "fixed", "iterations": 3, "patch": [8, 8, 0],
+                           "validate_every": 3,
                            "validation_fraction": 0.25, "checkpoint_every": 0,
                            "device": "cpu", "seed": 4, "learning_rate": 0.01}}
     toml = survey["tmp"] / f"{name}.toml"

@@ -224,7 +224,8 @@ def test_f3_ingest_train_predict_export_by_the_cli(shared_data, tmp_path, capsys
               "labels": {"path": "wells.csv", "radius": 1.0},
               "design": {"in_channels": 4, "spatial_dims": 3,
                          "segments": [[0, 1, 4], [1, 1, 4], [0, 1, 4]]},
-              "training": {"iterations": 2, "checkpoint_every": 0, "device": "cpu",
+              "training": {"recipe": "fixed",  # a fixed run: the settings as given
+                           "iterations": 2, "checkpoint_every": 0, "device": "cpu",
                            "validation_fraction": 0.0}}
     (tmp_path / "run.toml").write_text(tomli_w.dumps(config))
     assert main(["train", str(tmp_path / "run.toml")]) == 0

@@ -60,7 +60,8 @@ def test_the_demo_recipe_becomes_a_run_description(tmp_path):
     merged = tomllib.loads(recipe_run_toml(run, DEMO_RECIPE).read_text(encoding="utf-8"))
     recipe = tomllib.loads(DEMO_RECIPE.read_text(encoding="utf-8"))
     assert merged["data"] == {"path": "s.sgy", **recipe["data"]}
-    assert merged["design"] == recipe["design"] and merged["training"] == recipe["training"]
+    assert merged["design"] == recipe["design"]
+    assert merged["training"] == {**recipe["training"], "recipe": "fixed"}
     assert merged["labels"]["radius"] == recipe["labels"]["borehole_radius"]
     assert merged["labels"]["classes"] == ["a", "b"] and "prediction" not in merged
 

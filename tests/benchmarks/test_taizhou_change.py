@@ -209,7 +209,9 @@ def test_the_product_run_is_a_plain_run_toml_with_the_chosen_settings(tmp_path):
 
     config = run_config(tmp_path, tmp_path / "points.csv", 3, 4)
     assert config["data"]["change_channels"] and config["labels"]["points"].endswith(".csv")
-    training = TrainConfig.from_dict(config["training"])
+    settings = dict(config["training"])
+    assert settings.pop("recipe") == "fixed"  # these settings as given, not chosen by auto
+    training = TrainConfig.from_dict(settings)
     assert (training.ensemble, training.seed, training.weight_decay) == (3, 4, 0.03)
     design = NetworkDesign.from_dict(config["design"], source="test")
     assert design.in_channels == 18 + 1 + 2 and design.zero_channels == 2

@@ -1,0 +1,99 @@
+"""Taizhou through the product's auto recipe: the score shown to the user against the east.
+
+Issue 21's check that the cross-validated score a user sees is honest. For each seed:
+the benchmark's own split (:func:`benchmarks.taizhou_change.split`: 50 reference points per
+class from the western half, every reference label of the eastern half held out) becomes
+a point-label raster; ``fhn train`` runs on a run TOML with the default ``auto`` recipe
+(only the TOML's ``[training]`` settings below are given; nothing is chosen here); then,
+once, ``fhn predict`` (network and ``--baseline``) maps the scene and the eastern half is
+scored. The east is read after every choice is made and never feeds back into one.
+
+    python -m benchmarks.taizhou_auto --seeds 0 1 2 --budget 15 --out /tmp/tz-auto
+
+prints per seed: the cross-validated kappa (mean ± sd over the spatial folds) of the
+network and of the forest as ``fhn train`` reported them, their kappa on the east, and
+where the time went (cross-validation, final training, prediction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from app.cli import main as fhn
+from benchmarks.taizhou_change import DATA, load_scene, split
+from fhn_core.metrics import evaluate
+
+
+def run_seed(seed: int, folder: Path, budget: float, training: dict) -> dict:
+    """One seed through fhn train / fhn predict; the east scored once at the end."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _, ref = load_scene()
+    train, east = split(ref, seed)
+    points = np.where(train >= 0, train + 1, 0).astype(np.int16)  # file: 0 = none
+    np.save(folder / "points.npy", points)
+    config = {"output": "run",
+              "data": {"path": [str(DATA / "2000TM"), str(DATA / "2003TM")]},
+              "labels": {"path": "points.npy", "classes": ["changed", "unchanged"]},
+              "training": {"seed": seed, "budget_minutes": budget, **training}}
+    toml = folder / "run.toml"
+    toml.write_text(tomli_w.dumps(config))
+    started = time.perf_counter()
+    if fhn(["train", str(toml)]) != 0:
+        raise SystemExit(f"fhn train failed for seed {seed}")
+    trained = time.perf_counter() - started
+    record = json.loads((folder / "run" / "cross_validation.json").read_text())
+    row = {"seed": seed, "chosen": record["chosen"], "iterations": record["iterations"],
+           "cv_network": (record["network"]["kappa"], record["network"]["kappa_sd"]),
+           "cv_baseline": (record["baseline"]["kappa"], record["baseline"]["kappa_sd"]),
+           "timings": record["timings_seconds"], "train_seconds": trained}
+    for name, extra in (("network", []), ("baseline", ["--baseline"])):
+        out = folder / f"{name}.npy"
+        started = time.perf_counter()
+        if fhn(["predict", str(folder / "run"), str(DATA / "2000TM"), str(DATA / "2003TM"),
+                "--out", str(out), *extra]) != 0:
+            raise SystemExit(f"fhn predict {name} failed for seed {seed}")
+        row[f"{name}_predict_seconds"] = time.perf_counter() - started
+        row[f"east_{name}"] = evaluate(np.load(out), east, 2).kappa
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--budget", type=float, default=15.0, help="budget_minutes")
+    parser.add_argument("--out", type=Path, default=Path("taizhou-auto"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra [training] settings of the run TOML, e.g. patch=[128,128]")
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
+        return 2
+    import tomllib
+
+    training = {"device": "cpu"}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        training[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+    rows = [run_seed(s, args.out / f"seed{s}", args.budget, training) for s in args.seeds]
+    print("\nseed  chosen              CV network      CV forest       east network  east forest"
+          "  CV / final / predict (s)")
+    for r in rows:
+        t = r["timings"]
+        print(f"{r['seed']:<5} {r['chosen'][:18]:<18} "
+              f"{r['cv_network'][0]:.3f} ± {r['cv_network'][1]:.3f}  "
+              f"{r['cv_baseline'][0]:.3f} ± {r['cv_baseline'][1]:.3f}  "
+              f"{r['east_network']:.3f}         {r['east_baseline']:.3f}        "
+              f"{t.get('cross_validation', 0):.0f} / {t.get('final_training', 0):.0f} / "
+              f"{r['network_predict_seconds']:.0f}")
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

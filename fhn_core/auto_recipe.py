@@ -1,0 +1,493 @@
+"""The ``auto`` recipe: settings chosen by spatially blocked cross-validation on the labels.
+
+A user with a few labels cannot tell which inputs, network size or number of iterations
+suit their data, and a score on a random share of their own labels flatters every choice
+(:mod:`fhn_core.cross_validation`). The recipe therefore tries a small, fixed set of
+candidates (:data:`CANDIDATES`; each a set of overrides of the run description, in its own
+``section.key`` terms) on the same blocked folds of the user's labels, keeps the one the
+rule below adopts, and reports its cross-validated score beside the per-cell baseline's
+(:mod:`fhn_core.baseline`), scored on the same folds. Nothing here reads a file or draws a
+widget: the caller turns a candidate into a task, a design and settings (``prepare``),
+and trains the final model itself with :func:`final_config`.
+
+**What the user fixed stays fixed.** A candidate override whose key the user set (in the
+run TOML or on the Train page) is dropped (:func:`open_candidates`); a ``design.*``
+override is dropped whenever the user gave a design at all. Candidates that become equal
+are merged. If the user set ``training.iterations`` the count is kept, not chosen.
+
+**Iterations (early stopping by cross-validation).** Every fold of a candidate trains for
+the candidate's iteration budget (the user's ``training.iterations``, else
+:data:`AUTO_ITERATIONS`) and is validated on its fold's held-out blocks every
+``validate_every`` iterations. The candidate's iteration count ``t*`` is the validation
+point where the mean kappa over its folds is highest (the earliest on ties); its score is
+the folds' kappa at ``t*``. The final model is trained on all labels with the same
+settings and schedule and stops after ``t*`` iterations (``TrainConfig.stop_after``), so
+it is the procedure that was scored, trained on more labels. An ensemble candidate
+(``training.ensemble``) is scored once, after its last iteration, on the mean of its
+members' logits (:mod:`fhn_core.ensemble`), so its count is not chosen.
+
+**The budget.** ``budget_seconds`` bounds the time spent (cross-validation, baseline and
+the final training, whose cost is taken as one fold's). The first candidate is always
+scored (there is nothing to report otherwise), so its cost is fitted to the budget first:
+a pilot of ``PILOT_ITERATIONS`` training steps and one validation on fold 1 measures the
+pace, and when the folds plus the final training at the iteration budget would not fit,
+the iteration budget of every candidate is lowered to what fits (never below
+``MIN_ITERATIONS``; not when the user fixed the iterations). A further candidate is
+started only if the time left covers its folds plus the final training at the pace of the
+quickest candidate so far; after its first fold it goes on only if its own pace covers its
+remaining folds and the final training. Candidates not scored are listed as skipped, and
+why.
+
+**Adoption rule** (fixed before any result was seen). The candidate with the highest mean
+cross-validated kappa is the reference. Every candidate whose mean kappa lies within one
+standard error of the reference's mean (its fold sd / sqrt(number of folds); the
+one-standard-error rule of Breiman et al. 1984 and Hastie, Tibshirani & Friedman, *The
+Elements of Statistical Learning*, section 7.10) is as good as the data can tell; of these
+the one that cost least per fold (measured seconds) is adopted. Ties in cost go to the
+earlier candidate of the list.
+
+The score shown is the adopted candidate's cross-validated score. It was selected among a
+few candidates and iteration counts, so it can be slightly optimistic; the baseline's
+score involves no choice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .cross_validation import FoldScores, SpatialFolds
+from .design import NetworkDesign
+from .errors import FhnError
+from .metrics import Metrics
+from .task import SegmentationTask
+from .training import Progress, TrainConfig, Trainer
+
+AUTO_ITERATIONS = 200     # each fold's iteration budget when the user fixed none
+VALIDATE_POINTS = 8       # validation points along a fold's training (the t* grid)
+DEFAULT_FOLDS = 5
+PILOT_ITERATIONS = 3      # training steps timed before the first candidate
+MIN_ITERATIONS = 20       # the budget never cuts the iteration budget below this
+DEFAULT_BUDGET_MINUTES = 15.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting the recipe may adopt: overrides of the run description and why it is tried."""
+
+    name: str
+    overrides: Mapping[str, Any]   # "section.key" -> value, e.g. {"data.envelope_channel": True}
+    why: str = ""
+
+
+# The fixed candidate sets, per kind of data (the first is the product's default; the
+# order is the order they are tried in, the budget permitting).
+# ``design.layers_per_level``: the default design with that many layers at each level;
+# ``training.ensemble``: that many networks, logits averaged (fhn_core.ensemble).
+_SEISMIC_ALL = {"data.vertical_channel": True, "data.envelope_channel": True,
+                "data.semblance_channel": True}
+_CHANGE = {"data.change_channels": True}
+CANDIDATES: dict[str, tuple[Candidate, ...]] = {
+    "seismic": (
+        Candidate("attributes", {**_SEISMIC_ALL, "design.layers_per_level": 2},
+                  "amplitude, sample time, envelope and semblance, small design"),
+        Candidate("amplitude and time", {"data.vertical_channel": True,
+                                         "data.envelope_channel": False,
+                                         "data.semblance_channel": False,
+                                         "design.layers_per_level": 2},
+                  "fewer inputs: amplitude and sample time only"),
+        Candidate("attributes, deeper", {**_SEISMIC_ALL, "design.layers_per_level": 4},
+                  "the attributes with twice the layers per level"),
+        Candidate("attributes, 3 networks", {**_SEISMIC_ALL, "design.layers_per_level": 2,
+                                             "training.ensemble": 3},
+                  "the attributes, three networks from different starts, averaged"),
+    ),
+    "dates": (
+        Candidate("change channels", {**_CHANGE, "design.layers_per_level": 2},
+                  "both dates, t2 - t1 and ||t2 - t1||, small design"),
+        Candidate("dates only", {"data.change_channels": False, "design.layers_per_level": 2},
+                  "both dates' bands only"),
+        Candidate("change channels, deeper", {**_CHANGE, "design.layers_per_level": 4},
+                  "the change channels with twice the layers per level"),
+        Candidate("change channels, 3 networks", {**_CHANGE, "design.layers_per_level": 2,
+                                                  "training.ensemble": 3},
+                  "the change channels, three networks from different starts, averaged"),
+    ),
+    "maps": (
+        Candidate("small", {"design.layers_per_level": 2},
+                  "the data's channels, two layers per level"),
+        Candidate("deeper", {"design.layers_per_level": 4},
+                  "the data's channels, four layers per level"),
+        Candidate("3 networks", {"design.layers_per_level": 2, "training.ensemble": 3},
+                  "three networks from different starts, averaged"),
+    ),
+}
+
+
+def candidates_for(kind: str) -> tuple[Candidate, ...]:
+    """The fixed candidate set for a data kind (seismic, two dates; anything else a map)."""
+    return CANDIDATES[kind if kind in ("seismic", "dates") else "maps"]
+
+
+def open_candidates(candidates: Sequence[Candidate], fixed: set[str]) -> list[Candidate]:
+    """The candidates with the overrides of user-fixed keys removed, duplicates merged.
+
+    ``fixed`` holds "section.key" names the user set; "design" alone means the user gave a
+    design, which closes every "design.*" override.
+    """
+    out: list[Candidate] = []
+    seen: dict[tuple, int] = {}
+    for c in candidates:
+        kept = {k: v for k, v in c.overrides.items()
+                if k not in fixed and not (k.startswith("design.") and "design" in fixed)}
+        key = tuple(sorted(kept.items()))
+        if key in seen:
+            first = out[seen[key]]
+            out[seen[key]] = replace(first, name=f"{first.name} (= {c.name})")
+            continue
+        seen[key] = len(out)
+        out.append(Candidate(c.name, kept, c.why))
+    return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A candidate made concrete by the caller: the task (all labels), design and settings."""
+
+    task: SegmentationTask
+    design: NetworkDesign
+    config: TrainConfig
+
+
+@dataclass
+class CandidateResult:
+    """What cross-validation measured of one candidate."""
+
+    candidate: Candidate
+    status: str = "scored"             # "scored" | "skipped"
+    reason: str = ""
+    fold_seconds: list[float] = field(default_factory=list)
+    curve: dict[int, list[Metrics]] = field(default_factory=dict)  # iteration -> per fold
+    iterations: int = 0                # t*
+    scores: FoldScores | None = None
+
+    @property
+    def seconds_per_fold(self) -> float:
+        return float(np.mean(self.fold_seconds)) if self.fold_seconds else math.inf
+
+    def standard_error(self) -> float:
+        assert self.scores is not None
+        return self.scores.kappa_sd / math.sqrt(len(self.scores.folds))
+
+    def as_dict(self, class_names: list[str] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.candidate.name,
+                               "overrides": dict(self.candidate.overrides),
+                               "why": self.candidate.why, "status": self.status,
+                               "reason": self.reason,
+                               "fold_seconds": [round(s, 2) for s in self.fold_seconds]}
+        if self.scores is not None:
+            out["iterations"] = self.iterations
+            out["score"] = self.scores.as_dict(class_names)
+            out["curve"] = [{"iteration": it, "kappa": float(np.mean([m.kappa for m in ms]))}
+                            for it, ms in sorted(self.curve.items())
+                            if len(ms) == len(self.fold_seconds)]
+        return out
+
+
+@dataclass
+class AutoChoice:
+    """The recipe's outcome: what it adopted, why, and every candidate's record."""
+
+    chosen: CandidateResult
+    results: list[CandidateResult]
+    folds: SpatialFolds
+    budget_seconds: float
+    seconds: float                      # spent on cross-validation (baseline included)
+    baseline: FoldScores | None = None
+    choose_iterations: bool = True
+    reason: str = ""
+    iteration_cap: int | None = None    # the iteration budget the time budget allowed
+
+    @property
+    def baseline_wins(self) -> bool:
+        net = self.chosen.scores
+        return self.baseline is not None and net is not None and self.baseline.kappa > net.kappa
+
+    def score_line(self) -> str:
+        """'network kappa 0.71 ± 0.04, baseline 0.62 ± 0.05 (5 spatial folds)'."""
+        return score_line(self.chosen.scores, self.baseline)
+
+    def text(self) -> str:
+        return f"{self.reason}\n{self.score_line()}" + (
+            f"\n{BASELINE_WINS}" if self.baseline_wins else "")
+
+    def as_dict(self, class_names: list[str] | None = None) -> dict[str, Any]:
+        net = self.chosen.scores
+        return {
+            "recipe": "auto",
+            "rule": ADOPTION_RULE,
+            "chosen": self.chosen.candidate.name,
+            "overrides": dict(self.chosen.candidate.overrides),
+            "iterations": self.chosen.iterations,
+            "iterations_chosen": self.choose_iterations,
+            "iteration_cap": self.iteration_cap,
+            "why": self.reason,
+            "score_line": self.score_line(),
+            "network": net.as_dict(class_names) if net is not None else None,
+            "baseline": (self.baseline.as_dict(class_names)
+                         if self.baseline is not None else None),
+            "baseline_name": BASELINE_NAME,
+            "baseline_wins": self.baseline_wins,
+            "folds": self.folds.as_dict(),
+            "budget_seconds": self.budget_seconds,
+            "seconds": round(self.seconds, 1),
+            "candidates": [r.as_dict(class_names) for r in self.results],
+        }
+
+
+ADOPTION_RULE = ("highest mean cross-validated kappa; candidates within one standard error "
+                 "of it (fold sd / sqrt(folds)) count as equal, and the cheapest of those "
+                 "(seconds per fold) is adopted")
+BASELINE_NAME = "random forest, 200 trees, per cell on the same input channels"
+BASELINE_WINS = ("The per-cell baseline (random forest) scores higher than the network on "
+                 "these labels: its prediction may be the better map; you can export it.")
+
+
+def score_line(network: FoldScores | None, baseline: FoldScores | None) -> str:
+    """The one line a user reads: both cross-validated kappas with their spread."""
+    if network is None:
+        return "no cross-validated score"
+    text = f"network kappa {network.kappa:.2f} ± {network.kappa_sd:.2f}"
+    if baseline is not None:
+        text += f", baseline {baseline.kappa:.2f} ± {baseline.kappa_sd:.2f}"
+    return text + f" ({len(network.folds)} spatial folds, cross-validated)"
+
+
+def check_folds(folds: SpatialFolds, labels: np.ndarray) -> None:
+    """Every fold must leave at least two classes to train on."""
+    for f in range(folds.n_folds):
+        train, _ = folds.split(labels, f)
+        if np.unique(train[train >= 0]).size < 2:
+            raise FhnError(
+                f"spatial fold {f + 1} of {folds.n_folds} leaves fewer than two classes to "
+                "train on; label each class in more than one place, or use recipe = \"fixed\""
+            )
+
+
+def validation_points(iterations: int) -> int:
+    """Validate every this many iterations: about VALIDATE_POINTS points along training."""
+    return max(1, math.ceil(iterations / VALIDATE_POINTS))
+
+
+def fold_config(config: TrainConfig, choose_iterations: bool) -> TrainConfig:
+    """A fold's settings: no random hold-out, no checkpoints, validation along the way."""
+    every = validation_points(config.iterations) if choose_iterations else config.iterations
+    return replace(config, validation_fraction=0.0, checkpoint_every=0, validate_every=every,
+                   stop_after=0)
+
+
+def final_config(prepared: Prepared, result: CandidateResult) -> TrainConfig:
+    """The final model's settings: the candidate's, on all labels, stopped after t*."""
+    cfg = prepared.config
+    stop = result.iterations if result.iterations < cfg.iterations else 0
+    return replace(cfg, validation_fraction=0.0, validate_every=0, stop_after=stop)
+
+
+def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,
+               should_stop: Callable[[], bool] | None = None) -> dict[int, Metrics]:
+    """Train on fold ``fold``'s training cells; validation scores by iteration.
+
+    An ensemble (``config.ensemble`` > 1) is scored once, at its last iteration, on the
+    mean of its members' logits (its iteration count is then not chosen).
+    """
+    task = prepared.task
+    labels = task.valid_labels(task.labels)
+    train, val = folds.split(labels, fold)
+    fold_task = replace(task, labels=train, val_labels=val)
+    if config.ensemble > 1:
+        from .ensemble import EnsembleTrainer
+
+        ensemble = EnsembleTrainer(fold_task, prepared.design, replace(config, validate_every=0))
+        result = ensemble.run(None, should_stop)
+        return {} if result.validation is None else {config.last_iteration: result.validation}
+    trainer = Trainer(fold_task, prepared.design, config, diagnostics=False)
+    seen: dict[int, Metrics] = {}
+
+    def keep(p: Progress) -> None:
+        if p.validation is not None:
+            seen[p.iteration] = p.validation
+
+    trainer.run(keep, should_stop)
+    return seen
+
+
+def choose(
+    candidates: Sequence[Candidate],
+    prepare: Callable[[Candidate], Prepared],
+    folds: SpatialFolds,
+    *,
+    budget_seconds: float,
+    choose_iterations: bool = True,
+    baseline: Callable[[Prepared], FoldScores] | None = None,
+    report: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[AutoChoice, Prepared]:
+    """Cross-validate ``candidates`` within the budget and adopt one by the module's rule.
+
+    Returns the choice and the adopted candidate's prepared task (for the final training,
+    with :func:`final_config`). ``baseline`` scores the per-cell baseline on the adopted
+    candidate's inputs; ``report`` receives one line per step.
+    """
+    if not candidates:
+        raise FhnError("the auto recipe has no candidates to choose from")
+    say = report or (lambda _line: None)
+    start = clock()
+    results: list[CandidateResult] = []
+    prepared_of: dict[str, Prepared] = {}
+    k = folds.n_folds
+    cap: int | None = None
+    for index, candidate in enumerate(candidates):
+        result = CandidateResult(candidate)
+        results.append(result)
+        spent = clock() - start
+        scored = [r for r in results if r.scores is not None]
+        if scored:
+            pace = min(r.seconds_per_fold for r in scored)
+            if spent + pace * (k + 1) > budget_seconds:
+                result.status = "skipped"
+                result.reason = (f"not started: {k} folds and the final training at "
+                                 f"{pace:.0f} s each would pass the budget")
+                say(f"skipping {candidate.name}: {result.reason}")
+                continue
+        prepared = prepare(candidate)
+        if index == 0 and choose_iterations:
+            cap = iterations_within(prepared, folds, budget_seconds, clock, say)
+        if cap is not None and cap < prepared.config.iterations:
+            prepared = replace(prepared, config=replace(prepared.config, iterations=cap))
+        prepared_of[candidate.name] = prepared
+        config = fold_config(prepared.config, choose_iterations)
+        check_folds(folds, prepared.task.valid_labels(prepared.task.labels))
+        for f in range(k):
+            t0 = clock()
+            curve = train_fold(prepared, folds, f, config, should_stop)
+            result.fold_seconds.append(clock() - t0)
+            for it, m in curve.items():
+                result.curve.setdefault(it, []).append(m)
+            say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
+                f"kappa {max((m.kappa for m in curve.values()), default=float('nan')):.3f} "
+                "(best along training)")
+            if should_stop and should_stop():
+                raise FhnError("the auto recipe was stopped before it chose")
+            if f == 0 and index > 0:
+                pace = result.fold_seconds[0]
+                left = pace * (k - 1) + pace
+                if clock() - start + left > budget_seconds:
+                    result.status = "skipped"
+                    result.reason = (f"stopped after its first fold: {k - 1} more folds and "
+                                     f"the final training at {pace:.0f} s each would pass "
+                                     "the budget")
+                    say(f"{candidate.name}: {result.reason}")
+                    break
+        if result.status == "scored":
+            _score(result, k)
+        if result.status == "skipped":
+            # the budget is what stopped it: later candidates are not started either
+            for later in candidates[index + 1:]:
+                results.append(CandidateResult(later, "skipped", "not started: the budget "
+                                               "was reached"))
+            break
+    chosen, reason = adopt(results)
+    net_seconds = clock() - start
+    prepared = prepared_of[chosen.candidate.name]
+    base = None
+    if baseline is not None:
+        say("scoring the per-cell baseline on the same folds")
+        base = baseline(prepared)
+    choice = AutoChoice(chosen, results, folds, budget_seconds, clock() - start, base,
+                        choose_iterations, reason, cap)
+    if cap is not None:
+        choice.reason += (f" The time budget allowed at most {cap} iterations per training "
+                          "(a larger budget lets it try more).")
+    if net_seconds > budget_seconds:
+        choice.reason += (f" The first candidate alone took {net_seconds / 60:.1f} min, more "
+                          f"than the budget of {budget_seconds / 60:.1f} min.")
+    return choice, prepared
+
+
+def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: float,
+                      clock: Callable[[], float] = time.perf_counter,
+                      say: Callable[[str], None] = lambda _line: None) -> int | None:
+    """The iteration budget that lets the folds and the final training fit the budget.
+
+    None when the candidate's own iteration budget fits. Measured on a pilot: seconds per
+    training step (steps 2 to PILOT_ITERATIONS, past the first one's warm-up) and per
+    validation (one whole-data prediction) on fold 1.
+    """
+    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
+                    validate_every=0)
+    task = prepared.task
+    train, val = folds.split(task.valid_labels(task.labels), 0)
+    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
+                      diagnostics=False)
+    seen: list[float] = []
+    t0 = clock()
+    trainer.run(lambda p: seen.append(clock() - t0))
+    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
+    t1 = clock()
+    trainer.validate()
+    validation = clock() - t1
+    wanted = prepared.config.iterations
+    k = folds.n_folds
+    points = math.ceil(wanted / validation_points(wanted))
+    spare = budget_seconds - (clock() - t0) - k * points * validation
+    fits = int(spare / ((k + 1) * step)) if step > 0 else wanted
+    say(f"pace: {step:.2f} s a training step, {validation:.1f} s a validation")
+    if fits >= wanted:
+        return None
+    cap = max(MIN_ITERATIONS, fits)
+    say(f"the budget fits {k} folds and the final training at {cap} iterations (of {wanted})")
+    return cap
+
+
+def _score(result: CandidateResult, n_folds: int) -> None:
+    """t*: the validation point with the highest mean kappa over all folds (earliest on ties)."""
+    complete = {it: ms for it, ms in result.curve.items() if len(ms) == n_folds}
+    if not complete:
+        raise FhnError(f"candidate {result.candidate.name} was never validated on all folds")
+    best = max(sorted(complete), key=lambda it: np.mean([m.kappa for m in complete[it]]))
+    result.iterations = best
+    result.scores = FoldScores(tuple(complete[best]))
+
+
+def adopt(results: Sequence[CandidateResult]) -> tuple[CandidateResult, str]:
+    """The module's adoption rule; returns the adopted candidate and the reason in words."""
+    scored = [r for r in results if r.scores is not None]
+    if not scored:
+        raise FhnError("no candidate was scored; raise the budget")
+    reference = max(scored, key=lambda r: r.scores.kappa)  # first on ties
+    margin = reference.standard_error()
+    equal = [r for r in scored if r.scores.kappa >= reference.scores.kappa - margin]
+    chosen = min(equal, key=lambda r: r.seconds_per_fold)  # first on ties (stable)
+    folds = len(chosen.scores.folds)
+    reason = (f"Adopted '{chosen.candidate.name}' at {chosen.iterations} iterations: "
+              f"cross-validated kappa {chosen.scores.kappa:.3f} ± {chosen.scores.kappa_sd:.3f} "
+              f"over {folds} spatial folds")
+    if chosen is reference:
+        others = [r for r in scored if r is not chosen]
+        reason += (" (the highest" + (", " + "; ".join(
+            f"'{r.candidate.name}' {r.scores.kappa:.3f}" for r in others) if others else "")
+            + ").")
+    else:
+        reason += (f"; '{reference.candidate.name}' scored {reference.scores.kappa:.3f}, within "
+                   f"one standard error ({margin:.3f}), and costs "
+                   f"{reference.seconds_per_fold / chosen.seconds_per_fold:.1f}x as much.")
+    skipped = [r.candidate.name for r in results if r.status == "skipped"]
+    if skipped:
+        reason += f" Not tried within the budget: {', '.join(skipped)}."
+    return chosen, reason

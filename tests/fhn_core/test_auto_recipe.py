@@ -1,0 +1,156 @@
+"""The per-cell baseline and the auto recipe: scores on blocked folds, the adoption rule,
+user-fixed settings kept, the budget respected."""
+
+import numpy as np
+import pytest
+
+from fhn_core import auto_recipe, baseline
+from fhn_core.auto_recipe import Candidate, CandidateResult, Prepared, adopt, open_candidates
+from fhn_core.cross_validation import FoldScores, spatial_folds
+from fhn_core.design import NetworkDesign, Segment
+from fhn_core.metrics import evaluate
+from fhn_core.task import SegmentationTask
+from fhn_core.training import TrainConfig
+
+DESIGN = NetworkDesign(2, 2, [Segment(0, 2, 4), Segment(1, 2, 8), Segment(0, 2, 4)])
+
+
+def _map(seed=0, shape=(32, 32)):
+    """Two classes in smooth regions; channel 0 tells them apart, channel 1 is noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    truth = ((np.sin(xx / 5.0) + np.cos(yy / 7.0)) > 0).astype(np.int64)
+    signal = truth * 2.0 - 1.0 + 0.3 * rng.standard_normal(shape)
+    noise = rng.standard_normal(shape)
+    labels = np.full(shape, -1, dtype=np.int64)
+    ys, xs = rng.integers(0, shape[0], 120), rng.integers(0, shape[1], 120)
+    labels[ys, xs] = truth[ys, xs]
+    return np.stack([signal, noise]).astype(np.float32), labels, truth
+
+
+def test_the_baseline_scores_high_on_an_informative_channel_and_low_on_noise():
+    data, labels, truth = _map()
+    folds = spatial_folds(labels, 4, seed=0)
+    good = baseline.cross_validated(SegmentationTask(data, labels, 2), folds)
+    bad = baseline.cross_validated(SegmentationTask(data[1:], labels, 2), folds)
+    assert good.kappa > 0.8 and len(good.folds) == 4
+    assert bad.kappa < 0.3
+    forest = baseline.fit_forest(baseline.cell_features(data), labels, seed=0)
+    classes, proba = baseline.predict_forest(forest, baseline.cell_features(data), 2)
+    assert classes.shape == truth.shape and proba.shape == (2, *truth.shape)
+    assert evaluate(classes, truth, 2).kappa > 0.8
+    again = baseline.fit_forest(baseline.cell_features(data), labels, seed=0)  # refit = same
+    assert np.array_equal(baseline.predict_forest(again, baseline.cell_features(data), 2)[0],
+                          classes)
+
+
+def test_the_baseline_folds_a_slice_axis_into_features():
+    data = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    assert baseline.cell_features(data, slice_axis=0).shape == (6, 8, 8)
+
+
+def _prepare_for(data, labels, iterations=16):
+    def prepare(candidate: Candidate) -> Prepared:
+        channels = candidate.overrides["data.channels"]
+        task = SegmentationTask(data[channels], labels, 2)
+        config = TrainConfig(iterations=iterations, learning_rate=0.02, device="cpu",
+                             patch=None, augment=False)
+        return Prepared(task, DESIGN, config)
+    return prepare
+
+
+def test_auto_adopts_the_clearly_better_candidate_and_reports_it():
+    data, labels, _ = _map(1)
+    folds = spatial_folds(labels, 2, seed=0)
+    candidates = [Candidate("noise only", {"data.channels": [1]}, "a useless input"),
+                  Candidate("signal", {"data.channels": [0, 1]}, "the informative input")]
+    lines = []
+    choice, prepared = auto_recipe.choose(
+        candidates, _prepare_for(data, labels, iterations=12), folds, budget_seconds=600,
+        baseline=lambda p: baseline.cross_validated(p.task, folds), report=lines.append)
+    assert choice.chosen.candidate.name == "signal"
+    noise = choice.results[0].scores
+    assert choice.chosen.scores.kappa > noise.kappa + 0.3
+    assert 0 < choice.chosen.iterations <= 12
+    assert prepared.task.data.shape[0] == 2
+    record = choice.as_dict(["a", "b"])
+    assert record["chosen"] == "signal" and record["network"]["n_folds"] == 2
+    assert record["baseline"]["n_folds"] == 2 and "rule" in record
+    assert "spatial folds, cross-validated" in choice.score_line()
+    assert any("fold 2/2" in line for line in lines)
+    final = auto_recipe.final_config(prepared, choice.chosen)
+    assert final.last_iteration == choice.chosen.iterations and final.validation_fraction == 0
+
+
+def test_the_budget_stops_adding_candidates():
+    data, labels, _ = _map(2)
+    folds = spatial_folds(labels, 3, seed=0)
+    candidates = [Candidate("first", {"data.channels": [0]}),
+                  Candidate("second", {"data.channels": [0, 1]}),
+                  Candidate("third", {"data.channels": [1]})]
+    choice, _ = auto_recipe.choose(candidates, _prepare_for(data, labels, iterations=4), folds,
+                                   budget_seconds=0.01)
+    assert [r.status for r in choice.results] == ["scored", "skipped", "skipped"]
+    assert "budget" in choice.results[1].reason
+    assert choice.chosen.candidate.name == "first"
+    assert "Not tried within the budget: second, third" in choice.reason
+    assert "more than the budget" in choice.reason
+
+
+def _result(name, kappas, seconds):
+    ref = np.array([0, 1] * 10)
+    folds = []
+    for k in kappas:  # a confusion with the wanted kappa: flip a share of the cells
+        wrong = round((1 - k) / 2 * ref.size)
+        pred = ref.copy()
+        pred[:wrong] = 1 - pred[:wrong]
+        folds.append(evaluate(pred, ref, 2))
+    return CandidateResult(Candidate(name, {}), fold_seconds=[seconds] * len(kappas),
+                           iterations=10, scores=FoldScores(tuple(folds)))
+
+
+def test_adoption_rule_prefers_the_cheaper_candidate_within_one_standard_error():
+    best = _result("big", [0.9, 0.7, 0.8, 0.9], seconds=100)
+    close = _result("small", [0.8, 0.8, 0.8, 0.8], seconds=10)
+    far = _result("tiny", [0.3, 0.2, 0.3, 0.3], seconds=1)
+    chosen, reason = adopt([best, close, far])
+    assert chosen.candidate.name == "small"
+    assert "within one standard error" in reason and "'big'" in reason
+    clear = _result("clear", [1.0, 1.0, 0.9, 1.0], seconds=100)
+    chosen, _ = adopt([clear, close])
+    assert chosen.candidate.name == "clear"
+
+
+def test_user_fixed_settings_are_not_chosen():
+    seismic = auto_recipe.candidates_for("seismic")
+    fixed = open_candidates(seismic, {"data.envelope_channel", "data.semblance_channel",
+                                      "design"})
+    assert all("design.layers_per_level" not in c.overrides for c in fixed)
+    assert all("data.envelope_channel" not in c.overrides for c in fixed)
+    assert len(fixed) == 2 and "(=" in fixed[0].name  # three of them became the same
+    assert fixed[1].overrides == {"data.vertical_channel": True, "training.ensemble": 3}
+    assert len(open_candidates(seismic, {"design", "data.envelope_channel",
+                                         "data.semblance_channel", "training.ensemble"})) == 1
+    assert len(open_candidates(seismic, set())) == 4
+    dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
+    assert dates[0]["data.change_channels"] and not dates[1]["data.change_channels"]
+
+
+def test_a_fold_without_two_training_classes_is_refused():
+    labels = np.full((40, 40), -1, dtype=np.int64)
+    labels[2, 2], labels[2, 3], labels[38, 38] = 0, 1, 0
+    folds = spatial_folds(labels, 2, side=8)
+    with pytest.raises(Exception, match="fewer than two classes"):
+        auto_recipe.check_folds(folds, labels)
+
+
+def test_a_small_budget_lowers_the_iteration_budget_to_what_fits():
+    data, labels, _ = _map(3)
+    folds = spatial_folds(labels, 2, seed=0)
+    prepared = _prepare_for(data, labels, iterations=10_000)(
+        Candidate("signal", {"data.channels": [0, 1]}))
+    cap = auto_recipe.iterations_within(prepared, folds, budget_seconds=30.0)
+    assert cap is not None and auto_recipe.MIN_ITERATIONS <= cap < 10_000
+    assert auto_recipe.iterations_within(
+        _prepare_for(data, labels, iterations=2)(Candidate("s", {"data.channels": [0]})),
+        folds, budget_seconds=3600.0) is None
