@@ -217,8 +217,9 @@ def train(page, watch: PageWatch, patch: dict[str, str]) -> str:
 
     expect(preset).to_have_value(re.compile("Quick check"), timeout=WAIT)
     # the preset re-keys the settings: wait for its iterations before typing over them
-    expect(page.get_by_role("spinbutton", name="Iterations", exact=True)).to_have_value(
-        "10", timeout=WAIT)
+    # (the auto recipe's disabled box can linger in the page until the rerun ends)
+    expect(page.get_by_role("spinbutton", name="Iterations", exact=True,
+                            disabled=False)).to_have_value("10", timeout=WAIT)
     for label, value in (("Iterations", "3"), *patch.items()):
         set_number(page, label, value)
     page.get_by_role("button", name="Start training").click()
@@ -232,15 +233,14 @@ def set_number(page, label: str, value: str, timeout: float = 30.0) -> None:
     rerun that was under way when it was typed draws the box again with the old value)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        box = page.get_by_role("spinbutton", name=label, exact=True)
+        box = page.get_by_role("spinbutton", name=label, exact=True, disabled=False)
         try:
             box.fill(value, timeout=2_000)
             box.press("Tab", timeout=2_000)
             kept = time.monotonic() + 0.6
             while time.monotonic() < kept:  # still there after the rerun it started?
                 time.sleep(0.15)
-                if page.get_by_role("spinbutton", name=label, exact=True).input_value(
-                        timeout=2_000) != value:
+                if box.input_value(timeout=2_000) != value:
                     break
             else:
                 return
