@@ -209,12 +209,15 @@ def paint_two_classes(page, watch: PageWatch, strokes) -> None:
 
 
 def train(page, watch: PageWatch, patch: dict[str, str]) -> str:
-    goto(page, watch, "Train")
-    preset = page.get_by_role("combobox", name="Start from")
-    preset.click()
-    page.get_by_role("option", name=re.compile("Quick check")).click()
     from playwright.sync_api import expect
 
+    goto(page, watch, "Train")
+    preset = page.get_by_role("combobox", name="Start from")
+    # until a rerun ends, the controls it replaces can linger beside the new ones
+    expect(preset).to_have_count(1, timeout=2 * WAIT)
+    preset.click()
+    page.get_by_role("option", name=re.compile("Quick check")).click()
+    expect(preset).to_have_count(1, timeout=2 * WAIT)
     expect(preset).to_have_value(re.compile("Quick check"), timeout=WAIT)
     # the preset re-keys the settings: wait for its iterations before typing over them
     # (the auto recipe's disabled box can linger in the page until the rerun ends)
