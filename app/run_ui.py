@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from fhn_core.ensemble import format_seconds
 from fhn_core.metrics import Metrics, error_map, evaluate
 from io_adapters.project import Project
 
@@ -75,21 +76,11 @@ def history_charts(history: list[dict[str, Any]] | tuple[dict[str, Any], ...],
 
 
 # --------------------------------------------------------------------------- job panel
-def format_duration(seconds: float) -> str:
-    """A time span as people say it: 45 s, 3 min 20 s, 1 h 05 min."""
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
-
-
 def _job_status(snap: jobs.JobSnapshot) -> None:
     title = STATUS_TITLES.get(snap.status, snap.status)
     loss = f"{snap.loss:.4f}" if snap.loss is not None else "-"
     val = f"{snap.val_miou:.3f}" if snap.val_miou is not None else "-"
-    left = (f" · about {format_duration(snap.remaining)} left" if snap.status == "training"
+    left = (f" · about {format_seconds(snap.remaining)} left" if snap.status == "training"
             and snap.remaining is not None else "")
     st.progress(snap.fraction, text=f"**{title}** · iteration {snap.iteration} of "
                                     f"{snap.iterations} · loss {loss} · validation IoU {val}"

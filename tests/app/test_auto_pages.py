@@ -4,7 +4,6 @@ and the baseline's export."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,18 +35,6 @@ SHAPE = (16, 16, 32)
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("auto") / "demo", shape=SHAPE)
-
-
-@pytest.fixture()
-def demo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    folder = tmp_path / "demo"
-    shutil.copytree(template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    yield folder
-    active = jobs.registry().active()
-    if active is not None:
-        active.stop()
-        active.wait(WAIT)
 
 
 def _run(script: str) -> AppTest:

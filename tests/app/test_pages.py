@@ -6,7 +6,6 @@ checks what matters on disk: the project folder after the page ran.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +28,8 @@ TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("template") / "demo", shape=SHAPE)
-
-
-@pytest.fixture()
-def demo(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh copy of the small demo project, opened by the app through FHN_PROJECT."""
-    folder = tmp_path / "demo"
-    shutil.copytree(demo_template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    return folder
 
 
 def run(script: str) -> AppTest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -147,16 +146,8 @@ def test_every_page_has_its_own_url_and_the_root_is_a_hidden_switch() -> None:
 
 # ----------------------------------------------------------------------------- pages
 @pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_demo_project(tmp_path_factory.mktemp("survey") / "demo", shape=SHAPE)
-
-
-@pytest.fixture()
-def demo(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "demo"
-    shutil.copytree(demo_template, folder)
-    monkeypatch.setenv("FHN_PROJECT", str(folder))
-    return folder
 
 
 def run(script: str) -> AppTest:
