@@ -155,12 +155,23 @@ def labelled(page) -> int:
 
 
 def add_classes(page, watch: PageWatch) -> None:
+    header = page.get_by_test_id("stExpander").get_by_text("Class table", exact=True)
     for name, _colour in CLASSES:
-        settle(page)
         box = page.get_by_role("textbox", name="New class")
-        if not box.is_visible():
-            page.get_by_test_id("stExpander").get_by_text("Class table", exact=True).click()
-        box.fill(name)
+        # The class table's expander can be drawn again (open or closed) by a rerun that
+        # is still running when the box is first seen; open it and try again until the
+        # box takes the name.
+        for _ in range(6):
+            settle(page)
+            if not box.is_visible():
+                header.click()
+            try:
+                box.fill(name, timeout=5_000)
+                break
+            except Exception:  # noqa: BLE001 - redrawn under us: look again
+                continue
+        else:
+            pytest.fail(f"the class table's 'New class' box never took {name!r}")
         page.get_by_role("button", name="Add class").click()
         wait_text(page, f"Added class {name}")
     watch.check("adding classes")
