@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from app.export import class_probability
 from fhn_core.prediction import Prediction
 from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
@@ -59,7 +60,10 @@ def export_coarse_probabilities(
     if suffix in (".tif", ".tiff"):
         return _coarse_geotiff(values, da, target, factor, statement, class_names)
     if suffix in (".sgy", ".segy"):
-        volume = _one_volume(values, class_index)
+        # one volume per file: the confidence (probability of the predicted class) or
+        # the chosen class's probability
+        volume = (values.max(axis=0) if class_index is None
+                  else class_probability(values, class_index))
         return _coarse_segy(volume, da, target, factor, statement)
     if suffix == ".npy":
         with atomic_output(target) as tmp, open(tmp, "wb") as fh:
@@ -95,16 +99,6 @@ def export_coarse_probabilities(
         f"{target}: cannot export probabilities to '{suffix or 'no extension'}'; use .nc, "
         ".npy, .tif (maps) or .sgy (seismic)"
     )
-
-
-def _one_volume(values: np.ndarray, class_index: int | None) -> np.ndarray:
-    """The confidence (probability of the predicted class) or one class's probability."""
-    if class_index is None:
-        return values.max(axis=0)
-    if not 0 <= class_index < values.shape[0]:
-        raise DataError(f"class {class_index} does not exist; classes are "
-                        f"0..{values.shape[0] - 1}")
-    return values[class_index]
 
 
 def _coarse_geotiff(values: np.ndarray, da: xr.DataArray, target: Path, factor: int,

@@ -118,11 +118,15 @@ def _product(prediction: Prediction, what: str, class_index: int | None) -> np.n
     if what == "entropy":
         return prediction.entropy
     p = prediction.probabilities
-    if class_index is None:
-        return p
-    if not 0 <= class_index < p.shape[0]:
-        raise DataError(f"class {class_index} does not exist; classes are 0..{p.shape[0] - 1}")
-    return p[class_index]
+    return p if class_index is None else class_probability(p, class_index)
+
+
+def class_probability(probabilities: np.ndarray, class_index: int) -> np.ndarray:
+    """One class's probabilities from the (class, ...) stack, the class checked."""
+    if not 0 <= class_index < probabilities.shape[0]:
+        raise DataError(f"class {class_index} does not exist; classes are "
+                        f"0..{probabilities.shape[0] - 1}")
+    return probabilities[class_index]
 
 
 def _export_segy(values, what, da, target, dims) -> Path:
