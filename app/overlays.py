@@ -24,7 +24,8 @@ ERROR_WRONG = "#d62728"
 
 def section_of(values: np.ndarray, view: View) -> np.ndarray:
     """The section of a label-grid array on screen, in display orientation."""
-    return to_display(label_section(np.asarray(values), view), view)
+    # cut before converting: a Dask-backed prediction reads only the chunks it crosses
+    return to_display(np.asarray(label_section(values, view)), view)
 
 
 def class_overlay(classes: np.ndarray, view: View, colours: Sequence[str],

@@ -407,18 +407,10 @@ def diagnostics_block(record: dict[str, Any] | None) -> None:
                "run trained; `fhn diagnose MODEL --sweep-h` gives them over h.")
 
 
-def streamed_results(project: Project, info: runs.RunInfo) -> None:
-    """The results of a run on a survey store, predicted block by block into Zarr: its
-    scores at the labelled cells and where the prediction is (nothing of it is loaded)."""
-    scores = ui.run_action(lambda: runs.load_metrics(project, info.name))
-    if scores is None:
-        return
+def streamed_note(project: Project, info: runs.RunInfo) -> None:
+    """Where a run on a survey store put its prediction, and what the page shows of it."""
     store = runs.prediction_store(project, info.name)
-    st.info(f"Run {info.name} predicted the survey block by block into {store} (classes, "
-            "probabilities and entropy, Zarr). Write it as SEG-Y with the source's headers "
-            "with `app.streamed.export_store` or `fhn predict` on the store; the section "
-            "views of a prediction this size are not in the app yet.", icon=":material/info:")
-    names = list(info.class_names or [])
-    for what, title in (("validation", "validation labels"), ("training", "training labels")):
-        st.markdown(f"#### Scores on the {title}")
-        metrics_block(scores.get(what), names, title)
+    st.info(f"Run {info.name} predicted the survey block by block into `{store}` (classes, "
+            "probabilities and entropy, Zarr). The sections below are read from it as they "
+            "are shown; its scores are at the labelled cells. **Export** writes it as SEG-Y "
+            "with the source's headers, chunk by chunk.", icon=":material/info:")

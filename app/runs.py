@@ -66,6 +66,7 @@ __all__ = [
     "prediction_store",
     "STORE_NAME",
     "load_prediction",
+    "streamed_prediction",
     "save_baseline_prediction",
     "has_baseline",
     "SOURCES",
@@ -324,11 +325,25 @@ def load_prediction(project: Project, name: str, *, mmap: bool = True,
     folder = RunPaths.of(project, name).prediction_dir
     if source == BASELINE:
         folder = folder / BASELINE
+    store = prediction_store(project, name)
+    if store is not None and source != BASELINE:
+        return streamed_prediction(store)
     return Prediction(
         classes=_load_npy(folder / "classes.npy", mmap),
         probabilities=_load_npy(folder / "probabilities.npy", mmap),
         entropy=_load_npy(folder / "entropy.npy", mmap),
     )
+
+
+def streamed_prediction(store: Path) -> Prediction:
+    """A prediction store's products as Dask arrays: a section of them reads only the
+    chunks it crosses, so the pages can show a survey's prediction of any size."""
+    from app.streamed import open_prediction
+
+    dataset = open_prediction(store)
+    return Prediction(classes=dataset["classes"].data,
+                      probabilities=dataset["probabilities"].data,
+                      entropy=dataset["entropy"].data)
 
 
 def load_split_labels(project: Project, name: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -587,13 +602,19 @@ def load_reference(path: str | Path, grid_shape: Sequence[int]) -> np.ndarray:
 FORMAT_TITLES = {".sgy": "SEG-Y", ".tif": "GeoTIFF", ".npy": "NumPy", ".nc": "NetCDF"}
 
 
-def export_formats(da: xr.DataArray) -> list[str]:
+STREAMED_FORMATS = (".sgy", ".nc")  # what app.streamed.export_store writes chunk by chunk
+
+
+def export_formats(da: xr.DataArray, *, streamed: bool = False) -> list[str]:
     """File types a prediction on this data can be written as (SEG-Y needs a SEG-Y source,
-    GeoTIFF needs a georeferenced map)."""
+    GeoTIFF needs a georeferenced map; a prediction store, ``streamed``, is written
+    chunk by chunk as SEG-Y or NetCDF only)."""
     dims, _ = grid_of(da)
     out = []
     if dims == ("iline", "xline", "samples") and "source_path" in da.attrs:
         out.append(".sgy")
+    if streamed:
+        return [*out, ".nc"]
     if dims == ("y", "x") and da.attrs.get("transform") is not None:
         out.append(".tif")
     return [*out, ".npy", ".nc"]
@@ -608,10 +629,18 @@ def export_run(
     ``source`` "baseline" the per-cell baseline's, as ``NAME-baseline-WHAT.SUFFIX``."""
     paths = RunPaths.of(project, name)
     info = read_run(project, name)
-    prediction = load_prediction(project, name, source=source)
     paths.export_dir.mkdir(parents=True, exist_ok=True)
     tag = "-baseline" if source == BASELINE else ""
     target = paths.export_dir / f"{name}{tag}-{what}{suffix}"
+    store = prediction_store(project, name)
+    if store is not None and source != BASELINE:
+        if suffix not in STREAMED_FORMATS:
+            raise DataError(f"run {name} was predicted block by block into {store}; export "
+                            f"it as {' or '.join(STREAMED_FORMATS)} (written chunk by chunk)")
+        from app.streamed import export_store
+
+        return export_store(store, target, what=what)
+    prediction = load_prediction(project, name, source=source)
     table = list(zip(info.class_names or [], info.class_colours or [], strict=False))
     return export_prediction(prediction, da, target, what=what,
                                       class_table=table or None)

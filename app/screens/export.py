@@ -15,6 +15,8 @@ PRODUCTS = {
 MIME = {".sgy": "application/octet-stream", ".tif": "image/tiff", ".npy":
         "application/octet-stream", ".nc": "application/x-netcdf", ".zip": "application/zip"}
 
+DOWNLOAD_LIMIT = 512 * 2**20  # bytes; larger files are read where they were written
+
 st.subheader("Export")
 
 project, grid = ui.open_project_and_grid()
@@ -22,7 +24,8 @@ info = run_ui.run_picker(project)
 if info is None:
     st.stop()
 paths = runs.RunPaths.of(project, info.name)
-formats = runs.export_formats(grid)
+streamed = runs.prediction_store(project, info.name) is not None
+formats = runs.export_formats(grid, streamed=streamed)
 
 message = st.session_state.pop("fhn-export-message", None)
 if message:
@@ -33,6 +36,9 @@ with left:
     st.markdown("#### Prediction")
     with st.form("fhn-export-form", border=False):
         source = "network"
+        if streamed:
+            st.caption("This run's prediction is a Zarr store written block by block; it is "
+                       "exported chunk by chunk, never held in memory.")
         if runs.has_baseline(project, info.name):
             source = st.radio(
                 "Prediction of", list(runs.SOURCES), horizontal=True, key="fhn-export-source",
@@ -84,7 +90,11 @@ if not files:
 for i, f in enumerate(files):
     name_col, size_col, button_col = st.columns([5, 1.2, 1.4], vertical_alignment="center")
     name_col.markdown(f"`{f.name}`")
-    size_col.caption(format_bytes(f.stat().st_size))
+    size = f.stat().st_size
+    size_col.caption(format_bytes(size))
+    if size > DOWNLOAD_LIMIT:  # the browser download goes through memory: use the file
+        button_col.caption("in the folder below")
+        continue
     button_col.download_button("Download", f.read_bytes, file_name=f.name,
                                mime=MIME.get(f.suffix.lower(), "application/octet-stream"),
                                icon=":material/download:", key=f"fhn-export-dl-{i}-{f.name}",

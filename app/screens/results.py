@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app import overlays, run_ui, runs, ui, viewer, views
@@ -18,15 +17,18 @@ with pick_col:
     info = run_ui.run_picker(project)
 if info is None:
     st.stop()
-if runs.prediction_store(project, info.name) is not None:  # a survey store, streamed
-    run_ui.streamed_results(project, info)
-    st.stop()
+# a run on a survey store was predicted block by block into Zarr: its sections are read
+# from there as they are shown; error maps over the whole survey are not made
+streamed = runs.prediction_store(project, info.name) is not None
 prediction = ui.run_action(lambda: runs.load_prediction(project, info.name))
-split = ui.run_action(lambda: runs.load_split_labels(project, info.name))
+split = (None, None) if streamed else ui.run_action(
+    lambda: runs.load_split_labels(project, info.name))
 scores = ui.run_action(lambda: runs.load_metrics(project, info.name))
 if prediction is None or split is None or scores is None:
     st.stop()
-classes = np.asarray(prediction.classes)
+if streamed:
+    run_ui.streamed_note(project, info)
+classes = prediction.classes
 grid_shape = grid_of(grid)[1]
 if classes.shape != grid_shape:
     st.error(f"Run {info.name} predicted a grid of {classes.shape} but the project's data is "
@@ -36,8 +38,10 @@ names = list(info.class_names or [])
 colours = list(info.class_colours or [])
 k = int(prediction.probabilities.shape[0])
 training, validation = split
-with ref_col:
-    reference, reference_path = run_ui.reference_picker(project, classes.shape)
+reference, reference_path = None, None
+if not streamed:
+    with ref_col:
+        reference, reference_path = run_ui.reference_picker(project, classes.shape)
 ref_errors, ref_metrics, problem = run_ui.errors_of(classes, reference, k)
 if problem:
     st.error(problem)
@@ -77,9 +81,9 @@ with left:
     st.download_button("Save figure", ui.png_bytes(figure), icon=":material/download:",
                        file_name=f"{info.name}-prediction-{section_name}.png",
                        mime="image/png", key="fhn-results-fig-left", on_click="ignore")
+    shown = overlays.section_of(classes, view)
     st.markdown(ui.class_legend_html([
-        {"class": n, "colour": c, "labelled": int((overlays.section_of(classes, view) == i
-                                                    ).sum()),
+        {"class": n, "colour": c, "labelled": int((shown == i).sum()),
          "training": 0, "validation": 0} for i, (n, c) in enumerate(zip(names, colours,
                                                                         strict=False))]),
         unsafe_allow_html=True)

@@ -16,6 +16,12 @@ with pick_col:
     info = run_ui.run_picker(project)
 if info is None:
     st.stop()
+if project.labels_as_cells(grid):  # the 3D scene holds the whole volume in memory
+    st.info("The 3D view holds the whole volume in memory, which a survey of this size does "
+            "not fit. Look at its sections on **Results**, or export the prediction as "
+            "SEG-Y and open it in OpendTect or Petrel.", icon=":material/info:")
+    ui.link("screens/results.py", "Sections on Results", ":material/insights:")
+    st.stop()
 dims, shape = grid_of(grid)
 with ref_col:
     reference, reference_path = run_ui.reference_picker(project, shape)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from streamlit.testing.v1 import AppTest
 
 import io_adapters.project as project_module
@@ -20,7 +21,7 @@ from app.views import make_view
 from io_adapters.errors import DataError
 from io_adapters.labels import LabelSet
 from io_adapters.project import Project
-from io_adapters.segy import create_segy
+from io_adapters.segy import create_segy, read_segy
 from io_adapters.zarr_store import ingest_segy
 
 PAGES = Path(__file__).resolve().parents[2] / "app" / "screens"
@@ -158,5 +159,44 @@ def test_the_train_page_on_a_store_predicts_block_by_block_into_zarr(
 
     results = AppTest.from_file(str(PAGES / "results.py"), default_timeout=90).run()
     assert not results.exception, [e.value for e in results.exception]
+    assert not results.error, [e.value for e in results.error]
     shown = [m.value for m in results.metric if m.label == "Mean IoU"]
     assert shown and shown[-1] == f"{scores['training'].mean_iou:.3f}"
+    # the prediction and its uncertainty on a section, read from the store
+    assert sum("data:image/png;base64," in m.value for m in results.markdown) == 2
+    assert any(str(store) in i.value for i in results.info)
+
+    # Export writes the store as SEG-Y with the source's headers, chunk by chunk
+    export = AppTest.from_file(str(PAGES / "export.py"), default_timeout=90).run()
+    assert export.radio(key="fhn-export-format").options == ["SEG-Y (.sgy)", "NetCDF (.nc)"]
+    export.radio(key="fhn-export-format").set_value(".sgy")
+    [b for b in export.button if b.label == "Export"][0].click().run()
+    assert not export.error, [e.value for e in export.error]
+    written = project.exports_dir / job.name / f"{job.name}-classes.sgy"
+    back = read_segy(written)
+    np.testing.assert_array_equal(back.values, expected.classes)
+    np.testing.assert_array_equal(back.coords["iline"].values, grid.coords["iline"].values)
+
+    # the 3D scene would hold the whole survey: the page says so instead
+    view3d = AppTest.from_file(str(PAGES / "view3d.py"), default_timeout=90).run()
+    assert not view3d.exception and not view3d.error
+    assert any("whole volume in memory" in i.value for i in view3d.info)
+
+
+def test_a_section_of_a_dask_backed_prediction_reads_only_the_chunks_it_crosses() -> None:
+    import dask.array as darray
+
+    from app.overlays import section_of
+
+    read = []
+
+    def chunk(block_id=None):
+        read.append(tuple(block_id))
+        return np.full((8, 8, 16), sum(block_id), dtype=np.int16)
+
+    classes = darray.map_blocks(chunk, chunks=((8,) * 3, (8,) * 3, (16,) * 2),
+                                dtype=np.int16, meta=np.empty((0, 0, 0), np.int16))
+    grid = xr.DataArray(np.zeros((24, 24, 32)), dims=("iline", "xline", "samples"))
+    section = section_of(classes, make_view(grid, "inline", 12))
+    assert section.shape == (32, 24)  # samples down, crosslines across
+    assert sorted(read) == sorted((1, j, k) for j in range(3) for k in range(2))
