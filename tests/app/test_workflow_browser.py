@@ -90,17 +90,26 @@ def goto(page, watch: PageWatch, title: str) -> None:
     """Open a page from the sidebar and wait until it is at its own URL (a click made
     while the current page is still running may be dropped: click again)."""
     pattern = re.compile(rf"/{PAGE_URLS[title]}(\?|$)")
-    for _ in range(5):
+
+    def follow_link() -> None:
         page.get_by_role("link", name=title, exact=True).click()
-        try:
-            page.wait_for_url(pattern, timeout=5_000)
-            break
-        except Exception:  # noqa: BLE001 - not there yet: click again
-            continue
-    else:
-        pytest.fail(f"the sidebar link {title!r} did not open its page")
+        page.wait_for_url(pattern, timeout=5_000)
+
+    retry(follow_link, 5, f"the sidebar link {title!r} did not open its page")
     settle(page)
     watch.check(f"opening {title}")
+
+
+def retry(attempt, tries: int, failure: str) -> None:
+    """Run ``attempt`` until it goes through, at most ``tries`` times: a page that
+    streamlit is still drawing again can swallow a click or hide a box being filled."""
+    for _ in range(tries):
+        try:
+            attempt()
+            return
+        except Exception:  # noqa: BLE001 - drawn again under us: look again
+            continue
+    pytest.fail(failure)
 
 
 def settle(page, quiet: float = 0.4, timeout: float = 30.0) -> None:
@@ -156,22 +165,16 @@ def labelled(page) -> int:
 
 def add_classes(page, watch: PageWatch) -> None:
     header = page.get_by_test_id("stExpander").get_by_text("Class table", exact=True)
+    box = page.get_by_role("textbox", name="New class")
     for name, _colour in CLASSES:
-        box = page.get_by_role("textbox", name="New class")
-        # The class table's expander can be drawn again (open or closed) by a rerun that
-        # is still running when the box is first seen; open it and try again until the
-        # box takes the name.
-        for _ in range(6):
+        def type_name(name: str = name) -> None:
+            # the class table can be drawn again, open or closed, by a rerun still going
             settle(page)
             if not box.is_visible():
                 header.click()
-            try:
-                box.fill(name, timeout=5_000)
-                break
-            except Exception:  # noqa: BLE001 - redrawn under us: look again
-                continue
-        else:
-            pytest.fail(f"the class table's 'New class' box never took {name!r}")
+            box.fill(name, timeout=5_000)
+
+        retry(type_name, 6, f"the class table's 'New class' box never took {name!r}")
         page.get_by_role("button", name="Add class").click()
         wait_text(page, f"Added class {name}")
     watch.check("adding classes")
