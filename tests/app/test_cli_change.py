@@ -137,14 +137,14 @@ def test_sample_points_draws_seeded_points_in_the_region_that_train_reads(scene,
     first = points.read_text()
     assert main(args) == 0 and points.read_text() == first   # seeded
     # radius 0 by default: training labels exactly those ten cells
-    from app.cli import _read_labels
+    from app.cli.run_config import read_labels
     from io_adapters.open_data import load_data
 
-    labelset = _read_labels({"points": str(points)}, load_data([*dates]), tmp_path)
+    labelset = read_labels({"points": str(points)}, load_data([*dates]), tmp_path)
     assert (labelset.labels >= 0).sum() == 10
     for r, c, name in rows:
         assert labelset.class_names[labelset.labels[int(r), int(c)]] == name
-    with_radius = _read_labels({"points": str(points), "radius": 1.0},
+    with_radius = read_labels({"points": str(points), "radius": 1.0},
                                load_data([*dates]), tmp_path)
     assert (with_radius.labels >= 0).sum() > 10
 
