@@ -3,6 +3,8 @@
 A raster is a float32 ``xarray.DataArray`` with dims ``(band, y, x)``, pixel-centre map
 coordinates and attrs ``crs`` (WKT) and ``transform`` (affine a..f). Nodata and masked
 pixels are NaN, so the nodata number can never reach the network as if it were data.
+A raster larger than memory is read window by window through Dask (whole blocks of the
+file per chunk, one band per chunk), a smaller one at once (:mod:`io_adapters.lazy`).
 
 Several rasters are put on one reference grid by :func:`stack_rasters`; predictions go
 back out with :func:`write_geotiff` on the grid they were made on, with a colour table
