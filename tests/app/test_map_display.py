@@ -57,3 +57,27 @@ def test_small_map_is_still_coloured_per_cell_then_enlarged() -> None:
     assert size[0] > 4 and size[1] > 3
     every_cell = views.section_rgb(grid, view, settings, [(0.0, 11.0)])
     np.testing.assert_array_equal(image, views.upscale(every_cell, size))
+
+
+def test_a_raster_project_over_the_limit_opens_lazily_and_lays_out_as_before(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The app's loader hands out the raster Dask-backed; the summary samples it and the
+    training layout reads it whole, to the same channels as the in-memory raster."""
+    from app.layout import to_channels_first
+    from io_adapters import lazy
+    from io_adapters.project import Project
+    from io_adapters.summary import summarize
+
+    project = Project.create(tmp_path / "p", "big map")
+    project.add_source(_raster(tmp_path / "map.tif"), "geotiff")
+    eager = project.load_data()
+    monkeypatch.setattr(lazy, "IN_MEMORY_BYTES", eager.nbytes - 1)
+    grid = project.load_data()
+    assert eager.chunks is None and grid.chunks is not None
+    xr.testing.assert_identical(grid.compute(), eager)
+    assert dict(summarize(grid).rows)["Kind"] == dict(summarize(eager).rows)["Kind"]
+    a, b = to_channels_first(grid), to_channels_first(eager)
+    assert isinstance(a.data, np.ndarray)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert a.channel_names == b.channel_names
