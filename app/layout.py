@@ -265,4 +265,7 @@ def layout_for_model(da: xr.DataArray, model: Any) -> DataLayout:
 
 
 def _float32(da: xr.DataArray) -> np.ndarray:
+    # A raster or cube larger than memory comes Dask-backed (io_adapters.lazy) and is read
+    # whole here, deliberately: training and prediction read maps and cubes in memory; only
+    # seismic surveys are streamed chunk by chunk (streamed_channels).
     return np.ascontiguousarray(np.asarray(da.values), dtype=np.float32)

@@ -616,19 +616,25 @@ def band_values(grid: xr.DataArray, band: int, time: int = 0) -> np.ndarray:
 
 def section_rgb(
     grid: xr.DataArray, view: View, settings: DisplaySettings,
-    clips: Sequence[tuple[float, float]],
+    clips: Sequence[tuple[float, float]], *, display_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """The data of the section as uint8 RGB at grid resolution (display orientation).
 
     ``clips`` holds one (vmin, vmax) per shown band: one for a single band, three for an
-    RGB composite (each band stretched to 0..255 grey, then stacked).
+    RGB composite (each band stretched to 0..255 grey, then stacked). With
+    ``display_size`` (width, height) the image is :func:`upscale`'s at that size, the cells
+    shown picked before they are coloured: a map far larger than the screen is coloured
+    only where a pixel shows it.
     """
+    def section(band: int) -> np.ndarray:
+        values = data_section(grid, view, band=band, time=settings.time)
+        return values if display_size is None else upscale(values, display_size)
+
     if settings.rgb is None:
-        values = data_section(grid, view, band=settings.band, time=settings.time)
-        return colourize(values, settings.cmap, *clips[0])
+        return colourize(section(settings.band), settings.cmap, *clips[0])
     channels = []
     for b, (lo, hi) in zip(settings.rgb, clips, strict=True):
-        v = data_section(grid, view, band=b, time=settings.time).astype(np.float64)
+        v = section(b).astype(np.float64)
         channels.append(np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1) * 255)
     rgb = np.stack(channels, axis=-1)
     nodata = ~np.all(np.isfinite(rgb), axis=-1)  # a gap in any band is a gap in the image
@@ -663,11 +669,13 @@ def render_section(
     stretch = settings.vertical_stretch if view.transpose else 1.0
     size = fit_display_size(disp_shape, settings.max_width, settings.max_height,
                             vertical_stretch=stretch)
-    base = section_rgb(grid, view, settings, clips)
     if settings.smooth and (size[0] > disp_shape[1] or size[1] > disp_shape[0]):
+        base = section_rgb(grid, view, settings, clips)
         image = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.BILINEAR))
+    elif size[0] * size[1] < disp_shape[0] * disp_shape[1]:  # fewer pixels than cells
+        image = section_rgb(grid, view, settings, clips, display_size=size)
     else:
-        image = upscale(base, size)
+        image = upscale(section_rgb(grid, view, settings, clips), size)
     for over in extra_overlays:
         image = composite(image, upscale(over, size))
     if labels is not None and colours:

@@ -3,6 +3,8 @@
 A raster is a float32 ``xarray.DataArray`` with dims ``(band, y, x)``, pixel-centre map
 coordinates and attrs ``crs`` (WKT) and ``transform`` (affine a..f). Nodata and masked
 pixels are NaN, so the nodata number can never reach the network as if it were data.
+A raster larger than memory is read window by window through Dask (whole blocks of the
+file per chunk, one band per chunk), a smaller one at once (:mod:`io_adapters.lazy`).
 
 Several rasters are put on one reference grid by :func:`stack_rasters`; predictions go
 back out with :func:`write_geotiff` on the grid they were made on, with a colour table
@@ -24,9 +26,11 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, reproject
+from rasterio.windows import Window
 
 from .atomic import atomic_output
 from .errors import DataError, warn_data
+from .lazy import CHUNK_VALUES, LOCAL, edge, finish, is_lazy, unnamed, windowed
 
 _TILE = 256  # GeoTIFF tile edge used whenever the raster is at least this large
 _MAX_CLASSES = 255  # more distinct values than this in a "categorical" map is a mistake
@@ -35,18 +39,27 @@ _MAX_CLASSES = 255  # more distinct values than this in a "categorical" map is a
 # ----------------------------------------------------------------------------- reading
 
 
-def read_geotiff(path: str | Path, *, bands: Sequence[int] | None = None) -> xr.DataArray:
+def read_geotiff(
+    path: str | Path, *, bands: Sequence[int] | None = None, lazy: bool | None = None
+) -> xr.DataArray:
     """Read a GeoTIFF (or any raster GDAL reads) as float32 with dims (band, y, x).
 
     Coordinates: ``band`` (1-based band numbers), ``y`` and ``x`` (pixel centres in map
     units). Attrs: kind="raster", crs (WKT or None), transform (a, b, c, d, e, f),
     nodata (the file's value or None), source_path, and descriptions / colorinterp
     when the file has them. Nodata and masked pixels are NaN.
+
+    ``lazy`` (default: only for rasters over :data:`io_adapters.lazy.IN_MEMORY_BYTES`)
+    gives a Dask-backed array read by windows of whole file blocks, one band per chunk,
+    so a view of one band or one window reads only that; otherwise the values are read
+    now, in memory.
     """
     src = Path(path).expanduser().resolve()
     with _open_raster(src) as ds:
         band_list = _check_bands(bands, ds.count, src)
-        values = _read_masked(ds, band_list)
+        keep_lazy = is_lazy(len(band_list) * ds.height * ds.width, lazy)
+        values = _band_windows(src, band_list, ds.height, ds.width,
+                               _window_chunks(ds, keep_lazy))
         attrs = _grid_attrs(ds.crs, ds.transform, src)
         attrs["nodata"] = None if ds.nodata is None else float(ds.nodata)
         picked = [b - 1 for b in band_list]
@@ -56,7 +69,72 @@ def read_geotiff(path: str | Path, *, bands: Sequence[int] | None = None) -> xr.
         attrs["colorinterp"] = tuple(ds.colorinterp[i].name for i in picked)
         coords = {"band": ("band", np.asarray(band_list, dtype=np.int64))}
         coords.update(_pixel_centres(ds.transform, ds.height, ds.width, src))
-    return xr.DataArray(values, dims=("band", "y", "x"), coords=coords, attrs=attrs)
+    da = xr.DataArray(unnamed(values, ("band", "y", "x")), coords=coords, attrs=attrs)
+    return finish(da, keep_lazy)
+
+
+class _RasterWindows:
+    """Bands of a raster file as an array Dask reads by windows (``__getitem__`` of slices
+    and integers): each read opens the file, reads one window masked (NaN where invalid,
+    float32) and closes it, so a chunk costs only its window and the object pickles (a
+    path, not an open dataset) for a process or cluster scheduler."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, src: Path, bands: Sequence[int], height: int, width: int):
+        self.src, self.bands = src, tuple(int(b) for b in bands)
+        self.shape = (len(self.bands), int(height), int(width))
+        stat = src.stat()
+        self._token = (str(src), stat.st_size, stat.st_mtime_ns, self.bands)
+
+    def __dask_tokenize__(self) -> tuple:
+        return self._token
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        spans, picks = [], []
+        for k, n in zip(key, self.shape, strict=True):
+            if isinstance(k, (int, np.integer)):
+                i = range(n)[int(k)]
+                spans.append((i, i + 1))
+                picks.append(0)
+            elif isinstance(k, slice) and (k.step or 1) > 0:
+                start, stop, step = k.indices(n)
+                spans.append((start, max(start, stop)))
+                picks.append(slice(None, None, step))
+            else:  # an index array: read the whole axis, then pick
+                spans.append((0, n))
+                picks.append(k)
+        (b0, b1), (r0, r1), (c0, c1) = spans
+        if b1 <= b0 or r1 <= r0 or c1 <= c0:
+            return np.empty((b1 - b0, r1 - r0, c1 - c0), np.float32)[tuple(picks)]
+        with _open_raster(self.src) as ds:
+            window = Window(c0, r0, c1 - c0, r1 - r0)
+            values = _read_masked(ds, list(self.bands[b0:b1]), window)
+        return values[tuple(picks)]
+
+
+def _window_chunks(ds: rasterio.DatasetReader, lazy: bool) -> tuple[int, int, int] | None:
+    """Chunks of a lazy raster: one band and about a million pixels, whole blocks (tiles or
+    strips) of the file each; None (one chunk in all) when it is read now."""
+    if not lazy:
+        return None
+    block_h, block_w = ds.block_shapes[0]
+    if block_w >= ds.width:  # strips: whole rows
+        return 1, edge(block_h, ds.height, CHUNK_VALUES // max(1, ds.width)), ds.width
+    side = int(CHUNK_VALUES ** 0.5)
+    return 1, edge(block_h, ds.height, side), edge(block_w, ds.width, side)
+
+
+def _band_windows(src: Path, bands: Sequence[int], height: int, width: int,
+                  chunks: tuple[int, int, int] | None):
+    """The bands as a Dask array reading ``src`` by windows (all bands in one chunk when
+    ``chunks`` is None)."""
+    if chunks is not None:
+        chunks = (1, min(chunks[1], height), min(chunks[2], width))
+    return windowed(_RasterWindows(src, bands, height, width), chunks)
 
 
 @contextmanager
@@ -87,9 +165,11 @@ def _check_bands(bands: Sequence[int] | None, count: int, src: Path) -> list[int
     return chosen
 
 
-def _read_masked(ds: rasterio.DatasetReader, bands: list[int]) -> np.ndarray:
+def _read_masked(
+    ds: rasterio.DatasetReader, bands: list[int], window: Window | None = None
+) -> np.ndarray:
     """Bands as float32 with NaN wherever GDAL's mask (nodata, alpha, mask band) says invalid."""
-    data = ds.read(bands, masked=True)
+    data = ds.read(bands, window=window, masked=True)
     return np.ma.filled(data.astype(np.float32), np.nan)
 
 
@@ -140,6 +220,7 @@ def stack_rasters(
     reference: int | str | Path = 0,
     categorical: Sequence[bool] | None = None,
     one_hot: bool = True,
+    lazy: bool | None = None,
 ) -> xr.DataArray:
     """Put several rasters on one reference grid as one (band, y, x) float32 DataArray.
 
@@ -149,6 +230,11 @@ def stack_rasters(
     one 0/1 channel per class found in the source raster. Band names: "shade.tif:1",
     "geology.tif:class=3" (multi-band categorical: "geology.tif:2:class=3"). Nodata and
     areas outside a raster's footprint are NaN in all of that raster's channels.
+
+    ``lazy`` as for :func:`read_geotiff` (by default: when the stack passes
+    :data:`io_adapters.lazy.IN_MEMORY_BYTES`). Bands on the reference grid are then read by
+    windows when used; a band that has to be resampled is resampled now, in memory, one
+    band at a time (the warp needs the whole band).
     """
     sources = [Path(p).expanduser().resolve() for p in paths]
     if not sources:
@@ -158,8 +244,12 @@ def stack_rasters(
     grid = _reference_grid(ref_path)
     needs_crs = len(sources) > 1 or ref_path != sources[0]
     names = _short_names(sources)
+    bands_in_all = sum(_band_count(src) for src in sources)
+    keep_lazy = is_lazy(bands_in_all * grid.height * grid.width, lazy)
+    with _open_raster(grid.path) as ds:
+        chunks = _window_chunks(ds, keep_lazy)
 
-    channels: list[np.ndarray] = []
+    channels: list[Any] = []
     labels: list[str] = []
     for src, is_categorical, name in zip(sources, flags, names, strict=True):
         with _open_raster(src) as ds:
@@ -174,36 +264,73 @@ def stack_rasters(
                           "few values are stretched over every pixel; check that it is the "
                           "map you meant")
                 warn_data(f"{src} is a {ds.width} x {ds.height} raster: {effect}")
+            on_grid = grid.same_as(ds)
             for band in range(1, ds.count + 1):
-                source = _read_masked(ds, [band])[0]
-                kind = Resampling.nearest if is_categorical else Resampling.bilinear
-                warped = _to_grid(source, ds, grid, kind)
-                if np.isfinite(source).any() and not np.isfinite(warped).any():
-                    warn_data(f"{src} does not overlap the reference grid of {grid.path.name} "
-                              f"(bounds {tuple(round(v, 3) for v in ds.bounds)}, CRS {ds.crs}); "
-                              "its channels are all nodata: check its CRS and extent, or "
-                              "leave it out")
+                if on_grid:  # read by windows when the channel is used
+                    source = warped = _band_windows(src, [band], ds.height, ds.width,
+                                                    chunks)[0]
+                else:  # the warp needs the whole band: one band in memory at a time
+                    source = _read_masked(ds, [band])[0]
+                    kind = Resampling.nearest if is_categorical else Resampling.bilinear
+                    warped = _to_grid(source, ds, grid, kind)
+                    if np.isfinite(source).any() and not np.isfinite(warped).any():
+                        warn_data(f"{src} does not overlap the reference grid of "
+                                  f"{grid.path.name} (bounds "
+                                  f"{tuple(round(v, 3) for v in ds.bounds)}, CRS {ds.crs}); "
+                                  "its channels are all nodata: check its CRS and extent, or "
+                                  "leave it out")
                 prefix = f"{name}:{band}" if ds.count > 1 else name
                 if is_categorical and one_hot:
-                    for value in _classes(source, src):
-                        channel = (warped == value).astype(np.float32)
-                        channel[np.isnan(warped)] = np.nan
-                        channels.append(channel)
-                        labels.append(f"{prefix}:class={_class_label(value)}")
+                    values = _classes(source, src)
+                    band_channels = _one_hot(warped, values)
+                    labels.extend(f"{prefix}:class={_class_label(v)}" for v in values)
                 else:
-                    channels.append(warped)
+                    band_channels = [warped]
                     labels.append(f"{name}:{band}")
+                channels.extend(c if on_grid else _dask(c, chunks) for c in band_channels)
 
     attrs = _grid_attrs(grid.crs, grid.transform, grid.path)
     attrs.update(nodata=None, sources=tuple(str(s) for s in sources))
     coords: dict = {"band": ("band", np.asarray(labels, dtype=object))}
     coords.update(_pixel_centres(grid.transform, grid.height, grid.width, grid.path))
-    return xr.DataArray(np.stack(channels), dims=("band", "y", "x"), coords=coords, attrs=attrs)
+    import dask.array as dsa
+
+    da = xr.DataArray(unnamed(dsa.stack(channels), ("band", "y", "x")), coords=coords,
+                      attrs=attrs)
+    return finish(da, keep_lazy)
 
 
-def _classes(source: np.ndarray, src: Path) -> np.ndarray:
-    """The class values of a categorical band, refusing what is clearly a continuous field."""
-    values = np.unique(source[np.isfinite(source)])
+def _band_count(src: Path) -> int:
+    with _open_raster(src) as ds:
+        return int(ds.count)
+
+
+def _dask(values: np.ndarray, chunks: tuple[int, int, int] | None):
+    """A band resampled in memory as a Dask array chunked like the other channels."""
+    import dask.array as dsa
+
+    return dsa.from_array(values, chunks=values.shape if chunks is None else chunks[1:])
+
+
+def _one_hot(warped: Any, values: np.ndarray) -> list[Any]:
+    """One 0/1 channel per class value (NaN where the map has none), lazy if ``warped`` is."""
+    nan = np.isnan(warped)
+    return [np.where(nan, np.float32(np.nan), (warped == value).astype(np.float32))
+            for value in values]
+
+
+def _classes(source: Any, src: Path) -> np.ndarray:
+    """The class values of a categorical band, refusing what is clearly a continuous field.
+
+    A Dask-backed band is reduced chunk by chunk (the unique values of each chunk, then
+    of those), never read whole."""
+    if hasattr(source, "dask"):
+        import dask.array as dsa
+
+        found = np.asarray(dsa.unique(source).compute(scheduler=LOCAL))
+    else:
+        found = np.unique(source)
+    values = found[np.isfinite(found)]
     if len(values) > _MAX_CLASSES:
         raise DataError(
             f"{src} has {len(values)} distinct values, too many for a categorical map "
@@ -262,8 +389,6 @@ def _short_names(sources: list[Path]) -> list[str]:
 
 def _to_grid(source: np.ndarray, ds: rasterio.DatasetReader, grid: _Grid, kind: Resampling):
     """One band (NaN = invalid) resampled onto the reference grid; NaN outside its footprint."""
-    if grid.same_as(ds):
-        return source
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     reproject(
         source=source,

@@ -5,7 +5,9 @@ Every reader returns an ``xarray.DataArray`` of float32 with dims ``("y", "x", "
 file has them, and attrs ``kind="hyperspectral"`` and ``source_path``. Georeferenced
 inputs also carry attrs ``crs`` (WKT) and ``transform`` (6-tuple affine a..f, rasterio
 order: x = a*col + b*row + c, y = d*col + e*row + f). :func:`stack_dates` puts several
-acquisitions of one scene on a new last dim ``time``.
+acquisitions of one scene on a new last dim ``time``. ENVI and NetCDF cubes larger than
+memory are Dask-backed, read when used (:mod:`io_adapters.lazy`); MATLAB files are read
+whole (scipy reads them so).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import xarray as xr
 
 from .errors import DataError, warn_data, warn_non_finite
 from .gridmatch import crs_equal, transform_equal
+from .lazy import CHUNK_VALUES, LOCAL, edge, is_lazy, spread_values, unnamed, windowed
 
 __all__ = ["read_envi", "read_mat", "read_netcdf", "stack_dates", "parse_envi_header"]
 
@@ -214,7 +217,7 @@ def _centre_coords(transform: Sequence[float], rows: int, cols: int) -> dict[str
     }
 
 
-def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
+def read_envi(header_path_or_data_path: PathLike, *, lazy: bool | None = None) -> xr.DataArray:
     """Read an ENVI image (header + raw data) as float32 DataArray ``(y, x, band)``.
 
     Accepts the header (``<data>.hdr``, ``<data>.HDR`` or ``<stem>.hdr``) or the data file.
@@ -223,6 +226,11 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
     (attr ``units``), ``band names`` coordinate ``band_name``; ``map info`` becomes attrs
     ``crs`` and ``transform``; ``data ignore value`` attr ``nodata``.
     Raises :class:`DataError` for a missing/garbled header or a data file of the wrong size.
+
+    ``lazy`` (default: only for cubes over :data:`io_adapters.lazy.IN_MEMORY_BYTES`) gives
+    a Dask-backed array over a memory map of the file, in chunks of whole lines (one band
+    per chunk for BSQ), so a view reads only what it shows; the NaN and byte-order checks
+    then look at a few chunks spread over the cube. Otherwise the cube is read now.
     """
     header_path, data_path = _find_envi_pair(header_path_or_data_path)
     header = parse_envi_header(header_path)
@@ -258,17 +266,21 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
             f"x {bands} bands x {dtype.itemsize} bytes): the file is {what}; re-copy the "
             "data file or fix the header"
         )
-    sizes = {"l": lines, "s": samples, "b": bands}
-    order = _INTERLEAVE_SHAPES[interleave]
-    raw = np.memmap(
-        data_path, dtype=dtype, mode="r", offset=offset, shape=tuple(sizes[k] for k in order)
-    )
-    # Reorder the on-disk axes to (lines, samples, bands) = (y, x, band), then copy once.
-    cube = np.ascontiguousarray(np.transpose(raw, [order.index(k) for k in "lsb"]), "float32")
-    del raw
-    warn_non_finite(cube, data_path)
+    keep_lazy = is_lazy(lines * samples * bands, lazy)
+    chunks = None
+    if keep_lazy:  # whole lines, which lie together on disk in every interleave
+        per_line = samples if interleave == "bsq" else samples * bands
+        chunks = (min(lines, max(1, CHUNK_VALUES // per_line)), samples,
+                  1 if interleave == "bsq" else bands)
+    cube = windowed(_EnviFile(data_path, dtype, offset, _INTERLEAVE_SHAPES[interleave],
+                              {"l": lines, "s": samples, "b": bands}), chunks)
+    if not keep_lazy:
+        cube = cube.compute(scheduler=LOCAL)
+    checked = spread_values(cube)
+    warn_non_finite(checked, data_path, "samples" if checked.size == cube.size
+                    else "samples of a few chunks spread over the cube")
     if dtype.kind == "f":
-        _warn_if_misread_floats(cube, data_path, header_path)
+        _warn_if_misread_floats(checked, data_path, header_path)
 
     coords: dict[str, Any] = {}
     attrs: dict[str, Any] = {"kind": "hyperspectral", "source_path": str(data_path)}
@@ -301,7 +313,41 @@ def read_envi(header_path_or_data_path: PathLike) -> xr.DataArray:
             pass  # a non-numeric ignore value means nothing for float data
     if "description" in header:
         attrs["description"] = " ".join(header["description"].split())
-    return xr.DataArray(cube, dims=("y", "x", "band"), coords=coords, attrs=attrs)
+    return xr.DataArray(unnamed(cube, ("y", "x", "band")), coords=coords, attrs=attrs)
+
+
+class _EnviFile:
+    """An ENVI data file as a float32 (lines, samples, bands) array that Dask reads by
+    windows (``__getitem__`` of slices and integers): each read maps the file, copies the
+    window out in (y, x, band) order and lets the map go, so the object pickles (a path)
+    and a chunk costs only its window. ``order`` is the on-disk axis order ("bls" for BSQ,
+    "lbs" for BIL, "lsb" for BIP), ``dtype`` the file's, byte order included."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, path: Path, dtype: np.dtype, offset: int, order: str,
+                 sizes: dict[str, int]):
+        self.path, self.file_dtype, self.offset, self.order = path, dtype, offset, order
+        self.disk_shape = tuple(sizes[k] for k in order)
+        self.shape = (sizes["l"], sizes["s"], sizes["b"])
+        stat = path.stat()
+        self._token = (str(path), stat.st_size, stat.st_mtime_ns, dtype.str, offset, order)
+
+    def __dask_tokenize__(self) -> tuple:
+        return self._token
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        by_axis = dict(zip("lsb", key + (slice(None),) * (self.ndim - len(key)), strict=True))
+        raw = np.memmap(self.path, dtype=self.file_dtype, mode="r", offset=self.offset,
+                        shape=self.disk_shape)
+        part = raw[tuple(by_axis[k] for k in self.order)]
+        kept = [k for k in self.order if not isinstance(by_axis[k], (int, np.integer))]
+        wanted = [k for k in "lsb" if k in kept]
+        # a copy, in native float32: nothing returned keeps the file mapped
+        return np.array(np.transpose(part, [kept.index(k) for k in wanted]),
+                        dtype=np.float32, order="C")
 
 
 # --------------------------------------------------------------------------- MATLAB
@@ -475,13 +521,20 @@ def _open_netcdf(path: Path) -> xr.Dataset:
     )
 
 
-def read_netcdf(path: PathLike, variable: str | None = None) -> xr.DataArray:
+def read_netcdf(
+    path: PathLike, variable: str | None = None, *, lazy: bool | None = None
+) -> xr.DataArray:
     """Read a cube from NetCDF-4/HDF5 (xarray, engine h5netcdf) as ``(y, x, band[, time])``.
 
     Dims are recognised by name (lat/latitude/y/row -> y, lon/longitude/x/col -> x,
     band/wavelength/channel -> band, time/date -> time); anything else is a
     :class:`DataError` listing the dims found. ``variable`` defaults to the single largest
     3D or 4D data variable. A ``wavelength`` dim's values become the ``wavelength`` coord.
+
+    ``lazy`` (default: only for cubes over :data:`io_adapters.lazy.IN_MEMORY_BYTES`) gives
+    a Dask-backed array read through xarray's own chunking: chunks of whole rows (y), a
+    whole number of the file's chunks where it has them (NetCDF-4/HDF5). Otherwise the
+    cube is read now.
     """
     p = Path(path)
     if not p.is_file():
@@ -504,7 +557,10 @@ def read_netcdf(path: PathLike, variable: str | None = None) -> xr.DataArray:
             wavelength = da.coords[band_dim]
         grid_mapping = da.attrs.get("grid_mapping")
         gm_attrs = dict(ds[grid_mapping].attrs) if grid_mapping in ds.variables else {}
-        da = da.load()
+        if is_lazy(da.size, lazy):  # read when used; xarray opens the file again for it
+            da = da.chunk(_row_chunks(da, next(d for d, t in mapping.items() if t == "y")))
+        else:
+            da = da.load()
     finally:
         ds.close()
     if wavelength is not None:
@@ -528,6 +584,17 @@ def read_netcdf(path: PathLike, variable: str | None = None) -> xr.DataArray:
         attrs["transform"] = transform
     da.attrs = attrs
     return da
+
+
+def _row_chunks(da: xr.DataArray, y_dim: str) -> dict[str, int]:
+    """Chunks of about :data:`io_adapters.lazy.CHUNK_VALUES` values: whole rows along
+    ``y_dim``, a whole number of the file's own chunks of rows, every other dim whole."""
+    disk = da.encoding.get("chunksizes") or (1,) * da.ndim
+    block = dict(zip(map(str, da.dims), disk, strict=True))[y_dim]
+    n_rows = int(da.sizes[y_dim])
+    per_row = max(1, int(da.size) // n_rows)
+    rows = edge(block, n_rows, CHUNK_VALUES // per_row)
+    return {str(d): (rows if d == y_dim else -1) for d in da.dims}
 
 
 def _netcdf_transform(gm_attrs: dict[str, Any], da: xr.DataArray) -> tuple[float, ...] | None:
@@ -579,7 +646,12 @@ def stack_dates(
             )
     for i, cube in enumerate(cubes[1:], start=1):
         _check_same_scene(first, cube, names[0], names[i])
-    data = np.stack([np.asarray(c.values, dtype=np.float32) for c in cubes], axis=-1)
+    if any(hasattr(c.data, "dask") for c in cubes):  # dates larger than memory: still lazy
+        import dask.array as dsa
+
+        data = dsa.stack([dsa.asarray(c.data).astype(np.float32) for c in cubes], axis=-1)
+    else:
+        data = np.stack([np.asarray(c.values, dtype=np.float32) for c in cubes], axis=-1)
     coords: dict[str, Any] = {}
     for key, coord in first.coords.items():
         if all(key in c.coords and np.array_equal(c.coords[key].values, coord.values)
@@ -589,7 +661,7 @@ def stack_dates(
     attrs = dict(first.attrs)
     attrs["kind"] = "hyperspectral"
     attrs["source_paths"] = names
-    return xr.DataArray(data, dims=("y", "x", "band", "time"), coords=coords, attrs=attrs)
+    return xr.DataArray(unnamed(data, ("y", "x", "band", "time")), coords=coords, attrs=attrs)
 
 
 def _check_same_scene(a: xr.DataArray, b: xr.DataArray, name_a: str, name_b: str) -> None:

@@ -3,9 +3,11 @@
 The one entry point the CLI and the app use to read a survey, a map or a cube (and a class
 map to score against): it picks the format's reader — :mod:`io_adapters.segy`,
 :mod:`io_adapters.zarr_store`, :mod:`io_adapters.geotiff`, :mod:`io_adapters.hyperspectral`
-— and passes it the user's options, naming the accepted ones when a key is wrong. The
-arrays follow DESIGN.md ("Data model"): seismic ``(iline, xline, samples)``, rasters
-``(band, y, x)``, cubes ``(y, x, band)``, two dates ``(y, x, band, time)``.
+— and passes it the user's options, naming the accepted ones when a key is wrong. Files
+larger than memory come Dask-backed (:mod:`io_adapters.lazy`), with the same dims,
+coordinates and attrs. The arrays follow DESIGN.md ("Data model"): seismic
+``(iline, xline, samples)``, rasters ``(band, y, x)``, cubes ``(y, x, band)``, two dates
+``(y, x, band, time)``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ def load_data(
     ``stack_rasters``); ENVI .hdr or its data file, .mat, .nc/.h5 -> the hyperspectral
     readers; several hyperspectral paths -> ``stack_dates`` (y, x, band, time).
     ``options`` go to the reader (e.g. ``iline=9`` for SEG-Y, ``variable=`` for .mat/.nc,
-    ``categorical=[...]`` for stacked rasters, ``times=[...]`` for dates).
+    ``categorical=[...]`` for stacked rasters, ``times=[...]`` for dates, ``lazy=`` for
+    GeoTIFF, ENVI and NetCDF). A raster or cube larger than
+    :data:`io_adapters.lazy.IN_MEMORY_BYTES` comes Dask-backed, read window by window as it
+    is used, like a survey store; a smaller one in memory (``lazy=True``/``False`` decides).
     Raises DataError for a missing file, an unknown type or an option the reader lacks.
     """
     paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
@@ -80,7 +85,7 @@ def load_data(
     if k == "geotiff":
         from io_adapters.geotiff import read_geotiff, stack_rasters
 
-        if len(paths) == 1 and not set(options) - {"bands"}:
+        if len(paths) == 1 and not set(options) - {"bands", "lazy"}:
             return _call(read_geotiff, paths[0], options)
         return _call(stack_rasters, paths, options)
     reader_options = {key: v for key, v in options.items() if key != "times"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import xarray as xr
 from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
@@ -284,3 +285,81 @@ def test_write_unwritable(rgb: Path, tmp_path: Path) -> None:
         write_geotiff(tmp_path / "pred.tif", values, like, colormap={0: (300, 0, 0)})
     assert os.listdir(tmp_path) == ["a_folder"]
     assert os.listdir(folder) == []
+
+
+# ------------------------------------------------------------------------ lazy reading
+
+
+def _big_float_raster(path: Path, *, tiled: bool) -> np.ndarray:
+    """A 4000 x 4000 float32 raster (64 MB, uncompressed) with nodata -9999 in a corner;
+    returns its values with NaN for nodata."""
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal((4000, 4000), dtype=np.float32)
+    values[:300, :200] = -9999.0
+    layout = dict(tiled=True, blockxsize=256, blockysize=256) if tiled else {}
+    with rasterio.open(path, "w", driver="GTiff", width=4000, height=4000, count=1,
+                       dtype="float32", nodata=-9999.0, crs="EPSG:32618",
+                       transform=from_origin(500_000, 4_000_000, 10.0, 10.0), **layout) as dst:
+        dst.write(values[np.newaxis])
+    values[:300, :200] = np.nan
+    return values
+
+
+def test_lazy_read_equals_eager_on_real_files(rgb: Path, shade: Path) -> None:
+    for path in (rgb, shade):
+        eager, lazy = read_geotiff(path), read_geotiff(path, lazy=True)
+        assert eager.chunks is None and lazy.chunks is not None
+        assert set(lazy.chunks[0]) == {1}  # one band per chunk: a band view reads one band
+        xr.testing.assert_identical(lazy.load(), eager)
+    one = read_geotiff(rgb, bands=[3], lazy=True)
+    xr.testing.assert_identical(one.compute(), read_geotiff(rgb, bands=[3]))
+
+
+def test_small_rasters_load_and_large_ones_stay_lazy(rgb: Path, monkeypatch) -> None:
+    from io_adapters import lazy
+
+    assert read_geotiff(rgb).chunks is None  # 6.8 MB as float32: in memory, as before
+    monkeypatch.setattr(lazy, "IN_MEMORY_BYTES", 3 * 718 * 791 * 4 - 1)
+    assert read_geotiff(rgb).chunks is not None
+    assert read_geotiff(rgb, lazy=False).chunks is None
+
+
+def test_lazy_stack_equals_eager(rgb: Path, geology: Path, tmp_path: Path) -> None:
+    """Channels on the reference grid (continuous and one-hot) read by windows, a raster on
+    another grid resampled in memory: the same stack as read at once."""
+    on_grid = tmp_path / "zones.tif"
+    with rasterio.open(rgb) as src:
+        profile = dict(src.profile, count=1, nodata=0)
+        zones = (src.read(1) // 64).astype(np.uint8)  # 0 (nodata), 1, 2, 3
+    with rasterio.open(on_grid, "w", **profile) as dst:
+        dst.write(zones[np.newaxis])
+    paths, flags = [rgb, on_grid, geology], [False, True, True]
+    eager = stack_rasters(paths, categorical=flags)
+    lazy = stack_rasters(paths, categorical=flags, lazy=True)
+    assert eager.chunks is None and lazy.chunks is not None
+    assert list(lazy.band.values)[3:6] == ["zones.tif:class=1", "zones.tif:class=2",
+                                           "zones.tif:class=3"]
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+@pytest.mark.parametrize("tiled", [True, False])
+def test_lazy_window_reads_only_the_window(tmp_path: Path, tiled: bool) -> None:
+    import tracemalloc
+
+    path = tmp_path / "big.tif"
+    values = _big_float_raster(path, tiled=tiled)
+    da = read_geotiff(path, lazy=True)
+    rows, cols = da.chunks[1], da.chunks[2]
+    if tiled:  # chunks of whole 256 x 256 tiles, about a million pixels
+        assert all(n % 256 == 0 for n in (*rows[:-1], *cols[:-1])) and rows[0] == 1024
+    else:  # strips: whole rows
+        assert cols == (4000,) and rows[0] * 4000 <= 1 << 20
+    corner = da.isel(band=0, y=slice(0, 2), x=slice(0, 2)).values  # (imports, thread pool)
+    assert np.isnan(corner).all()
+    tracemalloc.start()
+    window = da.isel(band=0, y=slice(150, 406), x=slice(3000, 3256)).values
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(window, values[150:406, 3000:3256])
+    # the file is 64 MB, a chunk 4 MB (12 MB while read masked), the window 256 kB
+    assert peak < 2 << 20, f"peak {peak / 2**20:.1f} MB"

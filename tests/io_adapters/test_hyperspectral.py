@@ -237,3 +237,124 @@ def test_stack_dates_mismatch_names_both_files(tmp_path: Path) -> None:
                               extra=mi.replace("{x}", "100.0")))
     with pytest.raises(DataError, match="band count"):
         stack_dates([a, d])
+
+
+# ------------------------------------------------------------------------ lazy reading
+
+
+@pytest.mark.parametrize(
+    ("interleave", "dtype", "big_endian"),
+    [("bsq", "f4", False), ("bil", "i2", True), ("bip", "u2", False), ("bsq", "f8", True),
+     ("bip", "f4", True), ("bil", "u1", False)],
+)
+def test_envi_lazy_equals_eager(
+    tmp_path: Path, monkeypatch, interleave: str, dtype: str, big_endian: bool
+) -> None:
+    import io_adapters.hyperspectral as hyperspectral
+
+    # small chunks, so that the cube is put together from several windows
+    monkeypatch.setattr(hyperspectral, "CHUNK_VALUES", 40)
+    rng = np.random.default_rng(11)
+    cube = rng.integers(0, 200, size=(13, 8, 5)).astype(dtype)
+    extra = ("wavelength = {1, 2, 3, 4, 5}\nband names = {a, b, c, d, e}\n"
+             "map info = {UTM, 1, 1, 1000.0, 2000.0, 10.0, 10.0, 33, North, WGS-84}\n")
+    data = write_envi(tmp_path, "cube.img", cube, interleave=interleave,
+                      big_endian=big_endian, offset=32, extra=extra)
+    eager, lazy = read_envi(data), read_envi(data, lazy=True)
+    assert eager.chunks is None and lazy.chunks is not None
+    assert len(lazy.chunks[0]) > 1  # whole lines per chunk, several chunks
+    assert lazy.chunks[2] == ((1,) * 5 if interleave == "bsq" else (5,))
+    xr.testing.assert_identical(lazy.load(), eager)
+    np.testing.assert_array_equal(eager.values, cube.astype(np.float32))
+    band = lazy.isel(band=3, y=slice(2, 11), x=slice(1, 6)).values
+    np.testing.assert_array_equal(band, cube[2:11, 1:6, 3].astype(np.float32))
+
+
+def test_envi_lazy_default_by_size_and_sampled_nan_warning(tmp_path: Path, monkeypatch) -> None:
+    import io_adapters.hyperspectral as hyperspectral
+    from io_adapters import lazy
+    from io_adapters.errors import DataWarning
+
+    cube = np.ones((40, 30, 2), np.float32)
+    cube[:, :, 1] = np.nan
+    data = write_envi(tmp_path, "cube.img", cube)
+    with pytest.warns(DataWarning, match="1,200 of 2,400 samples"):
+        assert read_envi(data).chunks is None
+    monkeypatch.setattr(lazy, "IN_MEMORY_BYTES", cube.nbytes - 1)
+    monkeypatch.setattr(hyperspectral, "CHUNK_VALUES", 30)  # one line of one band: 80 chunks
+    # the check reads 16 chunks spread over the cube, not all 80
+    with pytest.warns(DataWarning, match=r"of 480 samples of a few chunks spread over"):
+        assert read_envi(data).chunks is not None
+
+
+def test_envi_lazy_window_reads_only_the_window(tmp_path: Path) -> None:
+    """A 2048 x 2048 x 4 float32 BIP cube (64 MB): a window of one band reads the window."""
+    import tracemalloc
+
+    lines = samples = 2048
+    data = tmp_path / "big.bip"
+    with open(data, "wb") as f:  # written line by line: the test holds no 64 MB array
+        for i in range(lines):
+            row = np.arange(samples * 4, dtype="<f4").reshape(samples, 4) + i
+            f.write(row.tobytes())
+    (tmp_path / "big.bip.hdr").write_text(
+        f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = 4\ndata type = 4\n"
+        "interleave = bip\nbyte order = 0\n")
+    da = read_envi(data, lazy=True)
+    assert da.isel(band=0, y=slice(0, 1), x=slice(0, 1)).values.size == 1  # warm-up
+    tracemalloc.start()
+    window = da.isel(band=2, y=slice(1000, 1300), x=slice(500, 800)).values
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rows, cols = np.meshgrid(np.arange(1000, 1300), np.arange(500, 800), indexing="ij")
+    np.testing.assert_array_equal(window, (cols * 4 + 2 + rows).astype(np.float32))
+    # the file is 64 MB, a chunk of whole lines 4 MB, the window 360 kB
+    assert peak < 2 << 20, f"peak {peak / 2**20:.1f} MB"
+
+
+@pytest.mark.parametrize("engine", ["h5netcdf", "scipy"])
+def test_netcdf_lazy_equals_eager(tmp_path: Path, monkeypatch, engine: str) -> None:
+    import io_adapters.hyperspectral as hyperspectral
+
+    monkeypatch.setattr(hyperspectral, "CHUNK_VALUES", 100)
+    rng = np.random.default_rng(5)
+    cube = rng.random((4, 30, 7)).astype(np.float32)  # stored as (wavelength, lat, lon)
+    ds = xr.Dataset(
+        {"reflectance": (("wavelength", "lat", "lon"), cube)},
+        coords={"wavelength": [450.0, 550.0, 650.0, 750.0], "lat": np.linspace(10, 9, 30),
+                "lon": np.linspace(20, 20.6, 7)},
+    )
+    path = tmp_path / "cube.nc"
+    encoding = {"reflectance": {"chunksizes": (4, 3, 7)}} if engine == "h5netcdf" else None
+    ds.to_netcdf(path, engine=engine, encoding=encoding)
+    eager, lazy = read_netcdf(path), read_netcdf(path, lazy=True)
+    assert eager.chunks is None and lazy.chunks is not None
+    rows = lazy.chunks[0]
+    assert len(rows) > 1 and lazy.chunks[1:] == ((7,), (4,))
+    if engine == "h5netcdf":  # whole chunks of the file's rows
+        assert all(n % 3 == 0 for n in rows[:-1])
+    xr.testing.assert_identical(lazy.load(), eager)
+    np.testing.assert_array_equal(eager.values, np.transpose(cube, (1, 2, 0)))
+
+
+def test_stack_dates_keeps_lazy_dates_lazy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    first, second = (rng.integers(0, 99, size=(6, 5, 3)).astype("i2") for _ in range(2))
+    paths = [write_envi(tmp_path, f"{name}.img", cube, interleave="bil")
+             for name, cube in (("t1", first), ("t2", second))]
+    eager = stack_dates([read_envi(p) for p in paths])
+    lazy = stack_dates([read_envi(p, lazy=True) for p in paths])
+    assert eager.chunks is None and lazy.chunks is not None
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+def test_load_data_passes_lazy(tmp_path: Path) -> None:
+    from io_adapters.open_data import load_data
+
+    cube = np.arange(60, dtype=np.float32).reshape(4, 5, 3)
+    data = write_envi(tmp_path, "cube.img", cube)
+    assert load_data(data, lazy=True).chunks is not None
+    assert load_data(data).chunks is None
+    scipy.io.savemat(tmp_path / "cube.mat", {"cube": cube})
+    with pytest.raises(DataError, match=r"\['lazy'\] do not apply to read_mat"):
+        load_data(tmp_path / "cube.mat", lazy=True)
