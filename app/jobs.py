@@ -80,6 +80,8 @@ class JobSpec:
     (:mod:`app.auto_run`; ``design`` and the attribute flags are then not used, ``config``
     gives the other settings and, in ``iterations``, each fold's iteration budget);
     "fixed" trains exactly ``design`` and ``config``. A resumed run continues as fixed.
+    ``scheduler``: on a survey store, the address of a ``dask.distributed`` scheduler on
+    whose workers the block-by-block prediction runs (:mod:`app.streamed`); None: here.
     """
 
     project: Path
@@ -96,6 +98,7 @@ class JobSpec:
     resume: str | None = None
     recipe: str = "fixed"
     budget_minutes: float = 15.0
+    scheduler: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
 
 
@@ -372,7 +375,7 @@ class TrainingJob:
 
         store = predict_to_store(paths.model_dir, da, paths.prediction_dir / runs.STORE_NAME,
                                  stratigraphic_order=ordered, device=str(trainer.device),
-                                 overwrite=True,
+                                 scheduler=self.spec.scheduler, overwrite=True,
                                  progress=lambda done: self._set(predicted=float(done)))
         k = task.n_classes
         val = trainer.val_labels

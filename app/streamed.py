@@ -421,7 +421,8 @@ def _run(graph_of, sizes: list[int], scheduler: str | None, workers: int | None,
             "`dask scheduler` and workers with `dask worker ADDRESS`, or leave out --scheduler"
         ) from err
     def written(futures) -> None:
-        for future in as_completed(futures):
+        # this client is not the default one (a caller's own stays theirs): name its loop
+        for future in as_completed(futures, loop=client.loop):
             future.result()  # re-raises a worker's exception here
             one_written()
 

@@ -186,6 +186,12 @@ with design_col:
              "the labels show (wells or painted sections). Down every trace the prediction "
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
+    scheduler = chunked and st.text_input(
+        "Predict on a Dask cluster (scheduler address)", key="fhn-train-scheduler",
+        placeholder="tcp://host:8786",
+        help="The block-by-block prediction of the survey store runs on the workers of this "
+             "running dask.distributed scheduler (they must read the project folder at the "
+             "same path). Empty: on this machine.")
     data_channels = layout.channels + int(vertical) + int(envelope) + int(semblance)
     if change:  # 2D: a difference per band and the magnitude; 3D: two more channels
         data_channels += 2 if layout.spatial_dims == 3 else layout.channels // 2 + 1
@@ -419,7 +425,8 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
-                     recipe=recipe, budget_minutes=float(budget_minutes), data=grid)))
+                     recipe=recipe, budget_minutes=float(budget_minutes),
+                     scheduler=(scheduler or "").strip() or None, data=grid)))
     if started is not None:
         st.session_state[run_ui.RUN_KEY] = started.name
         st.rerun()

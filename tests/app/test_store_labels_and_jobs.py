@@ -122,17 +122,24 @@ def test_the_train_page_on_a_store_predicts_block_by_block_into_zarr(
     editor_for(project, project.load_data()).import_boreholes(wells, 1.5)
     _no_label_grid(monkeypatch)
     monkeypatch.setenv("FHN_PROJECT", str(project.folder))
+    from distributed import LocalCluster
+
     at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=90).run()
     at.selectbox(key="fhn-train-preset").set_value("quick").run()
     [n for n in at.number_input if n.label == "Iterations"][0].set_value(3)
     for axis in ("iline", "xline"):
         [n for n in at.number_input if n.label == axis][0].set_value(8)
     at.run()
-    at.button(key="fhn-train-start").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    job = jobs.registry().current()
-    assert job is not None and job.wait(WAIT), "the job did not finish"
-    assert job.snapshot().status == "finished", job.snapshot().error
+    # the prediction runs on the workers of a Dask cluster named on the page
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        at.text_input(key="fhn-train-scheduler").set_value(cluster.scheduler_address).run()
+        at.button(key="fhn-train-start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        job = jobs.registry().current()
+        assert job is not None and job.wait(WAIT), "the job did not finish"
+        assert job.snapshot().status == "finished", job.snapshot().error
+        assert job.spec.scheduler == cluster.scheduler_address
 
     paths = runs.RunPaths.of(project, job.name)
     store = runs.prediction_store(project, job.name)

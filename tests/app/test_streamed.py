@@ -116,7 +116,8 @@ def test_two_worker_local_cluster_gives_the_same_classes(survey, monkeypatch):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None,
                                   memory_limit="1GiB") as cluster, \
-            distributed.Client(cluster) as client:
+            distributed.Client(cluster, set_as_default=False) as client:
+        # not the default client: predict_to_store must work with its own alone
         store = streamed.predict_to_store(
             survey["model_dir"], open_segy_store(survey["store"]), survey["tmp"] / "d.zarr",
             block=BLOCK, overlap=OVERLAP, scheduler=cluster.scheduler_address)
