@@ -14,6 +14,8 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
 
     [data]
     path = "f3.sgy"                    # or a list: two ENVI cubes (dates), several GeoTIFFs
+    # project = "my-survey"            # instead of path: an app project folder's data, as
+                                       #   the app loads it (every source, its options)
     kind = "segy"                      # optional; else by extension
     options = { iline = 189 }          # optional reader options
     vertical_channel = true            # seismic: add sample time/depth as a channel
@@ -24,7 +26,8 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
                                        #   averaged over the bands (else one slice, eq. 3.20)
 
     [labels]
-    path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
+    path = "wells.csv"                 # .npz LabelSet (or listed label cells, kind =
+                                       #   "labelcells"), label raster (.tif/.npy/.sgy),
     radius = 1.5                       #   boreholes/points CSV, points GeoJSON; radius in
                                        #   cells (boreholes 1.5, points 0 unless given)
     classes = ["sand", "shale"]        # optional class names (order = ids)
@@ -58,7 +61,8 @@ the TOML file. ``--set section.key=value`` overrides any
 key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
 ``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones. Before
 training starts, the run's time is estimated from one timed step and one whole-data pass
-(``--no-estimate`` skips it).
+(``--no-estimate`` skips it). ``--progress-log FILE`` writes the run's progress as JSON
+lines for a program watching it (:mod:`app.train_log`; the app's multi-process training).
 """
 
 from __future__ import annotations
@@ -250,6 +254,14 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if kind == "labelset":
         labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
+    if kind == "labelcells":  # a survey too large for a label grid (the app writes these)
+        from io_adapters.labels import load_label_cells
+
+        cells = load_label_cells(path)
+        if names and list(names) != list(cells.class_names):
+            raise UserError(f"{path} names its classes {list(cells.class_names)}; listed label "
+                            "cells keep their class table, so leave out [labels] classes")
+        return cells
     if kind == "boreholes":
         wells = import_borehole_cells if da.chunks is not None else import_boreholes
         return wells(path, da, radius, class_names=names)[0]
@@ -258,8 +270,21 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if kind == "raster":
         return import_label_raster(path, da, class_names=names)
     raise UserError(
-        f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
+        f"[labels] kind {kind!r} unknown; use labelset, labelcells, boreholes, points, "
+        "raster or masks"
     )
+
+
+def _project_data(data: dict[str, Any], base: Path):
+    """The data of an app project folder, loaded as the app loads it (every source with its
+    own options, several volumes stacked)."""
+    from io_adapters.project import Project
+
+    extra = sorted({"kind", "options"} & set(data))
+    if extra:
+        raise UserError(f"[data] project = ... takes its sources' kinds and options from the "
+                        f"project; leave out {', '.join(extra)}")
+    return Project.open(_paths(data["project"], base, "[data] project")[0]).load_data()
 
 
 def _flag(section: dict[str, Any], key: str) -> bool:
@@ -376,18 +401,26 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tuple[int, Any]:
+def _run_training(trainer: EnsembleTrainer, out: Path, names: list[str],
+                  progress_log: Path | None = None) -> tuple[int, Any]:
     """Train with a tqdm bar; save the model; print the validation summary.
 
     Under torchrun only rank 0 shows progress and writes; the other ranks train silently.
+    ``progress_log``: also write the progress there as JSON lines (app.train_log).
     """
     from tqdm import tqdm
+
+    from app.train_log import ProgressLog
 
     if not trainer.ranks.is_main:
         with _StopFlag() as flag:
             result = trainer.run(None, flag)
         return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(result.status,
                                                                           EXIT_OK), result
+    log = ProgressLog(progress_log) if progress_log is not None else None
+    if log is not None:
+        log.start(trainer.ranks.world_size, str(trainer.device), trainer.iteration,
+                  trainer.iterations, trainer.history)
     postfix: dict[str, str] = {}
     with tqdm(total=trainer.iterations, initial=trainer.iteration, desc="training", unit="it",
               dynamic_ncols=True) as bar, _StopFlag() as flag:
@@ -398,6 +431,8 @@ def _run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tupl
                 postfix["val mIoU"] = f"{p.validation.mean_iou:.3f}"
             bar.set_postfix(postfix, refresh=False)
             bar.update(1)
+            if log is not None:
+                log.iteration(p)
 
         result = trainer.run(progress, flag)
     model_dir = result.model.save(out / "model")
@@ -411,6 +446,8 @@ def _run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tupl
     else:
         print("no validation labels, so no validation metrics")
     print(f"\ncheckpoint: {out / 'checkpoint'}\nmodel:      {model_dir}")
+    if log is not None:
+        log.end(result)
     if result.status == "diverged":
         _err(result.message)
         return EXIT_DIVERGED, result
@@ -510,11 +547,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
     flags = (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)
-    unknown = sorted(set(data) - {"path", "kind", "options", *flags})
-    if unknown or "path" not in data:
+    unknown = sorted(set(data) - {"path", "project", "kind", "options", *flags})
+    if unknown or ("path" in data) == ("project" in data):
         raise UserError(
-            "[data] needs path = \"...\" (and optionally kind, options, "
-            f"{', '.join(flags)})"
+            "[data] needs path = \"...\" or project = \"...\" (and optionally kind, "
+            f"options, {', '.join(flags)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     training = dict(config.get("training", {}))
@@ -525,8 +562,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = _paths(config["output"], base, "output")[0]
     else:
         out = base / "runs" / config_path.stem
-    da = load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
-                   **dict(data.get("options", {})))
+    if "project" in data:
+        da = _project_data(data, base)
+    else:
+        da = load_data(_paths(data["path"], base, "[data] path"), kind=data.get("kind"),
+                       **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
@@ -616,7 +656,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if not args.no_estimate and not trainer.ranks.active and not auto:
                     print(f"estimated time: {trainer.measure().summary()}", flush=True)
             started = time.perf_counter()
-            code, _ = _run_training(trainer, out, list(task.class_names))
+            code, _ = _run_training(trainer, out, list(task.class_names),
+                                    Path(args.progress_log) if args.progress_log else None)
             timings["final_training"] = time.perf_counter() - started
             if choice is not None:
                 auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR,
@@ -1161,6 +1202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true",
                    help="skip timing a training step and a whole-data pass to print the "
                         "run's estimated time before it starts")
+    p.add_argument("--progress-log", metavar="FILE",
+                   help="write the progress as JSON lines to FILE (rank 0 under torchrun)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="apply a trained model and export the result",
