@@ -87,8 +87,9 @@ def run_description(project_folder: Path, run_dir: Path, design: dict[str, Any],
         "design": design,
         "training": training,
     }
-    return ("# Written by the fhn app for a training on several processes; run by hand with\n"
-            "#   torchrun --nproc-per-node N -m app.cli train run.toml\n" + tomli_w.dumps(doc))
+    return ("# Written by the fhn app for a training on several processes. By hand, from this\n"
+            "# folder: torchrun --nproc-per-node N -m app.cli train run.toml [--resume]\n"
+            + tomli_w.dumps(doc))
 
 
 class DistributedJob(TrainingJob):
@@ -120,6 +121,8 @@ class DistributedJob(TrainingJob):
         self._set(status="training", device=info.device,
                   message=f"Starting {n} training processes ({rank_device})")
 
+        if self._stop.is_set():
+            raise FhnError("stopped before the training processes were started")
         # fhn train takes the run lock itself: hand it over while the processes train
         lock = self._run_lock
         if lock is not None:
@@ -208,11 +211,10 @@ class DistributedJob(TrainingJob):
                   if "fhn: error:" in line]
         kept = (" The last checkpoint is kept: continue the run from it."
                 if (paths.checkpoint_dir / "training.json").is_file() else "")
-        real = [e for e in errors if e != "interrupted"]
-        if real:
-            return real[0]
-        if self._stop.is_set():
+        if self._stop.is_set():  # whatever the processes said on their way out
             return "stopped before the training processes had trained and saved a model." + kept
+        if errors:
+            return errors[0]
         return (f"the training processes ended (exit code {code}) without saving a model; "
                 f"see {paths.run_dir / OUTPUT_LOG}.{kept}")
 

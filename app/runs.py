@@ -84,6 +84,7 @@ __all__ = [
     "cpu_ranks",
     "processes_of",
     "rank_device_of",
+    "device_summary",
     "free_memory",
     "find_reference",
     "load_reference",
@@ -621,6 +622,21 @@ def devices() -> list[Device]:
     free, total = free_memory("cpu")
     out.append(Device("cpu", f"CPU ({_cpu_count()} cores)", free, total))
     return out
+
+
+def device_summary(key: str) -> str | None:
+    """What training on ``key`` does when it means several processes (else None), in words
+    for the Train page."""
+    n = processes_of(key)
+    if n == 1:
+        return None
+    each = "one per GPU" if key == ALL_GPUS else "sharing the CPU's cores"
+    return (f"Trains in {n} processes, {each}, started by torchrun (the same training as "
+            f"`torchrun --nproc-per-node {n} ... fhn train`): each process draws its own "
+            "sub-volumes and the gradients are averaged over the processes after every step, "
+            f"so one step learns from {n} sub-volumes. Each process loads the data itself; "
+            "the first one validates and saves. The fixed recipe only (auto cross-validates "
+            "in one process).")
 
 
 def _cpu_count() -> int:

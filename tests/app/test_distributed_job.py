@@ -170,3 +170,31 @@ def test_device_keys() -> None:
     if gpus < 2:
         with pytest.raises(DataError, match="one process per GPU"):
             runs.processes_of(runs.ALL_GPUS)
+
+
+def test_the_train_page_offers_several_processes_and_starts_them(
+        demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.distributed_job import DistributedJob
+
+    # this machine has no two GPUs: offer the CPU processes the same way "All GPUs" is
+    real = runs.devices
+    monkeypatch.setattr(runs, "devices", lambda: [*real(), runs.Device(
+        runs.cpu_ranks(2), "CPU processes (2)", *runs.free_memory(runs.cpu_ranks(2)))])
+    at = AppTest.from_file(str(PAGES / "train.py"), default_timeout=90).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("processes" in c.value for c in at.caption)
+    at.selectbox(key="fhn-train-device").set_value(runs.cpu_ranks(2)).run()
+    said = [c.value for c in at.caption if "Trains in 2 processes" in c.value]
+    assert said and "averaged" in said[0] and "own sub-volumes" in said[0]
+    at.button(key="fhn-train-start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.registry().current()
+    assert isinstance(job, DistributedJob) and job.spec.config.device == runs.cpu_ranks(2)
+    job.stop()  # while the processes start: they end without a model, and say so
+    assert job.wait(WAIT)
+    snap = job.snapshot()
+    if snap.status == "failed":
+        assert snap.error.startswith("stopped before the training processes")
+    else:
+        assert snap.status == "stopped", snap.error
+    assert processes_in(runs.RunPaths.of(Project.open(demo), job.name).run_dir) == []
