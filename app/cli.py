@@ -261,7 +261,7 @@ def _read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
         if names and list(names) != list(cells.class_names):
             raise UserError(f"{path} names its classes {list(cells.class_names)}; listed label "
                             "cells keep their class table, so leave out [labels] classes")
-        return cells
+        return cells if da.chunks is not None else _on_a_label_grid(cells)
     if kind == "boreholes":
         wells = import_borehole_cells if da.chunks is not None else import_boreholes
         return wells(path, da, radius, class_names=names)[0]
@@ -285,6 +285,20 @@ def _project_data(data: dict[str, Any], base: Path):
         raise UserError(f"[data] project = ... takes its sources' kinds and options from the "
                         f"project; leave out {', '.join(extra)}")
     return Project.open(_paths(data["project"], base, "[data] project")[0]).load_data()
+
+
+def _on_a_label_grid(cells):
+    """Listed label cells as a LabelSet: data held in memory trains and validates on a label
+    grid (cells stay listed only for a survey read chunk by chunk)."""
+    import numpy as np
+
+    from io_adapters.labels import LabelSet
+
+    flat, ids, source = cells.listed_once()
+    labels = np.full(cells.shape, -1, dtype=np.int16)
+    provenance = np.zeros(cells.shape, dtype=np.uint8)
+    labels.flat[flat], provenance.flat[flat] = ids, source
+    return LabelSet(labels, list(cells.classes), provenance, None, tuple(cells.dims))
 
 
 def _flag(section: dict[str, Any], key: str) -> bool:

@@ -20,6 +20,7 @@ from fhn_core.design import NetworkDesign, Segment
 from fhn_core.training import TrainConfig, Trainer, sampler_seed
 from io_adapters.errors import DataError
 from io_adapters.project import Project
+from io_adapters.seismic_attributes import attributes_of
 
 SHAPE = (16, 16, 32)
 TINY = NetworkDesign(5, 3, (Segment(0, 1, 4), Segment(1, 1, 4), Segment(0, 1, 4)))
@@ -198,3 +199,45 @@ def test_the_train_page_offers_several_processes_and_starts_them(
     else:
         assert snap.status == "stopped", snap.error
     assert processes_in(runs.RunPaths.of(Project.open(demo), job.name).run_dir) == []
+
+
+def test_fhn_train_reads_the_run_description_and_writes_the_progress_log(
+        demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the processes run, in this one process: the job's run.toml, its labels (a label
+    grid, or listed cells as on a survey store), and the JSON lines the job follows."""
+    from app.cli import main
+    from app.distributed_job import LABELS_FILE, run_description
+    from io_adapters.labels import LabelCells, save_label_cells, save_labels
+
+    project = Project.open(demo)
+    labels = project.load_labels()
+    assert labels.split is None  # so listed cells (which keep no split) are the same labels
+    first_losses = []
+    for kind, save, what in (("labelset", save_labels, labels),
+                             ("labelcells", save_label_cells, LabelCells.of(labels))):
+        run_dir = demo / "models" / kind
+        run_dir.mkdir(parents=True)
+        save(run_dir / LABELS_FILE, what)
+        (run_dir / RUN_TOML).write_text(run_description(
+            demo, run_dir, TINY.to_dict(), config(2, device="cpu"),
+            {"vertical_channel": True, "envelope_channel": False}, kind))
+        log = run_dir / PROGRESS_LOG
+        assert main(["train", str(run_dir / RUN_TOML), "--progress-log", str(log)]) == 0
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [e["event"] for e in events] == ["start", "iteration", "iteration", "end"]
+        assert (events[0]["ranks"], events[0]["iterations"]) == (1, 2)
+        assert [e["iteration"] for e in events[1:3]] == [1, 2]
+        assert events[2]["val_miou"] == pytest.approx(
+            events[3]["history"][-1]["validation"]["mean_iou"])
+        assert (events[3]["status"], events[3]["iteration"]) == ("finished", 2)
+        first_losses.append(events[1]["loss"])
+        model = TrainedModel.load(run_dir / "model")
+        assert model.info.class_names == labels.class_names
+        assert attributes_of(model.info.channel_names) == {
+            "vertical_channel": True, "envelope_channel": False, "semblance_channel": False}
+    assert first_losses[0] == pytest.approx(first_losses[1], rel=1e-6)
+    capsys.readouterr()
+    bad = demo / "models" / "labelset" / RUN_TOML
+    bad.write_text(bad.read_text().replace('project = "../.."', 'project = "../.."\nkind = "segy"'))
+    assert main(["train", str(bad)]) == 2
+    assert "leave out kind" in capsys.readouterr().err
