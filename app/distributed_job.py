@@ -150,6 +150,8 @@ class DistributedJob(TrainingJob):
         env = dict(os.environ, TORCH_ELASTIC_SHUTDOWN_TIMEOUT=str(SHUTDOWN_SECONDS),
                    PYTHONPATH=os.pathsep.join(
                        p for p in (str(_REPO), os.environ.get("PYTHONPATH")) if p))
+        # the bar goes to train.log, which nobody watches as it is written: a line per 10 s
+        env.setdefault("TQDM_MININTERVAL", "10")
         if rank_device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # the processes share the cores (torchrun would give each one thread)
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n))
@@ -181,11 +183,11 @@ class DistributedJob(TrainingJob):
             start = int(event["iteration"])
             with self._lock:
                 self._history = [history_record(h) for h in event.get("history", [])]
-                self._state.update(
-                    iteration=start, iterations=int(event["iterations"]),
-                    start_iteration=start,
-                    message=f"Training on {event['ranks']} processes ({event['device']} "
-                            "on rank 0)")
+                self._state.update(iteration=start, iterations=int(event["iterations"]),
+                                   start_iteration=start)
+                if not self._stop.is_set():
+                    self._state["message"] = (f"Training on {event['ranks']} processes "
+                                              f"({event['device']} on rank 0)")
             if int(event["ranks"]) != n:
                 raise FhnError(f"torchrun started {event['ranks']} training processes, not "
                                f"{n}; see {OUTPUT_LOG} in the run folder")

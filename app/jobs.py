@@ -17,7 +17,9 @@ prediction streams block by block into ``predictions/NAME/prediction.zarr``
 (:func:`app.streamed.predict_to_store`), scored at the labelled cells. Stop asks the
 trainer to end after the current iteration; the checkpoint and model are saved and the
 prediction made as for a finished run. A bad input (DataError, FhnError) or any other
-failure ends the job with a readable message.
+failure ends the job with a readable message. A device meaning several training processes
+(all GPUs, :data:`app.runs.ALL_GPUS`) starts :class:`app.distributed_job.DistributedJob`
+instead: the same steps, with the training done by torchrun's processes.
 """
 
 from __future__ import annotations
