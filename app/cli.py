@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -126,6 +127,9 @@ def _available_memory(device: str) -> tuple[str, float | None]:
     from fhn_core.prediction import resolve_device
 
     dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
+        # under torchrun, before the rank has joined: its own GPU, not GPU 0 for every rank
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if dev.type == "cuda":
         free, _total = torch.cuda.mem_get_info(dev)
         return f"cuda ({torch.cuda.get_device_name(dev)})", float(free)

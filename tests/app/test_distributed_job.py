@@ -59,6 +59,7 @@ def loss_of_rank(task, rank: int) -> float:
     return trainer.run().history[0]["loss"]
 
 
+@pytest.mark.slow  # torchrun and two ranks start in 10-20 s
 def test_two_cpu_ranks_train_a_run_the_results_page_shows(demo: Path) -> None:
     job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(4)))
     assert job.wait(WAIT), "the job did not finish"
@@ -107,6 +108,7 @@ def test_two_cpu_ranks_train_a_run_the_results_page_shows(demo: Path) -> None:
     assert f"{scores['validation'].mean_iou:.3f}" in shown
 
 
+@pytest.mark.slow  # torchrun and two ranks start in 10-20 s
 def test_stop_saves_a_checkpoint_that_continues_on_two_ranks(demo: Path) -> None:
     job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(10_000)))
     for _ in range(int(WAIT * 10)):
@@ -132,6 +134,7 @@ def test_stop_saves_a_checkpoint_that_continues_on_two_ranks(demo: Path) -> None
     assert load_checkpoint(paths.checkpoint_dir)[2]["iteration"] == snap.iteration + 1
 
 
+@pytest.mark.slow  # torchrun and two ranks start in 10-20 s
 def test_a_failing_process_ends_the_job_with_its_message(demo: Path) -> None:
     narrow = NetworkDesign(3, 3, (Segment(0, 1, 4),))  # 3 output channels, 5 classes
     job = jobs.registry().start(jobs.JobSpec(demo, narrow, config(2)))
