@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def processes_in(folder: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if Path(os.readlink(entry / "cwd")) == folder:
+                if Path(os.readlink(entry / "cwd")) == folder.resolve():
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -78,7 +79,8 @@ def test_two_cpu_ranks_train_a_run_the_results_page_shows(demo: Path) -> None:
     assert info.config["device"] == runs.cpu_ranks(2)  # "Continue" trains on 2 again
     start = json.loads((paths.run_dir / PROGRESS_LOG).read_text().splitlines()[0])
     assert (start["event"], start["ranks"]) == ("start", 2)
-    assert "cpu" in (paths.run_dir / RUN_TOML).read_text()
+    described = tomllib.loads((paths.run_dir / RUN_TOML).read_text())
+    assert described["data"]["project"] == "../.." and described["training"]["device"] == "cpu"
 
     # The loss of each step is the mean over both ranks' sub-volumes.
     from app.training_task import build_task
@@ -115,6 +117,8 @@ def test_stop_saves_a_checkpoint_that_continues_on_two_ranks(demo: Path) -> None
         if job.snapshot().iteration >= 1:
             break
         assert not job.wait(0.1), job.snapshot().error
+    run_dir = runs.RunPaths.of(Project.open(demo), job.name).run_dir
+    assert len(processes_in(run_dir)) >= 3  # torchrun and its two ranks
     assert jobs.registry().stop()
     assert job.wait(WAIT)
     snap = job.snapshot()
