@@ -17,7 +17,9 @@ prediction streams block by block into ``predictions/NAME/prediction.zarr``
 (:func:`app.streamed.predict_to_store`), scored at the labelled cells. Stop asks the
 trainer to end after the current iteration; the checkpoint and model are saved and the
 prediction made as for a finished run. A bad input (DataError, FhnError) or any other
-failure ends the job with a readable message.
+failure ends the job with a readable message. A device meaning several training processes
+(all GPUs, :data:`app.runs.ALL_GPUS`) starts :class:`app.distributed_job.DistributedJob`
+instead: the same steps, with the training done by torchrun's processes.
 """
 
 from __future__ import annotations
@@ -132,6 +134,22 @@ class JobSnapshot:
         return min(1.0, self.iteration / self.iterations) if self.iterations else 0.0
 
 
+@dataclass
+class Fitted:
+    """What training hands on to the prediction, whichever way it trained: the saved model
+    (already in ``models/NAME/model``), how training ended, where to predict, and the
+    labels it held back for validation (None: none)."""
+
+    model: Any  # fhn_core.checkpoint.TrainedModel
+    status: str
+    message: str
+    iteration: int
+    history: list[dict[str, Any]]
+    diagnostics: dict[str, Any] | None
+    device: str
+    val_labels: Any
+
+
 class TrainingJob:
     """One training run in a daemon thread; its state is read with :meth:`snapshot`."""
 
@@ -150,6 +168,7 @@ class TrainingJob:
         self._history: list[dict[str, Any]] = []
         self._started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name=f"fhn-train-{name}", daemon=True)
+        self._run_lock: RunLock | None = None  # held from the start of _run to its end
 
     # --- control ---------------------------------------------------------------------
     def start(self) -> TrainingJob:
@@ -192,20 +211,27 @@ class TrainingJob:
 
     # --- the worker ------------------------------------------------------------------
     def _progress(self, p: Progress) -> None:
-        record: dict[str, Any] = {"iteration": p.iteration, "loss": float(p.loss),
-                                  "learning_rate": float(p.learning_rate), "val_miou": None}
-        changes: dict[str, Any] = {"iteration": p.iteration, "iterations": p.iterations,
-                                   "loss": float(p.loss), "peak_memory_mb": p.peak_memory_mb}
-        if p.validation is not None:
-            record["val_miou"] = changes["val_miou"] = float(p.validation.mean_iou)
+        self._record(p.iteration, p.iterations, float(p.loss), float(p.learning_rate),
+                     p.elapsed, p.peak_memory_mb,
+                     None if p.validation is None else float(p.validation.mean_iou))
+
+    def _record(self, iteration: int, iterations: int, loss: float, learning_rate: float,
+                elapsed: float, peak_memory_mb: float, val_miou: float | None) -> None:
+        """One iteration done: its history record, the progress and the time left."""
+        record: dict[str, Any] = {"iteration": iteration, "loss": loss,
+                                  "learning_rate": learning_rate, "val_miou": val_miou}
+        changes: dict[str, Any] = {"iteration": iteration, "iterations": iterations,
+                                   "loss": loss, "peak_memory_mb": peak_memory_mb}
+        if val_miou is not None:
+            changes["val_miou"] = val_miou
         with self._lock:
-            done = p.iteration - self._state["start_iteration"]
+            done = iteration - self._state["start_iteration"]
             if done > 0:  # the pace so far (validations included) times what is left
-                changes["remaining"] = p.elapsed / done * max(0, p.iterations - p.iteration)
+                changes["remaining"] = elapsed / done * max(0, iterations - iteration)
             self._history.append(record)
             self._state.update(changes)
             if not self._stop.is_set():
-                self._state["message"] = f"Training: iteration {p.iteration} of {p.iterations}"
+                self._state["message"] = f"Training: iteration {iteration} of {iterations}"
 
     def _run(self) -> None:
         from io_adapters.project import Project
@@ -221,7 +247,7 @@ class TrainingJob:
             project = Project.open(spec.project)
             run_paths = runs.RunPaths.of(project, self.name)
             # one writer per run folder: a CLI run on it refuses this job, and vice versa
-            lock = RunLock(run_paths.run_dir).acquire()
+            lock = self._run_lock = RunLock(run_paths.run_dir).acquire()
             paths = run_paths
             if spec.resume:
                 old = runs.read_run(project, self.name)
@@ -260,7 +286,6 @@ class TrainingJob:
     def _train(self, project, paths: runs.RunPaths, info: runs.RunInfo) -> None:
         from app.layout import to_channels_first
         from app.training_task import build_task
-        from fhn_core.ensemble import EnsembleTrainer
         from fhn_core.metrics import evaluate
         from fhn_core.prediction import predict
 
@@ -289,42 +314,28 @@ class TrainingJob:
         info.grid_dims, info.grid_shape = list(layout.grid_dims), list(layout.grid_shape)
         if spec.resume:
             self._set(message=f"Resuming from {paths.checkpoint_dir}")
-        # one network, or an ensemble trained one member after another (fhn_core.ensemble)
-        trainer = EnsembleTrainer(task, design, config, out_dir=paths.run_dir,
-                                  class_colours=colours, resume=bool(spec.resume))
-        info.device = str(trainer.device)
-        with self._lock:
-            self._history = [_history_record(h) for h in trainer.history]
-            self._state.update(status="training", device=info.device,
-                               iteration=trainer.iteration, iterations=trainer.iterations,
-                               start_iteration=trainer.iteration,
-                               message=f"Training on {trainer.device}")
-        info.status = "training"
-        runs.write_run(paths, info)
-
-        result = trainer.run(self._progress, self._stop.is_set)
-        ordered = spec.stratigraphic_order and bool(result.model.info.class_order)
+        fitted = self._fit(task, design, config, paths, info, labelset, inputs)
+        ordered = spec.stratigraphic_order and bool(fitted.model.info.class_order)
         if spec.stratigraphic_order and not ordered:
-            result.message += (" Predicted without the stratigraphic order: the labels put "
+            fitted.message += (" Predicted without the stratigraphic order: the labels put "
                                "some classes above each other in different traces.")
-        result.model.save(paths.model_dir)
-        info.status, info.message, info.iteration = result.status, result.message, result.iteration
-        info.history = [_history_record(h) for h in result.history]
-        if result.diagnostics is not None:
-            info.diagnostics = result.diagnostics.as_dict()
+        info.status, info.message, info.iteration = fitted.status, fitted.message, fitted.iteration
+        info.history = [history_record(h) for h in fitted.history]
+        if fitted.diagnostics is not None:
+            info.diagnostics = fitted.diagnostics
 
         self._set(status="predicting", remaining=0.0, predicted=0.0,
                   message="Predicting the whole data with the trained model")
         if streamed:
-            metrics = self._predict_streamed(paths, da, trainer, task, ordered)
+            metrics = self._predict_streamed(paths, da, fitted, task, ordered)
             final = metrics["validation"]
-            self._set(status=result.status, message=result.message,
+            self._set(status=fitted.status, message=fitted.message,
                       val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
             return
-        prediction = predict(result.model, layout.data, augment=spec.augment,
-                             stratigraphic_order=ordered, device=trainer.device,
+        prediction = predict(fitted.model, layout.data, augment=spec.augment,
+                             stratigraphic_order=ordered, device=fitted.device,
                              progress=lambda done: self._set(predicted=float(done)))
-        val = trainer.val_labels
+        val = fitted.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:
             train = np.where(val >= 0, -1, train)
@@ -341,8 +352,36 @@ class TrainingJob:
                 layout, task.valid_labels(task.labels), config.seed, k))
         runs.save_prediction(paths, prediction, train, val, metrics)
         final = metrics["validation"]
-        self._set(status=result.status, message=result.message,
+        self._set(status=fitted.status, message=fitted.message,
                   val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
+
+    def _fit(self, task, design: NetworkDesign, config: TrainConfig, paths: runs.RunPaths,
+             info: runs.RunInfo, labelset, inputs: dict[str, bool]) -> Fitted:
+        """Train in this thread (one network, or an ensemble one member after another, see
+        fhn_core.ensemble) and save the model; :mod:`app.distributed_job` trains in several
+        processes instead. ``labelset`` and ``inputs`` (the layout switches) are what the
+        task was built from."""
+        from fhn_core.ensemble import EnsembleTrainer
+
+        colours = [c.colour for c in labelset.classes]
+        trainer = EnsembleTrainer(task, design, config, out_dir=paths.run_dir,
+                                  class_colours=colours, resume=bool(self.spec.resume))
+        info.device = str(trainer.device)
+        with self._lock:
+            self._history = [history_record(h) for h in trainer.history]
+            self._state.update(status="training", device=info.device,
+                               iteration=trainer.iteration, iterations=trainer.iterations,
+                               start_iteration=trainer.iteration,
+                               message=f"Training on {trainer.device}")
+        info.status = "training"
+        runs.write_run(paths, info)
+
+        result = trainer.run(self._progress, self._stop.is_set)
+        result.model.save(paths.model_dir)
+        return Fitted(result.model, result.status, result.message, result.iteration,
+                      result.history,
+                      None if result.diagnostics is None else result.diagnostics.as_dict(),
+                      str(trainer.device), trainer.val_labels)
 
     def _choose(self, da, labelset, info: runs.RunInfo):
         """The auto recipe: settings by blocked cross-validation (app.auto_run)."""
@@ -367,18 +406,18 @@ class TrainingJob:
         layout = inputs.layouts[choice.chosen.candidate.name]
         return choice, layout, prepared.task, prepared.design, config
 
-    def _predict_streamed(self, paths: runs.RunPaths, da: xr.DataArray, trainer, task,
+    def _predict_streamed(self, paths: runs.RunPaths, da: xr.DataArray, fitted: Fitted, task,
                           ordered: bool) -> dict[str, Any]:
         """Predict a survey store block by block into ``prediction.zarr`` (app.streamed) and
         score it at the labelled cells; returns the metrics (also saved)."""
         from app.streamed import predict_to_store
 
         store = predict_to_store(paths.model_dir, da, paths.prediction_dir / runs.STORE_NAME,
-                                 stratigraphic_order=ordered, device=str(trainer.device),
+                                 stratigraphic_order=ordered, device=fitted.device,
                                  scheduler=self.spec.scheduler, overwrite=True,
                                  progress=lambda done: self._set(predicted=float(done)))
         k = task.n_classes
-        val = trainer.val_labels
+        val = fitted.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:  # the held-back cells are not training cells
             held = np.ravel_multi_index(tuple(val.cells.T), val.shape)
@@ -415,7 +454,7 @@ def _inputs_of(channel_names: list[str], paths: runs.RunPaths) -> dict[str, bool
             "every_slice": saved.get("averaged_axis") is not None}
 
 
-def _history_record(h: dict[str, Any]) -> dict[str, Any]:
+def history_record(h: dict[str, Any]) -> dict[str, Any]:
     """A trainer history entry as the job keeps it (validation reduced to its mean IoU)."""
     val = h.get("validation")
     return {"iteration": int(h["iteration"]), "loss": float(h["loss"]),
@@ -448,7 +487,13 @@ class JobRegistry:
                     raise DataError(f"run {name} has no checkpoint to continue from")
             else:
                 name = spec.name or runs.new_run_name(project)
-            job = TrainingJob(spec, name)
+            job_class = TrainingJob
+            if runs.processes_of(spec.config.device) > 1:  # several training processes
+                from .distributed_job import DistributedJob
+
+                DistributedJob.check(spec)
+                job_class = DistributedJob
+            job = job_class(spec, name)
             self._current = job
             return job.start()
 

@@ -81,6 +81,11 @@ __all__ = [
     "segment_rows",
     "design_from_rows",
     "devices",
+    "ALL_GPUS",
+    "cpu_ranks",
+    "processes_of",
+    "rank_device_of",
+    "device_summary",
     "free_memory",
     "find_reference",
     "load_reference",
@@ -155,6 +160,7 @@ class RunInfo:
     recipe: str = "fixed"                      # "auto": settings chosen by cross-validation
     cross_validation: dict[str, Any] | None = None  # the auto recipe's record (auto_run)
     error: str = ""
+    ranks: int = 1                             # training processes (torch.distributed)
     has_model: bool = False
     has_checkpoint: bool = False
     has_prediction: bool = False
@@ -546,29 +552,106 @@ def _meminfo(field: str) -> float | None:
     return None
 
 
+# A device key naming several training processes, one per GPU or per share of the CPU
+# (app.distributed_job launches them with torchrun). Neither is a torch device string, so
+# code that hands one to torch without asking processes_of fails loudly instead of
+# training in one process.
+ALL_GPUS = "cuda:all"
+_CPU_RANKS = re.compile(r"^cpu-ranks:(\d+)$")
+
+
+def cpu_ranks(n: int) -> str:
+    """The key of ``n`` training processes on the CPU (gloo): for machines without GPUs, and
+    for testing the multi-process path anywhere."""
+    return f"cpu-ranks:{int(n)}"
+
+
+def processes_of(key: str) -> int:
+    """How many training processes device ``key`` means: 1 for a single device, the GPU
+    count for :data:`ALL_GPUS`, N for :func:`cpu_ranks` (N). DataError when too few."""
+    if key == ALL_GPUS:
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n < 2:
+            raise DataError(f"device {key!r} trains one process per GPU but this machine has "
+                            f"{n} GPU(s); choose a single GPU or the CPU")
+        return n
+    match = _CPU_RANKS.match(key)
+    if match is None:
+        return 1
+    n = int(match.group(1))
+    if n < 2:
+        raise DataError(f"device {key!r} needs at least 2 processes; choose the CPU for one")
+    return n
+
+
+def rank_device_of(key: str) -> str:
+    """The torch device one process of ``key`` trains on ("cuda": each its own GPU, chosen by
+    its local rank; "cpu"); ``key`` itself for a single device."""
+    if key == ALL_GPUS:
+        return "cuda"
+    return "cpu" if _CPU_RANKS.match(key) else key
+
+
 def free_memory(key: str) -> tuple[float | None, float | None]:
-    """(free, total) bytes of a device: CUDA from the driver, CPU from /proc/meminfo."""
+    """(free, total) bytes of a device: CUDA from the driver, CPU from /proc/meminfo.
+
+    Several processes: what one of them has (each holds its own copy of the data and the
+    network): the least free GPU for :data:`ALL_GPUS`, the CPU's memory shared by the
+    processes for :func:`cpu_ranks`.
+    """
+    if key == ALL_GPUS:
+        per_gpu = [free_memory(f"cuda:{i}") for i in range(processes_of(key))]
+        return min(per_gpu, key=lambda ft: ft[0] or 0.0)
+    n = processes_of(key)
     if key.startswith("cuda"):
         import torch
 
         free, total = torch.cuda.mem_get_info(torch.device(key))
         return float(free), float(total)
-    return _meminfo("MemAvailable"), _meminfo("MemTotal")
+    free, total = _meminfo("MemAvailable"), _meminfo("MemTotal")
+    return (None if free is None else free / n), (None if total is None else total / n)
 
 
 def devices() -> list[Device]:
-    """CUDA GPUs first (when present), then the CPU."""
+    """CUDA GPUs first (when present; with two or more, all of them as one choice: one
+    training process per GPU), then the CPU.
+
+    Several processes on the CPU (:func:`cpu_ranks`) are not offered: on one machine they
+    share the same cores, so they train no faster than one process using all of them.
+    """
     import torch
 
     out = []
     if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
+        count = torch.cuda.device_count()
+        for i in range(count):
             key = f"cuda:{i}"
             free, total = free_memory(key)
             out.append(Device(key, f"GPU {i}: {torch.cuda.get_device_name(i)}", free, total))
+        if count >= 2:
+            free, total = free_memory(ALL_GPUS)
+            out.append(Device(ALL_GPUS, f"All GPUs ({count}): one training process each",
+                              free, total))
     free, total = free_memory("cpu")
     out.append(Device("cpu", f"CPU ({_cpu_count()} cores)", free, total))
     return out
+
+
+def device_summary(key: str) -> str | None:
+    """What training on ``key`` does when it means several processes (else None), in words
+    for the Train page."""
+    n = processes_of(key)
+    if n == 1:
+        return None
+    each = "one per GPU" if key == ALL_GPUS else "sharing the CPU's cores"
+    return (f"Trains in {n} processes, {each}, started by torchrun (the same training as "
+            f"`torchrun --nproc-per-node {n} ... fhn train`): each process draws its own "
+            "sub-volumes and the gradients are averaged over the processes after every step, "
+            f"so one step learns from {n} sub-volumes. Each process loads the data itself; "
+            "the first one validates and saves. The fixed recipe only (auto cross-validates "
+            "in one process).")
 
 
 def _cpu_count() -> int:
@@ -698,11 +781,14 @@ def estimate_run_time(
     the device, times the iterations, validations and networks of the run.
 
     ``inputs`` are the layout's channel switches (``vertical_channel`` ...), as for a job.
-    Takes about one validation's time; the Train page calls it on request.
+    Takes about one validation's time; the Train page calls it on request. Several training
+    processes are timed as one of them: each takes its step in the same time, together
+    they see more sub-volumes per step.
     """
     from app.training_task import build_task
     from fhn_core.ensemble import EnsembleTrainer
 
     layout = to_channels_first(data, spatial_dims=design.spatial_dims, **inputs)
     task = build_task(data, labelset, layout=layout)
-    return EnsembleTrainer(task, design, config).measure()
+    one = replace(config, device=rank_device_of(config.device))
+    return EnsembleTrainer(task, design, one).measure()

@@ -184,6 +184,21 @@ def split_validation(
     return np.where(held, -1, labels), np.where(held, labels, -1)
 
 
+def validation_split(task: SegmentationTask, config: TrainConfig) -> tuple[Labels, Labels | None]:
+    """(training labels, held-back labels or None) of a run of ``task`` with ``config``.
+
+    The task's own validation labels when it has them, else :func:`split_validation` from
+    the run's seed. A function of the task and settings alone, so a process that did not
+    train (the app scoring a run its training processes made) holds back the same cells.
+    """
+    labels = task.valid_labels(task.labels)
+    if task.val_labels is not None:
+        train, val = labels, task.valid_labels(task.val_labels)
+    else:
+        train, val = split_validation(labels, config.validation_fraction, config.seed)
+    return train, (val if labelled_classes(val).size else None)
+
+
 def _held_back(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """(n,) which of a flat list of labels (-1 unlabelled) :func:`split_validation` holds back."""
     rng = np.random.default_rng(seed)
@@ -289,12 +304,7 @@ class Trainer:
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.
         self.trained = distributed.wrap(self.model.net, self.ranks)
-        labels = task.valid_labels(task.labels)
-        if task.val_labels is not None:
-            train, val = labels, task.valid_labels(task.val_labels)
-        else:
-            train, val = split_validation(labels, cfg.validation_fraction, cfg.seed)
-        self.val_labels = val if labelled_classes(val).size else None
+        train, self.val_labels = validation_split(task, cfg)
         if task.streamed:  # read window by window; nothing is held whole
             if output_factor(design) > 1:
                 raise FhnError("training on a survey read chunk by chunk needs a design "

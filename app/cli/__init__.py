@@ -14,6 +14,8 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
 
     [data]
     path = "f3.sgy"                    # or a list: two ENVI cubes (dates), several GeoTIFFs
+    # project = "my-survey"            # instead of path: an app project folder's data, as
+                                       #   the app loads it (every source, its options)
     kind = "segy"                      # optional; else by extension
     options = { iline = 189 }          # optional reader options
     vertical_channel = true            # seismic: add sample time/depth as a channel
@@ -24,7 +26,8 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
                                        #   averaged over the bands (else one slice, eq. 3.20)
 
     [labels]
-    path = "wells.csv"                 # .npz LabelSet, label raster (.tif/.npy/.sgy),
+    path = "wells.csv"                 # .npz LabelSet (or listed label cells, kind =
+                                       #   "labelcells"), label raster (.tif/.npy/.sgy),
     radius = 1.5                       #   boreholes/points CSV, points GeoJSON; radius in
                                        #   cells (boreholes 1.5, points 0 unless given)
     classes = ["sand", "shale"]        # optional class names (order = ids)
@@ -58,7 +61,8 @@ the TOML file. ``--set section.key=value`` overrides any
 key (the value is read as TOML, else taken as text); ``--iterations``, ``--device``,
 ``--learning-rate``, ``--seed`` and ``--out`` are shortcuts for the common ones. Before
 training starts, the run's time is estimated from one timed step and one whole-data pass
-(``--no-estimate`` skips it).
+(``--no-estimate`` skips it). ``--progress-log FILE`` writes the run's progress as JSON
+lines for a program watching it (:mod:`app.train_log`; the app's multi-process training).
 """
 
 

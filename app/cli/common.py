@@ -4,6 +4,7 @@ stderr, data warnings, free memory, JSON records and model folders."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -58,6 +59,9 @@ def available_memory(device: str) -> tuple[str, float | None]:
     from fhn_core.prediction import resolve_device
 
     dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None and "LOCAL_RANK" in os.environ:
+        # under torchrun, before the rank has joined: its own GPU, not GPU 0 for every rank
+        dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     if dev.type == "cuda":
         free, _total = torch.cuda.mem_get_info(dev)
         return f"cuda ({torch.cuda.get_device_name(dev)})", float(free)

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-estimate", action="store_true",
                    help="skip timing a training step and a whole-data pass to print the "
                         "run's estimated time before it starts")
+    p.add_argument("--progress-log", metavar="FILE",
+                   help="write the progress as JSON lines to FILE (rank 0 under torchrun)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="apply a trained model and export the result",

@@ -126,6 +126,14 @@ def read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if kind == "labelset":
         labelset = load_labels(path)
         return labelset.with_classes(names) if names else labelset
+    if kind == "labelcells":  # a survey too large for a label grid (the app writes these)
+        from io_adapters.labels import load_label_cells
+
+        cells = load_label_cells(path)
+        if names and list(names) != list(cells.class_names):
+            raise UserError(f"{path} names its classes {list(cells.class_names)}; listed label "
+                            "cells keep their class table, so leave out [labels] classes")
+        return cells if da.chunks is not None else _on_a_label_grid(cells)
     if kind == "boreholes":
         wells = import_borehole_cells if da.chunks is not None else import_boreholes
         return wells(path, da, radius, class_names=names)[0]
@@ -134,8 +142,35 @@ def read_labels(spec: dict[str, Any], da, base: Path, class_names=None):
     if kind == "raster":
         return import_label_raster(path, da, class_names=names)
     raise UserError(
-        f"[labels] kind {kind!r} unknown; use labelset, boreholes, points, raster or masks"
+        f"[labels] kind {kind!r} unknown; use labelset, labelcells, boreholes, points, "
+        "raster or masks"
     )
+
+
+def project_data(data: dict[str, Any], base: Path):
+    """The data of an app project folder, loaded as the app loads it (every source with its
+    own options, several volumes stacked)."""
+    from io_adapters.project import Project
+
+    extra = sorted({"kind", "options"} & set(data))
+    if extra:
+        raise UserError(f"[data] project = ... takes its sources' kinds and options from the "
+                        f"project; leave out {', '.join(extra)}")
+    return Project.open(paths_in(data["project"], base, "[data] project")[0]).load_data()
+
+
+def _on_a_label_grid(cells):
+    """Listed label cells as a LabelSet: data held in memory trains and validates on a label
+    grid (cells stay listed only for a survey read chunk by chunk)."""
+    import numpy as np
+
+    from io_adapters.labels import LabelSet
+
+    flat, ids, source = cells.listed_once()
+    labels = np.full(cells.shape, -1, dtype=np.int16)
+    provenance = np.zeros(cells.shape, dtype=np.uint8)
+    labels.flat[flat], provenance.flat[flat] = ids, source
+    return LabelSet(labels, list(cells.classes), provenance, None, tuple(cells.dims))
 
 
 def setting_flag(section: dict[str, Any], key: str) -> bool:

@@ -27,6 +27,7 @@ from app.cli.run_config import (
     design_from_section,
     load_run_config,
     paths_in,
+    project_data,
     read_labels,
     setting_flag,
 )
@@ -65,18 +66,26 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tuple[int, Any]:
+def run_training(trainer: EnsembleTrainer, out: Path, names: list[str],
+                 progress_log: Path | None = None) -> tuple[int, Any]:
     """Train with a tqdm bar; save the model; print the validation summary.
 
     Under torchrun only rank 0 shows progress and writes; the other ranks train silently.
+    ``progress_log``: also write the progress there as JSON lines (app.train_log).
     """
     from tqdm import tqdm
+
+    from app.train_log import ProgressLog
 
     if not trainer.ranks.is_main:
         with _StopFlag() as flag:
             result = trainer.run(None, flag)
         return {"diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(result.status,
                                                                           EXIT_OK), result
+    log = ProgressLog(progress_log) if progress_log is not None else None
+    if log is not None:
+        log.start(trainer.ranks.world_size, str(trainer.device), trainer.iteration,
+                  trainer.iterations, trainer.history)
     postfix: dict[str, str] = {}
     with tqdm(total=trainer.iterations, initial=trainer.iteration, desc="training", unit="it",
               dynamic_ncols=True) as bar, _StopFlag() as flag:
@@ -87,6 +96,8 @@ def run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tuple
                 postfix["val mIoU"] = f"{p.validation.mean_iou:.3f}"
             bar.set_postfix(postfix, refresh=False)
             bar.update(1)
+            if log is not None:
+                log.iteration(p)
 
         result = trainer.run(progress, flag)
     model_dir = result.model.save(out / "model")
@@ -100,6 +111,8 @@ def run_training(trainer: EnsembleTrainer, out: Path, names: list[str]) -> tuple
     else:
         print("no validation labels, so no validation metrics")
     print(f"\ncheckpoint: {out / 'checkpoint'}\nmodel:      {model_dir}")
+    if log is not None:
+        log.end(result)
     if result.status == "diverged":
         print_error(result.message)
         return EXIT_DIVERGED, result
@@ -156,11 +169,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_run_config(config_path, sets)
     data = dict(config.get("data", {}))
     flags = (*ATTRIBUTE_FLAGS, *LAYOUT_FLAGS)
-    unknown = sorted(set(data) - {"path", "kind", "options", *flags})
-    if unknown or "path" not in data:
+    unknown = sorted(set(data) - {"path", "project", "kind", "options", *flags})
+    if unknown or ("path" in data) == ("project" in data):
         raise UserError(
-            "[data] needs path = \"...\" (and optionally kind, options, "
-            f"{', '.join(flags)})"
+            "[data] needs path = \"...\" or project = \"...\" (and optionally kind, "
+            f"options, {', '.join(flags)})"
             + (f"; unknown key(s) {unknown}" if unknown else "")
         )
     training = dict(config.get("training", {}))
@@ -171,8 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = paths_in(config["output"], base, "output")[0]
     else:
         out = base / "runs" / config_path.stem
-    da = load_data(paths_in(data["path"], base, "[data] path"), kind=data.get("kind"),
-                   **dict(data.get("options", {})))
+    if "project" in data:
+        da = project_data(data, base)
+    else:
+        da = load_data(paths_in(data["path"], base, "[data] path"), kind=data.get("kind"),
+                       **dict(data.get("options", {})))
     design_spec = dict(config.get("design", {}))
     label_spec = dict(config.get("labels", {}))
     if not label_spec:
@@ -262,7 +278,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 if not args.no_estimate and not trainer.ranks.active and not auto:
                     print(f"estimated time: {trainer.measure().summary()}", flush=True)
             started = time.perf_counter()
-            code, _ = run_training(trainer, out, list(task.class_names))
+            code, _ = run_training(trainer, out, list(task.class_names),
+                                   Path(args.progress_log) if args.progress_log else None)
             timings["final_training"] = time.perf_counter() - started
             if choice is not None:
                 auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR,

@@ -251,6 +251,8 @@ with settings_col:
     labels = {d.key: d.label for d in device_list}
     device = st.selectbox("Device", list(labels), format_func=labels.get, key="fhn-train-device",
                           help="CUDA when a GPU is present, else the CPU")
+    if (processes := runs.device_summary(device)) is not None:
+        st.caption(processes)
     c1, c2 = st.columns(2)
     optimiser = c1.radio("Optimiser", ["adam", "sgd"], horizontal=True,
                          index=["adam", "sgd"].index(base_config.optimiser),

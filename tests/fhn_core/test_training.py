@@ -11,7 +11,7 @@ from fhn_core.metrics import evaluate
 from fhn_core.prediction import predict
 from fhn_core.sampler import SubvolumeSampler
 from fhn_core.task import Normalisation, SegmentationTask, to_input
-from fhn_core.training import TrainConfig, Trainer, split_validation
+from fhn_core.training import TrainConfig, Trainer, split_validation, validation_split
 
 DESIGN = NetworkDesign(4, 3, [Segment(0, 2, 4), Segment(1, 2, 6), Segment(0, 2, 4)])
 
@@ -67,6 +67,27 @@ def test_validation_split_rounds_per_class_and_keeps_single_labels():
     assert (split_validation(labels, 0.01, seed=3)[1] == 2).sum() == 1  # at least one
     with pytest.raises(FhnError, match="fraction"):
         split_validation(labels, 1.0, seed=0)
+
+
+def test_validation_split_is_what_a_trainer_holds_back():
+    """A process that did not train (the app scoring a run trained by torchrun's processes)
+    holds back the cells the Trainer and an ensemble held back."""
+    from dataclasses import replace
+
+    from fhn_core.ensemble import EnsembleTrainer
+
+    task, _ = _layered_task()
+    for seed in (0, 5):
+        config = TrainConfig(iterations=1, validation_fraction=0.3, seed=seed)
+        train, val = validation_split(task, config)
+        assert val is not None and (val >= 0).any() and not ((train >= 0) & (val >= 0)).any()
+        assert np.array_equal(Trainer(task, DESIGN, config).val_labels, val)
+        ensemble = EnsembleTrainer(task, DESIGN, replace(config, ensemble=2))
+        assert np.array_equal(ensemble.val_labels, val)
+    held = np.where(task.labels >= 0, task.labels, -1)
+    given = replace(task, val_labels=held)
+    assert np.array_equal(validation_split(given, config)[1], held)
+    assert validation_split(task, TrainConfig(validation_fraction=0.0))[1] is None
 
 
 def test_training_learns_layers_from_two_wells_and_checkpoints(tmp_path):
