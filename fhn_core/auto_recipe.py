@@ -34,9 +34,11 @@ pace, and when the folds plus the final training at the iteration budget would n
 the iteration budget of every candidate is lowered to what fits (never below
 ``MIN_ITERATIONS``; not when the user fixed the iterations). A further candidate is
 started only if the time left covers its folds plus the final training at the pace of the
-quickest candidate so far; after its first fold it goes on only if its own pace covers its
-remaining folds and the final training. Candidates not scored are listed as skipped, and
-why.
+quickest candidate so far and the folds plus the final training at its own pace, measured
+by a pilot like the first's, fit the time left (candidates differ in pace: a forest-guided
+one trains on windows, the others on the whole scene); after its first fold it goes on
+only if its own pace covers its remaining folds and the final training. Candidates not
+scored are listed as skipped, and why.
 
 **Adoption rule** (fixed before any result was seen). The candidate with the highest mean
 cross-validated kappa is the reference. Every candidate whose mean kappa lies within one
@@ -92,6 +94,10 @@ class Candidate:
 _SEISMIC_ALL = {"data.vertical_channel": True, "data.envelope_channel": True,
                 "data.semblance_channel": True}
 _CHANGE = {"data.change_channels": True}
+# The forest guide (fhn_core.pseudo_labels): dense pseudo-labels from the per-cell forest
+# fitted on the (fold's) training labels, trained on windows of 128 cells a side.
+GUIDE_PATCH = 128
+_GUIDED = {"training.guide": "forest", "training.patch": (GUIDE_PATCH, GUIDE_PATCH)}
 CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "seismic": (
         Candidate("attributes", {**_SEISMIC_ALL, "design.layers_per_level": 2},
@@ -108,6 +114,10 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
                   "the attributes, three networks from different starts, averaged"),
     ),
     "dates": (
+        Candidate("change channels, forest-guided",
+                  {**_CHANGE, "design.layers_per_level": 2, **_GUIDED},
+                  "the change channels, small design, trained on windows with the forest's "
+                  "confident cells as extra, lighter targets"),
         Candidate("change channels", {**_CHANGE, "design.layers_per_level": 2},
                   "both dates, t2 - t1 and ||t2 - t1||, small design"),
         Candidate("dates only", {"data.change_channels": False, "design.layers_per_level": 2},
@@ -125,6 +135,9 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
                   "the data's channels, four layers per level"),
         Candidate("3 networks", {"design.layers_per_level": 2, "training.ensemble": 3},
                   "three networks from different starts, averaged"),
+        Candidate("forest-guided", {"design.layers_per_level": 2, **_GUIDED},
+                  "small design trained on windows with the forest's confident cells as "
+                  "extra, lighter targets"),
     ),
 }
 
@@ -370,6 +383,17 @@ def choose(
             cap = iterations_within(prepared, folds, budget_seconds, clock, say)
         if cap is not None and cap < prepared.config.iterations:
             prepared = replace(prepared, config=replace(prepared.config, iterations=cap))
+        if index > 0:
+            # candidates differ in pace (windows vs the whole scene): time this one's own
+            # steps before spending a fold on it
+            fold = fold_estimate(prepared, folds, choose_iterations, clock)
+            if clock() - start + fold * (k + 1) > budget_seconds:
+                result.status = "skipped"
+                result.reason = (f"not started: a pilot put a fold at {fold:.0f} s, so {k} "
+                                 "folds and the final training would pass the budget")
+                say(f"skipping {candidate.name}: {result.reason}")
+                _skip_rest(results, candidates[index + 1:])
+                break
         prepared_of[candidate.name] = prepared
         config = fold_config(prepared.config, choose_iterations)
         check_folds(folds, prepared.task.valid_labels(prepared.task.labels))
@@ -397,10 +421,7 @@ def choose(
         if result.status == "scored":
             _score(result, k)
         if result.status == "skipped":
-            # the budget is what stopped it: later candidates are not started either
-            for later in candidates[index + 1:]:
-                results.append(CandidateResult(later, "skipped", "not started: the budget "
-                                               "was reached"))
+            _skip_rest(results, candidates[index + 1:])
             break
     chosen, reason = adopt(results)
     net_seconds = clock() - start
@@ -420,28 +441,57 @@ def choose(
     return choice, prepared
 
 
+def _skip_rest(results: list[CandidateResult], later: Sequence[Candidate]) -> None:
+    """The budget is what stopped a candidate: later ones are not started either."""
+    results.extend(CandidateResult(c, "skipped", "not started: the budget was reached")
+                   for c in later)
+
+
+def pilot_pace(prepared: Prepared, folds: SpatialFolds,
+               clock: Callable[[], float] = time.perf_counter) -> tuple[float, float, float]:
+    """(seconds per training step, per validation, the pilot's own seconds) on fold 1.
+
+    A pilot of PILOT_ITERATIONS steps (the pace from steps 2 on, past the first one's
+    warm-up) and one validation, with the candidate's settings (its set-up, such as a
+    forest guide's teacher, counts in the pilot's own seconds).
+    """
+    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
+                    validate_every=0, ensemble=1)
+    task = prepared.task
+    train, val = folds.split(task.valid_labels(task.labels), 0)
+    t0 = clock()
+    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
+                      diagnostics=False)
+    seen: list[float] = []
+    t1 = clock()
+    trainer.run(lambda p: seen.append(clock() - t1))
+    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
+    t2 = clock()
+    trainer.validate()
+    validation = clock() - t2
+    return step, validation, clock() - t0
+
+
+def fold_estimate(prepared: Prepared, folds: SpatialFolds, choose_iterations: bool,
+                  clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds one fold of this candidate is expected to take, from a pilot (and the pilot's
+    own time, already spent)."""
+    step, validation, _ = pilot_pace(prepared, folds, clock)
+    config = fold_config(prepared.config, choose_iterations)
+    points = math.ceil(config.iterations / config.validate_every)
+    return config.ensemble * config.iterations * step + points * validation
+
+
 def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: float,
                       clock: Callable[[], float] = time.perf_counter,
                       say: Callable[[str], None] = lambda _line: None) -> int | None:
     """The iteration budget that lets the folds and the final training fit the budget.
 
-    None when the candidate's own iteration budget fits. Measured on a pilot: seconds per
-    training step (steps 2 to PILOT_ITERATIONS, past the first one's warm-up) and per
-    validation (one whole-data prediction) on fold 1.
+    None when the candidate's own iteration budget fits. Measured on a pilot
+    (:func:`pilot_pace`): seconds per training step and per validation on fold 1.
     """
-    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
-                    validate_every=0)
-    task = prepared.task
-    train, val = folds.split(task.valid_labels(task.labels), 0)
-    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
-                      diagnostics=False)
-    seen: list[float] = []
     t0 = clock()
-    trainer.run(lambda p: seen.append(clock() - t0))
-    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
-    t1 = clock()
-    trainer.validate()
-    validation = clock() - t1
+    step, validation, _ = pilot_pace(prepared, folds, clock)
     wanted = prepared.config.iterations
     k = folds.n_folds
     points = math.ceil(wanted / validation_points(wanted))

@@ -133,7 +133,8 @@ def test_user_fixed_settings_are_not_chosen():
                                          "data.semblance_channel", "training.ensemble"})) == 1
     assert len(open_candidates(seismic, set())) == 4
     dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
-    assert dates[0]["data.change_channels"] and not dates[1]["data.change_channels"]
+    assert dates[0]["data.change_channels"] and dates[0]["training.guide"] == "forest"
+    assert dates[1]["data.change_channels"] and not dates[2]["data.change_channels"]
 
 
 def test_a_fold_without_two_training_classes_is_refused():
