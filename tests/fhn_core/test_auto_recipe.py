@@ -155,3 +155,14 @@ def test_a_small_budget_lowers_the_iteration_budget_to_what_fits():
     assert auto_recipe.iterations_within(
         _prepare_for(data, labels, iterations=2)(Candidate("s", {"data.channels": [0]})),
         folds, budget_seconds=3600.0) is None
+
+
+def test_the_baseline_wins_only_when_its_mean_kappa_is_higher_not_on_rounding():
+    network = _result("net", [0.8, 0.9, 0.9, 0.7, 0.9], seconds=1)
+    forest = _result("forest", [0.9, 0.7, 0.8, 1.0, 0.8], seconds=1)  # the same mean, 0.84
+    folds = spatial_folds(np.array([[0, -1, 1, -1, 0, 1]]), 2, side=1)
+    tie = auto_recipe.AutoChoice(network, [network], folds, 60.0, 1.0, forest.scores)
+    assert not tie.baseline_wins and auto_recipe.BASELINE_WINS not in tie.text()
+    ahead = _result("forest", [0.9, 0.8, 0.8, 1.0, 0.8], seconds=1)
+    assert auto_recipe.AutoChoice(network, [network], folds, 60.0, 1.0,
+                                  ahead.scores).baseline_wins
