@@ -38,7 +38,10 @@ quickest candidate so far and the folds plus the final training at its own pace,
 by a pilot like the first's, fit the time left (candidates differ in pace: a forest-guided
 one trains on windows, the others on the whole scene); after its first fold it goes on
 only if its own pace covers its remaining folds and the final training. Candidates not
-scored are listed as skipped, and why.
+scored are listed as skipped, and why. When the first candidate's folds run slower than
+its pilot said (a shared machine), its remaining folds stop at an earlier validation point
+that fits the time left (:func:`shortened`; t* is then chosen among the points every fold
+reached, and the final training stops at t* as always).
 
 **Adoption rule** (fixed before any result was seen). The candidate with the highest mean
 cross-validated kappa is the reference. Every candidate whose mean kappa lies within one
@@ -399,10 +402,12 @@ def choose(
         prepared_of[candidate.name] = prepared
         config = fold_config(prepared.config, choose_iterations)
         check_folds(folds, prepared.task.valid_labels(prepared.task.labels))
+        trained: list[int] = []  # iterations each fold ran
         for f in range(k):
             t0 = clock()
             curve = train_fold(prepared, folds, f, config, should_stop)
             result.fold_seconds.append(clock() - t0)
+            trained.append(config.last_iteration)
             for it, m in curve.items():
                 result.curve.setdefault(it, []).append(m)
             say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
@@ -410,6 +415,15 @@ def choose(
                 "(best along training)")
             if should_stop and should_stop():
                 raise FhnError("the auto recipe was stopped before it chose")
+            if index == 0 and choose_iterations and config.ensemble == 1 and f < k - 1:
+                per_iteration = sum(result.fold_seconds) / sum(trained)
+                stop = shortened(config, per_iteration, clock() - start, budget_seconds,
+                                 trainings_left=k - 1 - f + 1)
+                if stop is not None:
+                    config = replace(config, stop_after=stop)
+                    result.reason = (f"folds {f + 2}-{k} stopped at {stop} iterations: the "
+                                     "folds ran slower than the pilot measured")
+                    say(f"{candidate.name}: {result.reason}")
             if f == 0 and index > 0:
                 pace = result.fold_seconds[0]
                 left = pace * (k - 1) + pace
@@ -441,6 +455,24 @@ def choose(
         choice.reason += (f" The first candidate alone took {net_seconds / 60:.1f} min, more "
                           f"than the budget of {budget_seconds / 60:.1f} min.")
     return choice, prepared
+
+
+def shortened(config: TrainConfig, seconds_per_iteration: float, spent: float,
+              budget_seconds: float, trainings_left: int) -> int | None:
+    """Where the remaining trainings of the first candidate stop so they fit the time left.
+
+    None when they fit as they are. The pilot's pace can be far off on a shared machine;
+    stopping the remaining folds (and so the final training, which stops at t*) at a
+    validation point keeps the folds comparable: every fold runs the same schedule, and t*
+    is chosen among the validation points all folds reached. Never below MIN_ITERATIONS.
+    """
+    last, every = config.last_iteration, max(1, config.validate_every)
+    if spent + seconds_per_iteration * last * trainings_left <= budget_seconds:
+        return None
+    fits = int(max(0.0, budget_seconds - spent) / (seconds_per_iteration * trainings_left))
+    floor = min(last, math.ceil(MIN_ITERATIONS / every) * every)
+    stop = max(floor, fits // every * every)
+    return stop if stop < last else None
 
 
 def _skip_rest(results: list[CandidateResult], later: Sequence[Candidate]) -> None:

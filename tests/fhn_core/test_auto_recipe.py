@@ -166,3 +166,26 @@ def test_the_baseline_wins_only_when_its_mean_kappa_is_higher_not_on_rounding():
     ahead = _result("forest", [0.9, 0.8, 0.8, 1.0, 0.8], seconds=1)
     assert auto_recipe.AutoChoice(network, [network], folds, 60.0, 1.0,
                                   ahead.scores).baseline_wins
+
+
+def test_folds_slower_than_the_pilot_said_stop_earlier_to_keep_the_budget(monkeypatch):
+    data, labels, _ = _map(6)
+    folds = spatial_folds(labels, 3, seed=0)
+    now = [0.0]
+    real_fold = auto_recipe.train_fold
+
+    def slow_fold(prepared, folds, fold, config, should_stop=None):
+        now[0] += config.last_iteration  # a second a step, which the pilot did not see
+        return real_fold(prepared, folds, fold, config, should_stop)
+
+    monkeypatch.setattr(auto_recipe, "train_fold", slow_fold)
+    monkeypatch.setattr(auto_recipe, "MIN_ITERATIONS", 4)
+    choice, prepared = auto_recipe.choose(
+        [Candidate("signal", {"data.channels": [0, 1]})],
+        _prepare_for(data, labels, iterations=16), folds, budget_seconds=40,
+        clock=lambda: now[0])
+    result = choice.chosen  # 16 s for fold 1 left 24 s for two folds and the final: 8 each
+    assert "folds 2-3 stopped at 8 iterations" in result.reason and now[0] == 32
+    assert max(point["iteration"] for point in result.as_dict()["curve"]) == 8
+    assert result.iterations <= 8
+    assert auto_recipe.final_config(prepared, result).last_iteration == result.iterations
