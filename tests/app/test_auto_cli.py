@@ -63,8 +63,9 @@ def test_auto_is_the_default_and_writes_the_cross_validated_record(tmp_path, cap
     assert len(record["network"]["fold_kappa"]) == 2
     assert record["baseline"]["kappa"] > 0.5  # band 1 tells the classes apart
     assert record["baseline_wins"] == (record["baseline"]["kappa"] > record["network"]["kappa"])
-    # the user gave a design and one network: nothing else is open for a map
-    assert [c["overrides"] for c in record["candidates"]] == [{}]
+    # the user gave a design and one network: only the forest guide is open for a map
+    assert [c["overrides"] for c in record["candidates"]] == [
+        {}, {"training.guide": "forest", "training.patch": [128, 128]}]
     assert {"cross_validation", "final_training"} <= set(record["timings_seconds"])
     assert (tmp_path / "run" / "model" / "model.json").is_file()
 
