@@ -17,7 +17,9 @@ The drift guard of the constant-memory backward (:mod:`fhn_core.stability`) stop
 with the cause and the fixes, at a step whose rebuilt gradients cannot be trusted. The
 result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
 A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
-and validated on the data grid (:mod:`fhn_core.coarse`).
+and validated on the data grid (:mod:`fhn_core.coarse`). With ``guide = "forest"`` the
+windows are drawn from the training labels plus the per-cell forest's confident
+pseudo-labels, the forest fitted on the training labels only (:mod:`fhn_core.pseudo_labels`).
 
 A task whose data are a chunked array-like (a survey larger than memory, see
 :mod:`fhn_core.chunked`) trains the same way on windows read as they are drawn; it is
