@@ -75,11 +75,23 @@ class RunInputs:
         task = build_task(self.da, self.labelset, val_labels=self.val_labels, layout=layout)
         self.layouts[candidate.name] = layout
         design = self.design_of(layout, task.n_classes, parts["design"])
+        if "patch" in parts["training"]:
+            parts["training"]["patch"] = horizontal_patch(parts["training"]["patch"], layout)
         config = TrainConfig.from_dict({**self.training, **parts["training"]})
         return Prepared(task, design, config)
 
     def kind(self) -> str:
         return to_channels_first(self.da, spatial_dims=self.spatial_dims).kind
+
+
+def horizontal_patch(patch: Any, layout: DataLayout) -> tuple[int | None, ...]:
+    """A candidate's window (sizes of the last, horizontal axes) for this layout: leading
+    axes (a time-lapse layout's band axis) are taken whole."""
+    patch = tuple(patch)
+    spatial = layout.data.ndim - 1
+    if len(patch) > spatial:
+        raise FhnError(f"a window of {len(patch)} axes does not fit {spatial}D data")
+    return (None,) * (spatial - len(patch)) + patch
 
 
 def default_design_of(layout: DataLayout, n_classes: int,

@@ -13,9 +13,18 @@ Seeds 0-4 of both give ten splits. A change of method was adopted only by a rule
 before its results: the mean kappa over the ten splits higher than the default's AND ahead
 on at least 6 of the 10 (the module docstring of ``taizhou_change`` has every round).
 
+``--method guided`` trains the product's forest-guided network instead
+(:mod:`fhn_core.pseudo_labels`: the auto recipe's first two-date candidate, i.e. the
+change channels with ``change_magnitude``, the default design with two layers per level,
+``guide = "forest"`` on windows), for ``--iterations`` steps with the given
+``--guide-threshold``, ``--guide-weight`` and ``--patch``; the same rule chose its
+defaults (the module docstring of ``fhn_core.pseudo_labels``). ``--device`` runs it on a
+GPU where one is lent (the choice of settings does not depend on where they ran).
+
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
-        [--timelapse-weight W]
+        [--timelapse-weight W] [--guide-threshold T] [--guide-weight W] [--patch P]
+        [--device cpu]
 """
 
 from __future__ import annotations
@@ -37,9 +46,33 @@ from benchmarks.taizhou_change import (
     split,
 )
 from fhn_core.metrics import evaluate
+from fhn_core.pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT
 
 CROP = 200          # columns kept: the western half of the 400-column scene
 PROXIES = ("first", "mirrored")
+GUIDED = "guided"
+
+
+def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
+                   threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
+                   patch: int = 128, device: str = "cpu") -> np.ndarray:
+    """Class map of the product's forest-guided network (fixed iterations, no CV)."""
+    from app.layout import DataLayout
+    from app.training_task import default_design
+    from benchmarks.taizhou_change import change_magnitude
+    from fhn_core.prediction import predict_logits
+    from fhn_core.task import SegmentationTask, to_input
+    from fhn_core.training import TrainConfig, Trainer
+
+    data = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
+    design = default_design(DataLayout(data, (), ("y", "x"), ("y", "x"), "dates"), 2)
+    config = TrainConfig(iterations=iterations, seed=seed, device=device, guide="forest",
+                         guide_threshold=threshold, guide_weight=weight,
+                         patch=(patch, patch), validation_fraction=0.0, checkpoint_every=0)
+    trainer = Trainer(SegmentationTask(data, train, 2), design, config, diagnostics=False)
+    result = trainer.run()
+    x = to_input(data, trainer.model.info.normalisation, design)
+    return predict_logits(result.model.net, x, 2, device=trainer.device).argmax(0).numpy()
 
 
 def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
@@ -57,7 +90,7 @@ def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
+    parser.add_argument("--method", choices=[*METHODS, GUIDED], default=DEFAULT_METHOD)
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=75)
@@ -66,8 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder keeping each network's logits (see taizhou_change)")
     parser.add_argument("--timelapse-weight", type=float, default=None,
                         help="the time-lapse layout's share of the vote (see taizhou_change)")
+    parser.add_argument("--guide-threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--guide-weight", type=float, default=DEFAULT_WEIGHT)
+    parser.add_argument("--patch", type=int, default=128, help="guided: window side")
+    parser.add_argument("--device", default="cpu", help="guided: cpu, cuda or auto")
     args = parser.parse_args(argv)
-    spec, label = method_spec(args.method, args.timelapse_weight)
+    if args.method == GUIDED:
+        label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
+                 f"p{args.patch} i{args.iterations}")
+    else:
+        spec, label = method_spec(args.method, args.timelapse_weight)
     if not DATA.is_dir():
         print(f"Taizhou data not found at {DATA}; clone with ../shared beside the repository")
         return 1
@@ -77,17 +118,22 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            runs.append((label, network,
-                         (crop, train, seed, args.iterations, spec, args.cache)))
+            if args.method == GUIDED:
+                runs.append((label, guided_network,
+                             (crop, train, seed, args.iterations, args.guide_threshold,
+                              args.guide_weight, args.patch, args.device)))
+            else:
+                runs.append((label, network,
+                             (crop, train, seed, args.iterations, spec, args.cache)))
             for name, method, method_args in runs:
                 start = time.perf_counter()
                 kappa = evaluate(method(*method_args), test, 2).kappa
                 kappas.setdefault(name, []).append(kappa)
-                print(f"{proxy:<8} seed {seed}  {name:<24} kappa {kappa:.4f}  "
+                print(f"{proxy:<8} seed {seed}  {name:<32} kappa {kappa:.4f}  "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
     print("\nmean kappa over the splits run")
     for name, values in kappas.items():
-        print(f"{name:<24} {np.mean(values):.4f}  ({' '.join(f'{v:.3f}' for v in values)})")
+        print(f"{name:<32} {np.mean(values):.4f}  ({' '.join(f'{v:.3f}' for v in values)})")
     return 0
 
 

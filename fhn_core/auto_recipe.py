@@ -34,9 +34,14 @@ pace, and when the folds plus the final training at the iteration budget would n
 the iteration budget of every candidate is lowered to what fits (never below
 ``MIN_ITERATIONS``; not when the user fixed the iterations). A further candidate is
 started only if the time left covers its folds plus the final training at the pace of the
-quickest candidate so far; after its first fold it goes on only if its own pace covers its
-remaining folds and the final training. Candidates not scored are listed as skipped, and
-why.
+quickest candidate so far and the folds plus the final training at its own pace, measured
+by a pilot like the first's, fit the time left (candidates differ in pace: a forest-guided
+one trains on windows, the others on the whole scene); after its first fold it goes on
+only if its own pace covers its remaining folds and the final training. Candidates not
+scored are listed as skipped, and why. When the first candidate's folds run slower than
+its pilot said (a shared machine), its remaining folds stop at an earlier validation point
+that fits the time left (:func:`shortened`; t* is then chosen among the points every fold
+reached, and the final training stops at t* as always).
 
 **Adoption rule** (fixed before any result was seen). The candidate with the highest mean
 cross-validated kappa is the reference. Every candidate whose mean kappa lies within one
@@ -92,6 +97,10 @@ class Candidate:
 _SEISMIC_ALL = {"data.vertical_channel": True, "data.envelope_channel": True,
                 "data.semblance_channel": True}
 _CHANGE = {"data.change_channels": True}
+# The forest guide (fhn_core.pseudo_labels): dense pseudo-labels from the per-cell forest
+# fitted on the (fold's) training labels, trained on windows of 128 cells a side.
+GUIDE_PATCH = 128
+_GUIDED = {"training.guide": "forest", "training.patch": (GUIDE_PATCH, GUIDE_PATCH)}
 CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "seismic": (
         Candidate("attributes", {**_SEISMIC_ALL, "design.layers_per_level": 2},
@@ -108,6 +117,10 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
                   "the attributes, three networks from different starts, averaged"),
     ),
     "dates": (
+        Candidate("change channels, forest-guided",
+                  {**_CHANGE, "design.layers_per_level": 2, **_GUIDED},
+                  "the change channels, small design, trained on windows with the forest's "
+                  "confident cells as extra, lighter targets"),
         Candidate("change channels", {**_CHANGE, "design.layers_per_level": 2},
                   "both dates, t2 - t1 and ||t2 - t1||, small design"),
         Candidate("dates only", {"data.change_channels": False, "design.layers_per_level": 2},
@@ -125,6 +138,9 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
                   "the data's channels, four layers per level"),
         Candidate("3 networks", {"design.layers_per_level": 2, "training.ensemble": 3},
                   "three networks from different starts, averaged"),
+        Candidate("forest-guided", {"design.layers_per_level": 2, **_GUIDED},
+                  "small design trained on windows with the forest's confident cells as "
+                  "extra, lighter targets"),
     ),
 }
 
@@ -216,7 +232,9 @@ class AutoChoice:
     @property
     def baseline_wins(self) -> bool:
         net = self.chosen.scores
-        return self.baseline is not None and net is not None and self.baseline.kappa > net.kappa
+        # equal fold kappas summed in another order must not read as a win
+        return (self.baseline is not None and net is not None
+                and self.baseline.kappa > net.kappa + 1e-9)
 
     def score_line(self) -> str:
         """'network kappa 0.71 ± 0.04, baseline 0.62 ± 0.05 (5 spatial folds)'."""
@@ -370,13 +388,26 @@ def choose(
             cap = iterations_within(prepared, folds, budget_seconds, clock, say)
         if cap is not None and cap < prepared.config.iterations:
             prepared = replace(prepared, config=replace(prepared.config, iterations=cap))
+        if index > 0:
+            # candidates differ in pace (windows vs the whole scene): time this one's own
+            # steps before spending a fold on it
+            fold = fold_estimate(prepared, folds, choose_iterations, clock)
+            if clock() - start + fold * (k + 1) > budget_seconds:
+                result.status = "skipped"
+                result.reason = (f"not started: a pilot put a fold at {fold:.0f} s, so {k} "
+                                 "folds and the final training would pass the budget")
+                say(f"skipping {candidate.name}: {result.reason}")
+                _skip_rest(results, candidates[index + 1:])
+                break
         prepared_of[candidate.name] = prepared
         config = fold_config(prepared.config, choose_iterations)
         check_folds(folds, prepared.task.valid_labels(prepared.task.labels))
+        trained: list[int] = []  # iterations each fold ran
         for f in range(k):
             t0 = clock()
             curve = train_fold(prepared, folds, f, config, should_stop)
             result.fold_seconds.append(clock() - t0)
+            trained.append(config.last_iteration)
             for it, m in curve.items():
                 result.curve.setdefault(it, []).append(m)
             say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
@@ -384,6 +415,15 @@ def choose(
                 "(best along training)")
             if should_stop and should_stop():
                 raise FhnError("the auto recipe was stopped before it chose")
+            if index == 0 and choose_iterations and config.ensemble == 1 and f < k - 1:
+                per_iteration = sum(result.fold_seconds) / sum(trained)
+                stop = shortened(config, per_iteration, clock() - start, budget_seconds,
+                                 trainings_left=k - 1 - f + 1)
+                if stop is not None:
+                    config = replace(config, stop_after=stop)
+                    result.reason = (f"folds {f + 2}-{k} stopped at {stop} iterations: the "
+                                     "folds ran slower than the pilot measured")
+                    say(f"{candidate.name}: {result.reason}")
             if f == 0 and index > 0:
                 pace = result.fold_seconds[0]
                 left = pace * (k - 1) + pace
@@ -397,10 +437,7 @@ def choose(
         if result.status == "scored":
             _score(result, k)
         if result.status == "skipped":
-            # the budget is what stopped it: later candidates are not started either
-            for later in candidates[index + 1:]:
-                results.append(CandidateResult(later, "skipped", "not started: the budget "
-                                               "was reached"))
+            _skip_rest(results, candidates[index + 1:])
             break
     chosen, reason = adopt(results)
     net_seconds = clock() - start
@@ -420,28 +457,75 @@ def choose(
     return choice, prepared
 
 
+def shortened(config: TrainConfig, seconds_per_iteration: float, spent: float,
+              budget_seconds: float, trainings_left: int) -> int | None:
+    """Where the remaining trainings of the first candidate stop so they fit the time left.
+
+    None when they fit as they are. The pilot's pace can be far off on a shared machine;
+    stopping the remaining folds (and so the final training, which stops at t*) at a
+    validation point keeps the folds comparable: every fold runs the same schedule, and t*
+    is chosen among the validation points all folds reached. Never below MIN_ITERATIONS.
+    """
+    last, every = config.last_iteration, max(1, config.validate_every)
+    if spent + seconds_per_iteration * last * trainings_left <= budget_seconds:
+        return None
+    fits = int(max(0.0, budget_seconds - spent) / (seconds_per_iteration * trainings_left))
+    floor = min(last, math.ceil(MIN_ITERATIONS / every) * every)
+    stop = max(floor, fits // every * every)
+    return stop if stop < last else None
+
+
+def _skip_rest(results: list[CandidateResult], later: Sequence[Candidate]) -> None:
+    """The budget is what stopped a candidate: later ones are not started either."""
+    results.extend(CandidateResult(c, "skipped", "not started: the budget was reached")
+                   for c in later)
+
+
+def pilot_pace(prepared: Prepared, folds: SpatialFolds,
+               clock: Callable[[], float] = time.perf_counter) -> tuple[float, float, float]:
+    """(seconds per training step, per validation, the pilot's own seconds) on fold 1.
+
+    A pilot of PILOT_ITERATIONS steps (the pace from steps 2 on, past the first one's
+    warm-up) and one validation, with the candidate's settings (its set-up, such as a
+    forest guide's teacher, counts in the pilot's own seconds).
+    """
+    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
+                    validate_every=0, ensemble=1)
+    task = prepared.task
+    train, val = folds.split(task.valid_labels(task.labels), 0)
+    t0 = clock()
+    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
+                      diagnostics=False)
+    seen: list[float] = []
+    t1 = clock()
+    trainer.run(lambda p: seen.append(clock() - t1))
+    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
+    t2 = clock()
+    trainer.validate()
+    validation = clock() - t2
+    return step, validation, clock() - t0
+
+
+def fold_estimate(prepared: Prepared, folds: SpatialFolds, choose_iterations: bool,
+                  clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds one fold of this candidate is expected to take, from a pilot (and the pilot's
+    own time, already spent)."""
+    step, validation, _ = pilot_pace(prepared, folds, clock)
+    config = fold_config(prepared.config, choose_iterations)
+    points = math.ceil(config.iterations / config.validate_every)
+    return config.ensemble * config.iterations * step + points * validation
+
+
 def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: float,
                       clock: Callable[[], float] = time.perf_counter,
                       say: Callable[[str], None] = lambda _line: None) -> int | None:
     """The iteration budget that lets the folds and the final training fit the budget.
 
-    None when the candidate's own iteration budget fits. Measured on a pilot: seconds per
-    training step (steps 2 to PILOT_ITERATIONS, past the first one's warm-up) and per
-    validation (one whole-data prediction) on fold 1.
+    None when the candidate's own iteration budget fits. Measured on a pilot
+    (:func:`pilot_pace`): seconds per training step and per validation on fold 1.
     """
-    pilot = replace(fold_config(prepared.config, True), iterations=PILOT_ITERATIONS,
-                    validate_every=0)
-    task = prepared.task
-    train, val = folds.split(task.valid_labels(task.labels), 0)
-    trainer = Trainer(replace(task, labels=train, val_labels=val), prepared.design, pilot,
-                      diagnostics=False)
-    seen: list[float] = []
     t0 = clock()
-    trainer.run(lambda p: seen.append(clock() - t0))
-    step = (seen[-1] - seen[0]) / max(1, len(seen) - 1)
-    t1 = clock()
-    trainer.validate()
-    validation = clock() - t1
+    step, validation, _ = pilot_pace(prepared, folds, clock)
     wanted = prepared.config.iterations
     k = folds.n_folds
     points = math.ceil(wanted / validation_points(wanted))

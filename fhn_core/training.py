@@ -17,7 +17,9 @@ The drift guard of the constant-memory backward (:mod:`fhn_core.stability`) stop
 with the cause and the fixes, at a step whose rebuilt gradients cannot be trusted. The
 result records the paper's Fig. 3 properties of the network it returns (diagnostics.py).
 A design that ends on a coarser grid (section 3.4) is trained on labels coarsened to it
-and validated on the data grid (:mod:`fhn_core.coarse`).
+and validated on the data grid (:mod:`fhn_core.coarse`). With ``guide = "forest"`` the
+windows are drawn from the training labels plus the per-cell forest's confident
+pseudo-labels, the forest fitted on the training labels only (:mod:`fhn_core.pseudo_labels`).
 
 A task whose data are a chunked array-like (a survey larger than memory, see
 :mod:`fhn_core.chunked`) trains the same way on windows read as they are drawn; it is
@@ -51,6 +53,7 @@ from .losses import balanced_class_weights, class_scores, partial_cross_entropy
 from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
+from .pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, check_guide, forest_guide
 from .sampler import SubvolumeSampler
 from .sparse_labels import SparseLabels
 from .stability import drift_problem
@@ -94,6 +97,9 @@ class TrainConfig:
     stop_after: int = 0              # > 0: end after this many iterations, the schedule still
     #                                  spanning `iterations` (early stopping, auto_recipe.py)
     ensemble: int = 1                # networks trained one after another (ensemble.py)
+    guide: str = "none"              # "forest": dense pseudo-labels beside the labels
+    guide_threshold: float = DEFAULT_THRESHOLD  # (pseudo_labels.py)
+    guide_weight: float = DEFAULT_WEIGHT
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -115,6 +121,7 @@ class TrainConfig:
                            f"network), got {self.ensemble!r}")
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
+        check_guide(self.guide, self.guide_threshold, self.guide_weight)
         if self.patch is not None:
             self.patch = tuple(None if p in (None, 0) else int(p) for p in self.patch)
 
@@ -317,8 +324,14 @@ class Trainer:
 
             self.x_padded, _ = pad_to_multiple(self.x, design.max_level)
         self.generator = torch.Generator().manual_seed(sampler_seed(cfg.seed, self.ranks.rank))
+        # The forest guide's teacher sees the training labels only (never val).
+        self.guide = None if cfg.guide == "none" else forest_guide(
+            task.data, train, task.n_classes, threshold=cfg.guide_threshold,
+            weight=cfg.guide_weight, seed=cfg.seed, balanced=cfg.class_weights == "balanced",
+            slice_axis=task.slice_axis)
+        sampled = train if self.guide is None else self.guide.labels
         self.sampler = SubvolumeSampler(
-            self.x_padded, pad_labels(train, design.max_level), size=cfg.patch,
+            self.x_padded, pad_labels(sampled, design.max_level), size=cfg.patch,
             fixed_axes=task.fixed_axes, slice_axis=task.slice_axis, augment=cfg.augment,
             multiple=2**design.max_level, generator=self.generator,
         )
@@ -350,6 +363,9 @@ class Trainer:
             out = self.trained(x)
         scores = class_scores(out, task.n_classes, slice_axis=slice_axis,
                               slice_index=output_slice_index(task.slice_index, self.design))
+        if self.guide is not None:
+            return self.guide.loss(scores, y, lambda lab: labels_on_output_grid(
+                lab, self.design, task.n_classes), self.weights)
         y = labels_on_output_grid(y, self.design, task.n_classes)  # section 3.4
         return partial_cross_entropy(scores, y, class_weights=self.weights)
 

@@ -63,8 +63,9 @@ def test_auto_is_the_default_and_writes_the_cross_validated_record(tmp_path, cap
     assert len(record["network"]["fold_kappa"]) == 2
     assert record["baseline"]["kappa"] > 0.5  # band 1 tells the classes apart
     assert record["baseline_wins"] == (record["baseline"]["kappa"] > record["network"]["kappa"])
-    # the user gave a design and one network: nothing else is open for a map
-    assert [c["overrides"] for c in record["candidates"]] == [{}]
+    # the user gave a design and one network: only the forest guide is open for a map
+    assert [c["overrides"] for c in record["candidates"]] == [
+        {}, {"training.guide": "forest", "training.patch": [128, 128]}]
     assert {"cross_validation", "final_training"} <= set(record["timings_seconds"])
     assert (tmp_path / "run" / "model" / "model.json").is_file()
 
@@ -102,3 +103,60 @@ def test_bad_recipe_settings_are_one_line_errors(tmp_path, capsys, bad):
     assert main(["train", str(toml), "--set", f"training.{key}={value}"]) == 2
     err = capsys.readouterr().err
     assert err.count("fhn: error:") == 1 and key in err
+
+
+def test_auto_on_two_dates_scores_the_forest_guided_candidate_and_keeps_its_settings(
+        tmp_path, capsys):
+    """A tiny two-date scene: the guided candidate (the dates' first) is scored on the
+    spatial folds and, alone within a tiny budget, adopted; its guide and window reach the
+    final training, the record that --resume reads, and the map."""
+    from app.auto_run import final_config_of
+    from tests.app.test_cli_change import _write_envi
+
+    rng = np.random.default_rng(5)
+    before = rng.normal(size=(32, 32, 3)).astype(np.float32)
+    after = before + 0.1 * rng.normal(size=before.shape).astype(np.float32)
+    truth = np.ones((32, 32), np.int64)  # 0 changed, 1 unchanged
+    truth[4:14, 6:20] = truth[20:30, 18:28] = 0
+    after[truth == 0] += 2.5
+    dates = [_write_envi(tmp_path / "t1.img", before), _write_envi(tmp_path / "t2.img", after)]
+    points = np.zeros((32, 32), np.int16)
+    ys, xs = rng.integers(0, 32, 90), rng.integers(0, 32, 90)
+    points[ys, xs] = truth[ys, xs] + 1
+    np.save(tmp_path / "points.npy", points)
+    config = {"output": "run", "data": {"path": [str(d) for d in dates]},
+              "labels": {"path": "points.npy", "classes": ["changed", "unchanged"]},
+              "training": {"device": "cpu", "learning_rate": 0.02, "checkpoint_every": 0,
+                           "iterations": 6, "folds": 2, "budget_minutes": 0.001}}
+    (tmp_path / "run.toml").write_text(tomli_w.dumps(config))
+    assert main(["train", str(tmp_path / "run.toml")]) == 0
+    record = json.loads((tmp_path / "run" / "cross_validation.json").read_text())
+    guided = record["candidates"][0]
+    assert guided["name"] == "change channels, forest-guided" and guided["status"] == "scored"
+    assert len(guided["score"]["fold_kappa"]) == 2
+    assert [c["status"] for c in record["candidates"][1:]] == ["skipped"] * 4
+    assert record["chosen"] == guided["name"]
+    assert record["overrides"]["training.guide"] == "forest"
+    final = final_config_of(record)  # what --resume continues with
+    assert final.guide == "forest" and final.patch == (128, 128)
+    assert (final.guide_threshold, final.guide_weight) == (0.7, 0.5)
+    out = tmp_path / "map.npy"
+    assert main(["predict", str(tmp_path / "run"), *map(str, dates), "--out", str(out)]) == 0
+    assert (np.load(out) == truth).mean() > 0.7
+    capsys.readouterr()
+
+
+def test_a_fixed_run_takes_the_guide_from_the_run_toml(tmp_path, capsys):
+    tif, _, truth = _scene(tmp_path, seed=3)
+    toml = _run_toml(tmp_path, {"iterations": 30, "recipe": "fixed", "guide": "forest",
+                                "guide_threshold": 0.8, "guide_weight": 0.3,
+                                "patch": [16, 16], "validation_fraction": 0.0},
+                     design={"layers_per_level": 1})
+    assert main(["train", str(toml)]) == 0
+    out = tmp_path / "map.tif"
+    assert main(["predict", str(tmp_path / "run"), str(tif), "--out", str(out)]) == 0
+    with rasterio.open(out) as src:
+        assert (src.read(1) == truth).mean() > 0.8
+    bad = _run_toml(tmp_path, {"iterations": 2, "recipe": "fixed", "guide": "teacher"})
+    assert main(["train", str(bad)]) == 2
+    assert "guide must be one of" in capsys.readouterr().err

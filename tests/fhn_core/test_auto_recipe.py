@@ -133,7 +133,8 @@ def test_user_fixed_settings_are_not_chosen():
                                          "data.semblance_channel", "training.ensemble"})) == 1
     assert len(open_candidates(seismic, set())) == 4
     dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
-    assert dates[0]["data.change_channels"] and not dates[1]["data.change_channels"]
+    assert dates[0]["data.change_channels"] and dates[0]["training.guide"] == "forest"
+    assert dates[1]["data.change_channels"] and not dates[2]["data.change_channels"]
 
 
 def test_a_fold_without_two_training_classes_is_refused():
@@ -154,3 +155,37 @@ def test_a_small_budget_lowers_the_iteration_budget_to_what_fits():
     assert auto_recipe.iterations_within(
         _prepare_for(data, labels, iterations=2)(Candidate("s", {"data.channels": [0]})),
         folds, budget_seconds=3600.0) is None
+
+
+def test_the_baseline_wins_only_when_its_mean_kappa_is_higher_not_on_rounding():
+    network = _result("net", [0.8, 0.9, 0.9, 0.7, 0.9], seconds=1)
+    forest = _result("forest", [0.9, 0.7, 0.8, 1.0, 0.8], seconds=1)  # the same mean, 0.84
+    folds = spatial_folds(np.array([[0, -1, 1, -1, 0, 1]]), 2, side=1)
+    tie = auto_recipe.AutoChoice(network, [network], folds, 60.0, 1.0, forest.scores)
+    assert not tie.baseline_wins and auto_recipe.BASELINE_WINS not in tie.text()
+    ahead = _result("forest", [0.9, 0.8, 0.8, 1.0, 0.8], seconds=1)
+    assert auto_recipe.AutoChoice(network, [network], folds, 60.0, 1.0,
+                                  ahead.scores).baseline_wins
+
+
+def test_folds_slower_than_the_pilot_said_stop_earlier_to_keep_the_budget(monkeypatch):
+    data, labels, _ = _map(6)
+    folds = spatial_folds(labels, 3, seed=0)
+    now = [0.0]
+    real_fold = auto_recipe.train_fold
+
+    def slow_fold(prepared, folds, fold, config, should_stop=None):
+        now[0] += config.last_iteration  # a second a step, which the pilot did not see
+        return real_fold(prepared, folds, fold, config, should_stop)
+
+    monkeypatch.setattr(auto_recipe, "train_fold", slow_fold)
+    monkeypatch.setattr(auto_recipe, "MIN_ITERATIONS", 4)
+    choice, prepared = auto_recipe.choose(
+        [Candidate("signal", {"data.channels": [0, 1]})],
+        _prepare_for(data, labels, iterations=16), folds, budget_seconds=40,
+        clock=lambda: now[0])
+    result = choice.chosen  # 16 s for fold 1 left 24 s for two folds and the final: 8 each
+    assert "folds 2-3 stopped at 8 iterations" in result.reason and now[0] == 32
+    assert max(point["iteration"] for point in result.as_dict()["curve"]) == 8
+    assert result.iterations <= 8
+    assert auto_recipe.final_config(prepared, result).last_iteration == result.iterations
