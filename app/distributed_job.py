@@ -209,8 +209,7 @@ class DistributedJob(TrainingJob):
             text = (paths.run_dir / OUTPUT_LOG).read_text(encoding="utf-8", errors="replace")
         except OSError:
             text = ""
-        errors = [line.split("fhn: error:", 1)[1].strip() for line in text.splitlines()
-                  if "fhn: error:" in line]
+        errors = error_messages(text)
         kept = (" The last checkpoint is kept: continue the run from it."
                 if (paths.checkpoint_dir / "training.json").is_file() else "")
         if self._stop.is_set():  # whatever the processes said on their way out
@@ -219,6 +218,13 @@ class DistributedJob(TrainingJob):
             return errors[0]
         return (f"the training processes ended (exit code {code}) without saving a model; "
                 f"see {paths.run_dir / OUTPUT_LOG}.{kept}")
+
+
+def error_messages(log: str) -> list[str]:
+    """The ``fhn: error:`` messages in the processes' shared log, in order. Two processes
+    failing at once can still share a line; each piece after the marker is one message."""
+    return [piece.strip() for line in log.splitlines()
+            for piece in line.split("fhn: error:")[1:] if piece.strip()]
 
 
 def _end(proc: subprocess.Popen) -> None:

@@ -30,8 +30,15 @@ class UserError(Exception):
     """A problem with what the user gave; shown as one line, exit code 2."""
 
 
+def print_line(text: str) -> None:
+    """One line on stderr in one write: the processes of a several-GPU run share one log,
+    and a line written in two pieces (text, then newline) can be cut by another's."""
+    sys.stderr.write(" ".join(str(text).split()) + "\n")
+    sys.stderr.flush()
+
+
 def print_error(message: str) -> None:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    print_line(f"{PROG}: error: {message}")
 
 
 @contextmanager
@@ -43,8 +50,7 @@ def data_warnings_on_stderr() -> Iterator[None]:
 
         def show(message, category, filename, lineno, file=None, line=None) -> None:
             if issubclass(category, DataWarning):
-                text = " ".join(str(message).split())
-                print(f"{PROG}: warning: {text}", file=sys.stderr)
+                print_line(f"{PROG}: warning: {message}")
             else:
                 previous(message, category, filename, lineno, file, line)
 

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import jobs, runs
-from app.distributed_job import PROGRESS_LOG, RUN_TOML
+from app.distributed_job import PROGRESS_LOG, RUN_TOML, error_messages
 from assets.demo_project import ensure_demo_project
 from fhn_core.checkpoint import TrainedModel, load_checkpoint
 from fhn_core.design import NetworkDesign, Segment
@@ -150,6 +150,16 @@ def test_a_failing_process_ends_the_job_with_its_message(demo: Path) -> None:
     project = Project.open(demo)
     assert runs.read_run(project, job.name).status == "failed"
     assert processes_in(runs.RunPaths.of(project, job.name).run_dir) == []
+
+
+def test_error_lines_two_processes_wrote_at_once_give_one_message_each() -> None:
+    # what CI's log held once: the second rank's line began before the first's newline
+    log = ("[rank0] starting\n"
+           "fhn: error: 5 classes but 3 channels; set in_channels to 5"
+           "fhn: error: 5 classes but 3 channels; set in_channels to 5\n"
+           "E1207 torchrun: process 1 failed\nfhn: error: later\n")
+    assert error_messages(log) == ["5 classes but 3 channels; set in_channels to 5"] * 2 + ["later"]
+    assert error_messages("no marker here\n") == []
 
 
 def test_what_several_processes_cannot_do_is_refused_before_starting(demo: Path) -> None:
