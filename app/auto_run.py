@@ -38,7 +38,7 @@ from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
 
 from .layout import DataLayout, to_channels_first
-from .training_task import build_task, default_design
+from .training_task import DEFAULT_DESIGN_KEYS, build_task, default_design
 
 BASELINE_DIR = "baseline"
 RECORD_FILE = "cross_validation.json"
@@ -96,12 +96,12 @@ def horizontal_patch(patch: Any, layout: DataLayout) -> tuple[int | None, ...]:
 
 def default_design_of(layout: DataLayout, n_classes: int,
                       overrides: dict[str, Any]) -> NetworkDesign:
-    """The default design for the data, sized by a candidate's ``layers_per_level``."""
-    unknown = sorted(set(overrides) - {"layers_per_level"})
+    """The default design for the data, sized by a candidate's ``layers_per_level``,
+    ``rank`` and ``levels``."""
+    unknown = sorted(set(overrides) - set(DEFAULT_DESIGN_KEYS))
     if unknown:
         raise FhnError(f"design override(s) {unknown} are not known to the default design")
-    return default_design(layout, n_classes, layers_per_level=int(
-        overrides.get("layers_per_level", 2)))
+    return default_design(layout, n_classes, **overrides)
 
 
 def choose_settings(
@@ -109,24 +109,27 @@ def choose_settings(
     fixed: set[str],
     *,
     budget_minutes: float,
-    n_folds: int = auto_recipe.DEFAULT_FOLDS,
+    n_folds: int | None = None,
     seed: int = 0,
     report: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[AutoChoice, Prepared, TrainConfig]:
     """Run the auto recipe; returns the choice, the adopted candidate and its final settings.
 
-    ``fixed`` the "section.key" names the user set (``"design"`` when a design was given).
+    ``fixed`` the "section.key" names the user set (``"design"`` when a design was given);
+    ``n_folds`` None: the recipe's number for the data kind (:func:`auto_recipe.folds_for`).
     """
     if not budget_minutes > 0:
         raise DataError(f"budget_minutes must be positive, got {budget_minutes}")
-    candidates = auto_recipe.open_candidates(auto_recipe.candidates_for(inputs.kind()), fixed)
+    kind = inputs.kind()
+    candidates = auto_recipe.open_candidates(auto_recipe.candidates_for(kind), fixed)
     first = inputs.prepare(candidates[0])
     task = first.task
     if not isinstance(task.labels, np.ndarray) or not isinstance(task.data, np.ndarray):
         raise DataError("the auto recipe cross-validates in memory and cannot train on a "
                         "survey store; set [training] recipe = \"fixed\" for a store")
-    folds = spatial_folds(task.valid_labels(task.labels), n_folds,
+    folds = spatial_folds(task.valid_labels(task.labels),
+                          n_folds or auto_recipe.folds_for(kind),
                           vertical_axis=task.vertical_axis, seed=seed)
     if report:
         report(f"auto recipe: {len(candidates)} candidate(s) on {folds.summary()}; budget "

@@ -10,6 +10,8 @@ labels on a survey read chunk by chunk become fhn_core's SparseLabels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -125,17 +127,26 @@ def _task(layout: DataLayout, labelset: LabelSet | LabelCells, labels, val) -> S
     )
 
 
+# The keys of a run's [design] (and of an auto candidate's design.*) that size the default
+# design rather than replace it.
+DEFAULT_DESIGN_KEYS = ("layers_per_level", "rank")
+DEFAULT_LEVELS = 2
+
+
 def default_design(
-    layout: DataLayout, n_classes: int, preset: str | None = None, layers_per_level: int = 2
+    layout: DataLayout, n_classes: int, preset: str | None = None,
+    layers_per_level: int | Sequence[int] = 2, rank: int | None = None,
 ) -> NetworkDesign:
     """A design for this data when the user gives none: a small U-shaped network.
 
     ``in_channels = max(C, n_classes)`` (the input is replicated up to it, section 3.2).
-    Without ``preset``: ``layers_per_level`` layers per level (two by default; the auto
-    recipe's design-size candidates change it), down to at most two Haar levels (fewer when
-    the smallest axis is short, so the coarsest grid keeps >= 8 cells a side), ranks 8, 16,
-    32 (eq. 3.17). With ``preset`` (a name in fhn_core.design.PRESETS) that design, with
-    the in_channels above.
+    Without ``preset``: ``layers_per_level`` layers at each of DEFAULT_LEVELS + 1 levels
+    (two by default; the auto recipe's design-size candidates change it), or a list of
+    layer counts, one per level from the finest (as many levels as it has entries), on the
+    way down and the same on the way back up; deepest levels are dropped where the smallest
+    axis is short, so the coarsest grid keeps >= 8 cells a side. Ranks 8, 16, 32, ...
+    doubling with the level (eq. 3.17), or ``rank`` at every level. With ``preset`` (a name
+    in fhn_core.design.PRESETS) that design, with the in_channels above.
     """
     channels = max(int(layout.data.shape[0]), int(n_classes))
     dims = layout.data.ndim - 1
@@ -149,13 +160,25 @@ def default_design(
                 f"laid out for a {dims}D design; choose a {dims}D preset or design"
             )
         return design
-    if not 1 <= int(layers_per_level) <= 64:
-        raise DataError(f"layers_per_level must be 1..64, got {layers_per_level}")
+    per_level = ([layers_per_level] * (DEFAULT_LEVELS + 1) if _is_count(layers_per_level)
+                 else list(layers_per_level))
+    if not per_level or not all(_is_count(n) and 1 <= n <= 64 for n in per_level):
+        raise DataError("[design] layers_per_level must be a whole number 1..64 or a list of "
+                        f"them (one per level), got {layers_per_level!r}")
+    if rank is not None and not (_is_count(rank) and 1 <= rank <= 1024):
+        raise DataError(f"[design] rank must be a whole number 1..1024, got {rank!r}")
     sizes = [s for a, s in enumerate(layout.data.shape[1:]) if a != layout.slice_axis]
-    levels = max(0, min(2, int(math.log2(max(min(sizes), 1) / 8))))
-    ranks = [8 * 2**level for level in range(levels + 1)]
-    down = [Segment(level, int(layers_per_level), ranks[level]) for level in range(levels + 1)]
+    deepest = max(0, min(len(per_level) - 1, int(math.log2(max(min(sizes), 1) / 8))))
+    down = [Segment(level, per_level[level], rank or 8 * 2**level)
+            for level in range(deepest + 1)]
     segments = down + down[-2::-1]
-    name = f"fhn default ({dims}D)" if layers_per_level == 2 else (
-        f"fhn default ({dims}D, {layers_per_level} layers per level)")
+    sized = [] if layers_per_level == 2 else [
+        f"{layers_per_level} layers per level" if _is_count(layers_per_level)
+        else f"layers {'/'.join(map(str, per_level))} per level"]
+    sized += [f"rank {rank}"] if rank is not None else []
+    name = f"fhn default ({', '.join([f'{dims}D', *sized])})"
     return NetworkDesign(channels, dims, tuple(segments), name=name)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

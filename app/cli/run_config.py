@@ -213,16 +213,16 @@ def design_from_section(spec: dict[str, Any], base: Path, layout, n_classes: int
 
 
 def _design_of(spec: dict[str, Any], base: Path, layout, n_classes: int):
-    from app.training_task import default_design
+    from app.training_task import DEFAULT_DESIGN_KEYS, default_design
     from fhn_core.design import NetworkDesign
 
     if not spec:
         return default_design(layout, n_classes)
-    if "layers_per_level" in spec:  # the default design, deeper or shallower
-        if set(spec) != {"layers_per_level"}:
-            raise UserError("[design] layers_per_level sizes the default design and stands "
-                            f"alone; got {sorted(spec)}")
-        return default_design(layout, n_classes, layers_per_level=int(spec["layers_per_level"]))
+    if set(spec) & set(DEFAULT_DESIGN_KEYS):  # the default design, sized otherwise
+        if not set(spec) <= set(DEFAULT_DESIGN_KEYS):
+            raise UserError(f"[design] {', '.join(DEFAULT_DESIGN_KEYS)} size the default design "
+                            f"and stand alone; got {sorted(spec)}")
+        return default_design(layout, n_classes, **spec)
     if "preset" in spec:
         extra = sorted(set(spec) - {"preset", "in_channels"})
         if extra:

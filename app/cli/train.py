@@ -296,16 +296,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _recipe_settings(training: dict[str, Any]) -> dict[str, Any]:
     """Take the recipe's own keys out of [training]: recipe, budget_minutes, folds."""
     from app.auto_run import RECIPES
-    from fhn_core.auto_recipe import DEFAULT_BUDGET_MINUTES, DEFAULT_FOLDS
+    from fhn_core.auto_recipe import DEFAULT_BUDGET_MINUTES
 
     recipe = training.pop("recipe", "auto")
     if recipe not in RECIPES:
         raise UserError(f"[training] recipe must be \"auto\" or \"fixed\", got {recipe!r}")
     budget = training.pop("budget_minutes", DEFAULT_BUDGET_MINUTES)
-    folds = training.pop("folds", DEFAULT_FOLDS)
+    folds = training.pop("folds", None)  # None: the recipe's number for the data kind
     if not isinstance(budget, int | float) or isinstance(budget, bool) or not budget > 0:
         raise UserError(f"[training] budget_minutes must be a positive number, got {budget!r}")
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+    if folds is not None and (not isinstance(folds, int) or isinstance(folds, bool)
+                              or folds < 2):
         raise UserError(f"[training] folds must be a whole number >= 2, got {folds!r}")
     return {"recipe": recipe, "budget_minutes": float(budget), "folds": folds}
 

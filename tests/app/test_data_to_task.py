@@ -126,6 +126,31 @@ def test_default_design_for_two_dates_and_presets(shared_data):
         default_design(layout, 2, preset="seismic-3d")
 
 
+def test_default_design_sized_by_layers_per_level_and_rank_is_the_demo_design():
+    # the demo recipe's design, written out segment by segment in assets/demo_recipe.toml,
+    # is the default design with 1/2/3/4 layers at levels 0-3 and rank 4
+    survey = xr.DataArray(np.zeros((128, 128, 128), np.float32),
+                          dims=("iline", "xline", "samples"))
+    layout = to_channels_first(survey)
+    sized = default_design(layout, 5, layers_per_level=[1, 2, 3, 4], rank=4)
+    written = tomllib.loads(RECIPE_PATH.read_text(encoding="utf-8"))["design"]["segments"]
+    assert [[s.level, s.layers, s.rank] for s in sized.segments] == written
+    assert sized.in_channels == 5
+    assert sized.name == "fhn default (3D, layers 1/2/3/4 per level, rank 4)"
+    # a short axis still limits the depth: 8 cells a side at the coarsest grid
+    short = to_channels_first(survey.isel(samples=slice(0, 32)))
+    shallower = default_design(short, 5, layers_per_level=[1, 2, 3, 4])
+    assert max(s.level for s in shallower.segments) == 2
+    plain = default_design(layout, 5)
+    assert [[s.level, s.layers, s.rank] for s in plain.segments] == [
+        [0, 2, 8], [1, 2, 16], [2, 2, 32], [1, 2, 16], [0, 2, 8]]
+    assert plain.name == "fhn default (3D)"
+    with pytest.raises(DataError, match="rank"):
+        default_design(layout, 5, rank=0)
+    with pytest.raises(DataError, match="layers_per_level"):
+        default_design(layout, 5, layers_per_level=[1, 2.5])
+
+
 # --------------------------------------------------------------------------- exports
 def test_export_segy_keeps_source_geometry_and_values(f3, tmp_path):
     pred = _prediction((23, 18, 75), 3)

@@ -127,11 +127,14 @@ def test_user_fixed_settings_are_not_chosen():
                                       "design"})
     assert all("design.layers_per_level" not in c.overrides for c in fixed)
     assert all("data.envelope_channel" not in c.overrides for c in fixed)
-    assert len(fixed) == 2 and "(=" in fixed[0].name  # three of them became the same
-    assert fixed[1].overrides == {"data.vertical_channel": True, "training.ensemble": 3}
-    assert len(open_candidates(seismic, {"design", "data.envelope_channel",
+    assert len(fixed) == 3 and "(=" in fixed[0].name  # two of them became the same
+    assert fixed[0].overrides["training.guide"] == "forest"
+    assert "training.guide" not in fixed[1].overrides
+    assert fixed[2].overrides["training.ensemble"] == 3
+    assert len(open_candidates(seismic, {"design", "data.envelope_channel", "training.guide",
                                          "data.semblance_channel", "training.ensemble"})) == 1
     assert len(open_candidates(seismic, set())) == 4
+    assert auto_recipe.folds_for("seismic") == 3 and auto_recipe.folds_for("dates") == 5
     dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
     assert dates[0]["data.change_channels"] and dates[0]["training.guide"] == "forest"
     assert dates[1]["data.change_channels"] and not dates[2]["data.change_channels"]
