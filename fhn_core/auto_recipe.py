@@ -30,7 +30,9 @@ members' logits (:mod:`fhn_core.ensemble`), so its count is not chosen.
 the final training, whose cost is taken as one fold's). The first candidate is always
 scored (there is nothing to report otherwise), so its cost is fitted to the budget first:
 a pilot of ``PILOT_ITERATIONS`` training steps and one validation on fold 1 measures the
-pace (and the set-up every training pays, such as a forest guide's teacher), and when the folds plus the final training at the iteration budget would not fit,
+pace (and the set-up every training pays, such as a forest guide's teacher; the budget
+keeps back the time of one prediction averaged over flips, so that a map follows within
+it), and when the folds plus the final training at the iteration budget would not fit,
 the iteration budget of every candidate is lowered to what fits (never below
 ``MIN_ITERATIONS``; not when the user fixed the iterations). A further candidate is
 started only if the time left covers its folds plus the final training at the pace of the
@@ -81,6 +83,7 @@ DEFAULT_FOLDS = 5
 SEISMIC_FOLDS = 3
 PILOT_ITERATIONS = 3      # training steps timed before the first candidate
 MIN_ITERATIONS = 20       # the budget never cuts the iteration budget below this
+PREDICTION_PASSES = 8     # the budget keeps back one prediction averaged over 8 flips
 DEFAULT_BUDGET_MINUTES = 15.0
 
 
@@ -117,17 +120,18 @@ _FOREST = {"training.guide": "forest"}
 _GUIDED = {**_FOREST, "training.patch": (GUIDE_PATCH, GUIDE_PATCH)}
 CANDIDATES: dict[str, tuple[Candidate, ...]] = {
     "seismic": (
+        Candidate("attributes, windows", {**_SEISMIC_ALL, **_SEISMIC_WINDOWS},
+                  "amplitude, sample time, envelope and semblance on windows of 64 traces a "
+                  "side"),
         Candidate("attributes, windows, forest-guided",
                   {**_SEISMIC_ALL, **_SEISMIC_WINDOWS, **_FOREST},
-                  "amplitude, sample time, envelope and semblance on windows of 64 traces a "
-                  "side, with the forest's confident cells as extra, lighter targets"),
-        Candidate("attributes, windows", {**_SEISMIC_ALL, **_SEISMIC_WINDOWS},
-                  "the attributes on windows, the wells' cells only"),
+                  "the attributes on windows, with the forest's confident cells as extra, "
+                  "lighter targets"),
         Candidate("amplitude and time, windows, forest-guided",
                   {**_SEISMIC_TIME, **_SEISMIC_WINDOWS, **_FOREST},
                   "fewer inputs: amplitude and sample time only, forest-guided"),
-        Candidate("attributes, windows, forest-guided, 3 networks",
-                  {**_SEISMIC_ALL, **_SEISMIC_WINDOWS, **_FOREST, "training.ensemble": 3},
+        Candidate("attributes, windows, 3 networks",
+                  {**_SEISMIC_ALL, **_SEISMIC_WINDOWS, "training.ensemble": 3},
                   "the first candidate three times from different starts, averaged"),
     ),
     "dates": (
@@ -551,7 +555,8 @@ def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: f
 
     None when the candidate's own iteration budget fits. Measured on a pilot
     (:func:`pilot_pace`): seconds per training step, per validation and per set-up on
-    fold 1; every fold and the final training pay the set-up once.
+    fold 1; every fold and the final training pay the set-up once, and the time of a
+    prediction averaged over flips (PREDICTION_PASSES validations) is kept back.
     """
     t0 = clock()
     pace = pilot_pace(prepared, folds, clock)
@@ -559,7 +564,7 @@ def iterations_within(prepared: Prepared, folds: SpatialFolds, budget_seconds: f
     k = folds.n_folds
     points = math.ceil(wanted / validation_points(wanted))
     spare = (budget_seconds - (clock() - t0) - k * points * pace.validation
-             - (k + 1) * pace.setup)
+             - (k + 1) * pace.setup - PREDICTION_PASSES * pace.validation)
     fits = int(spare / ((k + 1) * pace.step)) if pace.step > 0 else wanted
     say(f"pace: {pace.step:.2f} s a training step, {pace.validation:.1f} s a validation, "
         f"{pace.setup:.1f} s to set up a training")
