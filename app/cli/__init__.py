@@ -38,7 +38,9 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
 
     [design]                           # preset = "seismic-3d", or file = "design.toml",
     spatial_dims = 3                   #   or the design keys inline; omitted: a small
-    in_channels = 4                    #   default design for the data
+    in_channels = 4                    #   default design for the data, which
+                                       #   layers_per_level = 2 (or [1, 2, 3, 4], one
+                                       #   count per level) and rank = 4 size alone
     segments = [[0, 2, 8], [1, 2, 16], [0, 2, 8]]
     # channel_expansion = "haar"       # more classes than channels (section 3.2): Haar-
                                        #   transform the input, output 2x coarser (3.4)

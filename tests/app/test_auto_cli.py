@@ -5,6 +5,7 @@ settings the user fixed kept."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,11 @@ def test_auto_is_the_default_and_writes_the_cross_validated_record(tmp_path, cap
 def test_a_fixed_run_trains_the_settings_as_given_and_has_no_baseline(tmp_path, capsys):
     tif, _, _ = _scene(tmp_path, seed=1)
     toml = _run_toml(tmp_path, {"iterations": 2, "recipe": "fixed"},
-                     design={"layers_per_level": 1})
+                     design={"layers_per_level": [1, 2], "rank": 4})
     assert main(["train", str(toml)]) == 0
     assert "recipe fixed" in capsys.readouterr().out
+    design = tomllib.loads((tmp_path / "run" / "model" / "design.toml").read_text())
+    assert design["segments"] == [[0, 1, 4], [1, 2, 4], [0, 1, 4]]
     assert not (tmp_path / "run" / "cross_validation.json").exists()
     assert main(["predict", str(tmp_path / "run"), str(tif), "--out",
                  str(tmp_path / "b.tif"), "--baseline"]) == 2
