@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from fhn_core.auto_recipe import DEFAULT_BUDGET_MINUTES
 from fhn_core.chunked import is_chunked
 from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
@@ -99,7 +100,7 @@ class JobSpec:
     name: str | None = None
     resume: str | None = None
     recipe: str = "fixed"
-    budget_minutes: float = 15.0
+    budget_minutes: float = DEFAULT_BUDGET_MINUTES
     scheduler: str | None = None
     data: xr.DataArray | None = field(default=None, compare=False, repr=False)
 

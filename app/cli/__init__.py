@@ -49,7 +49,7 @@ second run on it ends with exit code 2, naming the pid of the run that holds it.
     recipe = "auto"                    #   auto (default): channels, design size and
                                        #   iterations left open are chosen by spatially
                                        #   blocked cross-validation; "fixed": as given
-    budget_minutes = 15                # auto: the time it may spend (default 15)
+    budget_minutes = 14                # auto: the time it may spend (default 14)
     folds = 5                          # auto: spatial folds (default 5)
     iterations = 200                   # auto: the most iterations; set = not chosen
     learning_rate = 0.005

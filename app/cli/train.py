@@ -151,6 +151,7 @@ def warn_if_unstable(trainer: EnsembleTrainer) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    command_started = time.perf_counter()  # the auto budget counts reading the data too
     from app import auto_run
     from fhn_core import distributed
     from fhn_core.ensemble import EnsembleTrainer
@@ -251,7 +252,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 with _StopFlag() as flag:
                     choice, prepared, train_config = auto_run.choose_settings(
                         inputs, auto_run.fixed_keys(data, design_spec, training),
-                        budget_minutes=recipe["budget_minutes"], n_folds=recipe["folds"],
+                        budget_minutes=max(0.01, recipe["budget_minutes"]
+                                           - (started - command_started) / 60.0),
+                        n_folds=recipe["folds"],
                         seed=int(training.get("seed", 0)), report=print, should_stop=flag)
                 timings["cross_validation"] = time.perf_counter() - started
                 task, design = prepared.task, prepared.design

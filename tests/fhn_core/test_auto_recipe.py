@@ -134,7 +134,7 @@ def test_user_fixed_settings_are_not_chosen():
     assert len(open_candidates(seismic, {"design", "data.envelope_channel", "training.guide",
                                          "data.semblance_channel", "training.ensemble"})) == 1
     assert len(open_candidates(seismic, set())) == 4
-    assert auto_recipe.folds_for("seismic") == 3 and auto_recipe.folds_for("dates") == 5
+    assert auto_recipe.folds_for("seismic") == 2 and auto_recipe.folds_for("dates") == 5
     dates = [c.overrides for c in auto_recipe.candidates_for("dates")]
     assert dates[0]["data.change_channels"] and dates[0]["training.guide"] == "forest"
     assert dates[1]["data.change_channels"] and not dates[2]["data.change_channels"]
