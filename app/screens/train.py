@@ -99,8 +99,9 @@ recipe = recipe_col.radio(
     + "Auto tries a small fixed set of input channels and design sizes on spatial folds "
          "of your labels (whole regions held out, never neighbouring cells), picks the "
          "iterations where the held-out score peaks, trains the winner on all labels and "
-         "shows its cross-validated score beside a per-cell random forest's. The other "
-         "settings below (device, learning rate, sub-volume, ...) are used as set.")
+         "shows its cross-validated score beside a per-cell random forest's. What a "
+         "candidate sets (seismic: windows, learning rate, class weights, weight "
+         "averaging) replaces the page's setting; the rest (device, ...) is used as set.")
 auto = recipe == "auto"
 budget_minutes = budget_col.number_input(
     "Time budget (minutes)", min_value=1.0, max_value=24 * 60.0,
