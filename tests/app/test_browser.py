@@ -240,9 +240,11 @@ def _upload(page, name: str, content: bytes) -> None:
     """Hand a file to the page's uploader; again if a form clearing itself dropped it."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    uploader = page.locator("input[type=file]").first
+    # a page that is still rerunning on a busy CI machine can take well over the default 30 s
+    uploader.wait_for(state="attached", timeout=120_000)
     for _ in range(3):
-        page.locator("input[type=file]").first.set_input_files(
-            {"name": name, "mimeType": "text/csv", "buffer": content})
+        uploader.set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
         try:
             page.get_by_test_id("stFileChipName").first.wait_for(timeout=10_000)
             return
@@ -299,6 +301,7 @@ def test_bad_uploads_on_the_data_and_wells_pages_are_messages(server, sync_playw
             _labelled(page)
             for title, name, content, message in cases:
                 page.get_by_role("link", name=title).click()
+                expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
                 if title == "Project & data":
                     page.get_by_role("tab", name="Upload").click()
                 button = "Import wells" if title.startswith("Wells") else "Upload and add"
