@@ -21,6 +21,14 @@ change channels with ``change_magnitude``, the default design with two layers pe
 defaults (the module docstring of ``fhn_core.pseudo_labels``). ``--device`` runs it on a
 GPU where one is lent (the choice of settings does not depend on where they ran).
 
+``--method blend`` (session 23) runs the guided network and the product's per-cell forest
+(:mod:`fhn_core.baseline`, on the same channels) and scores each and the mean of their
+probabilities. Rule written before its first run: averaging the forest's probabilities
+into the network's output becomes a product setting only if, over the ten splits at 100
+iterations (the auto recipe's t* on Taizhou seeds 0-4 was 44-100), the mean's kappa is
+higher than both the forest's and the guided network's AND it is ahead of the forest on
+at least 6 of the 10.
+
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
         [--timelapse-weight W] [--guide-threshold T] [--guide-weight W] [--patch P]
@@ -51,12 +59,33 @@ from fhn_core.pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT
 CROP = 200          # columns kept: the western half of the 400-column scene
 PROXIES = ("first", "mirrored")
 GUIDED = "guided"
+BLEND = "blend"   # the product forest, the guided network and the mean of their probabilities
 
 
 def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
                    threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
                    patch: int = 128, device: str = "cpu") -> np.ndarray:
     """Class map of the product's forest-guided network (fixed iterations, no CV)."""
+    return guided_probabilities(features, train, seed, iterations, threshold, weight, patch,
+                                device).argmax(0)
+
+
+def product_forest_probabilities(features: np.ndarray, train: np.ndarray,
+                                 seed: int) -> np.ndarray:
+    """(2, y, x) probabilities of the product's per-cell baseline (fhn_core.baseline) on
+    the guided network's input channels (the dates and the change magnitude)."""
+    from benchmarks.taizhou_change import change_magnitude
+    from fhn_core.baseline import cell_features, fit_forest, predict_forest
+
+    data = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
+    cells = cell_features(data)
+    return predict_forest(fit_forest(cells, train, seed), cells, 2)[1]
+
+
+def guided_probabilities(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
+                         threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
+                         patch: int = 128, device: str = "cpu") -> np.ndarray:
+    """(2, y, x) softmax of the product's forest-guided network (fixed iterations, no CV)."""
     from app.layout import DataLayout
     from app.training_task import default_design
     from benchmarks.taizhou_change import change_magnitude
@@ -72,7 +101,8 @@ def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iteration
     trainer = Trainer(SegmentationTask(data, train, 2), design, config, diagnostics=False)
     result = trainer.run()
     x = to_input(data, trainer.model.info.normalisation, design)
-    return predict_logits(result.model.net, x, 2, device=trainer.device).argmax(0).numpy()
+    logits = predict_logits(result.model.net, x, 2, device=trainer.device)
+    return logits.softmax(0).numpy()
 
 
 def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
@@ -88,9 +118,19 @@ def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
     return crop_features, train, test
 
 
+def blend_rows(crop: np.ndarray, train: np.ndarray, seed: int,
+               args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
+    """The product's forest, the guided network and their probabilities averaged."""
+    forest_p = product_forest_probabilities(crop, train, seed)
+    network_p = guided_probabilities(crop, train, seed, args.iterations, args.guide_threshold,
+                                     args.guide_weight, args.patch, args.device)
+    return [("product forest", forest_p), (f"guided i{args.iterations}", network_p),
+            (f"guided i{args.iterations} + forest, mean", (forest_p + network_p) / 2)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=[*METHODS, GUIDED], default=DEFAULT_METHOD)
+    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND], default=DEFAULT_METHOD)
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=75)
@@ -104,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patch", type=int, default=128, help="guided: window side")
     parser.add_argument("--device", default="cpu", help="guided: cpu, cuda or auto")
     args = parser.parse_args(argv)
-    if args.method == GUIDED:
+    if args.method in (GUIDED, BLEND):
         label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
                  f"p{args.patch} i{args.iterations}")
     else:
@@ -118,7 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            if args.method == GUIDED:
+            if args.method == BLEND:
+                start = time.perf_counter()
+                for name, proba in blend_rows(crop, train, seed, args):
+                    kappa = evaluate(proba.argmax(0), test, 2).kappa
+                    kappas.setdefault(name, []).append(kappa)
+                    print(f"{proxy:<8} seed {seed}  {name:<32} kappa {kappa:.4f}  "
+                          f"({time.perf_counter() - start:.0f} s)", flush=True)
+            elif args.method == GUIDED:
                 runs.append((label, guided_network,
                              (crop, train, seed, args.iterations, args.guide_threshold,
                               args.guide_weight, args.patch, args.device)))
