@@ -124,8 +124,25 @@ def blend_rows(crop: np.ndarray, train: np.ndarray, seed: int,
     forest_p = product_forest_probabilities(crop, train, seed)
     network_p = guided_probabilities(crop, train, seed, args.iterations, args.guide_threshold,
                                      args.guide_weight, args.patch, args.device)
-    return [("product forest", forest_p), (f"guided i{args.iterations}", network_p),
+    rows = [("product forest", forest_p), (f"guided i{args.iterations}", network_p),
             (f"guided i{args.iterations} + forest, mean", (forest_p + network_p) / 2)]
+    if args.em_priors:  # both models are trained class-balanced: their prior is uniform
+        rows += [(f"{name}, EM priors", prior_adjusted(p, np.full(2, 0.5)))
+                 for name, p in rows[:2]]
+    return rows
+
+
+def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray,
+                   iterations: int = 100) -> np.ndarray:
+    """Posteriors rescaled to the scene's class priors, estimated by EM from the posteriors
+    themselves (Saerens, Latinne & Decaestecker 2002, Neural Computation 14(1))."""
+    flat = probabilities.reshape(probabilities.shape[0], -1).astype(np.float64)
+    prior = training_prior.astype(np.float64)
+    for _ in range(iterations):
+        scaled = flat * (prior / training_prior)[:, None]
+        scaled /= scaled.sum(0, keepdims=True)
+        prior = scaled.mean(1)
+    return scaled.reshape(probabilities.shape)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guide-weight", type=float, default=DEFAULT_WEIGHT)
     parser.add_argument("--patch", type=int, default=128, help="guided: window side")
     parser.add_argument("--device", default="cpu", help="guided: cpu, cuda or auto")
+    parser.add_argument("--em-priors", action="store_true",
+                        help="blend: also each model with EM-adjusted class priors")
     args = parser.parse_args(argv)
     if args.method in (GUIDED, BLEND):
         label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
