@@ -336,6 +336,12 @@ class TrainingJob:
         prediction = predict(fitted.model, layout.data, augment=spec.augment,
                              stratigraphic_order=ordered, device=fitted.device,
                              progress=lambda done: self._set(predicted=float(done)))
+        if prediction.scene_prior is not None:
+            from fhn_core.priors import mix_text
+
+            fitted.message += (" Predicted with the class mix re-estimated on the scene ("
+                               f"{mix_text(prediction.scene_prior, labelset.class_names)}).")
+            info.message = fitted.message
         val = fitted.val_labels
         train = task.valid_labels(task.labels)
         if val is not None:

@@ -58,6 +58,11 @@ class ModelInfo:
     class_order: list[int] = field(default_factory=list)  # top to bottom; [] = none known
     ensemble: int = 1  # networks whose logits prediction averages (member weight files)
     averaged_axis: int | None = None  # spatial axis the logits are averaged over (every slice)
+    # The class prior the training loss implied ([] = unknown: a model from before it was
+    # kept), and the one prediction uses by default: "training", or "scene" (re-estimated
+    # on the predicted scene, fhn_core.priors).
+    training_prior: list[float] = field(default_factory=list)
+    class_priors: str = "training"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

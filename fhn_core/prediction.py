@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from .errors import FhnError
 from .haar import crop_to, pad_to_multiple
 from .losses import class_scores
 from .network import HyperbolicNetwork
+from .priors import check_class_priors, scene_prior, shift_to_prior
 from .sampler import free_axes
 from .stratigraphy import ordered_classes
 from .task import to_input
@@ -53,6 +54,7 @@ class Prediction:
     classes: np.ndarray        # int16 class ids on the label grid
     probabilities: np.ndarray  # float32 (K, *output grid): the label grid unless coarser
     entropy: np.ndarray        # float32 in [0, 1] on the label grid
+    scene_prior: np.ndarray | None = None  # (K,) the class mix re-estimated on the scene
 
     @property
     def output_factor(self) -> int:
@@ -281,6 +283,7 @@ def predict(
     overlap: int = 16,
     augment: bool = False,
     stratigraphic_order: bool = False,
+    class_priors: str | None = None,
     device: str | torch.device = "auto",
     progress: Callable[[float], None] | None = None,
 ) -> Prediction:
@@ -293,8 +296,12 @@ def predict(
     ``stratigraphic_order``: class ids that keep the top-to-bottom order of the classes
     the training labels showed, down every trace (law of superposition; see
     :mod:`fhn_core.stratigraphy`); only for models trained on data with a vertical axis.
+    ``class_priors``: "scene" re-estimates the class mix on this scene by EM and moves the
+    posteriors to it (:mod:`fhn_core.priors`), "training" keeps the training loss's; None
+    takes the model's default (``info.class_priors``).
     """
     info = model.info
+    class_priors = check_class_priors(class_priors or info.class_priors)
     if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):
         raise FhnError(
             "this model has no top-to-bottom class order: its data had no vertical axis or "
@@ -314,11 +321,17 @@ def predict(
                           progress=progress)
     if info.averaged_axis is not None:  # labelled on every slice: one answer per column
         logits = logits.mean(1 + info.averaged_axis)
+    prior = None
+    if class_priors == "scene":
+        prior = scene_prior(logits, info.training_prior)
+        logits = shift_to_prior(logits, info.training_prior, prior)
     order = tuple(info.class_order) if stratigraphic_order else ()
     prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
-    if factor == 1:
-        return prediction
-    grid = tuple(s for a, s in enumerate(data.shape[1:])
-                 if a not in (info.slice_axis, info.averaged_axis))
-    return Prediction(to_data_grid(prediction.classes, factor, grid),
-                      prediction.probabilities, to_data_grid(prediction.entropy, factor, grid))
+    if factor > 1:
+        grid = tuple(s for a, s in enumerate(data.shape[1:])
+                     if a not in (info.slice_axis, info.averaged_axis))
+        prediction = replace(prediction, classes=to_data_grid(prediction.classes, factor, grid),
+                             entropy=to_data_grid(prediction.entropy, factor, grid))
+    if prior is not None:
+        prediction = replace(prediction, scene_prior=prior.numpy().astype(np.float32))
+    return prediction

@@ -31,6 +31,7 @@ from .design import NetworkDesign
 from .errors import FhnError
 from .haar import padded_cells, padding_for
 from .losses import UNLABELLED, expand_channels
+from .priors import check_class_priors
 from .sparse_labels import SparseLabels
 
 Labels = np.ndarray | SparseLabels
@@ -97,6 +98,9 @@ class SegmentationTask:
     averaged_axis: int | None = None
     class_names: list[str] = field(default_factory=list)
     channel_names: list[str] = field(default_factory=list)  # kept with the model
+    # "scene" where the labels were drawn per class, not in the scene's proportions, so the
+    # class mix prediction assumes is re-estimated on the scene (fhn_core.priors)
+    class_priors: str = "training"
 
     def __post_init__(self) -> None:
         if not chunked.is_chunked(self.data):
@@ -108,6 +112,7 @@ class SegmentationTask:
                 f"data must be channels-first (C, *spatial) with 2 or 3 spatial axes, got "
                 f"shape {self.data.shape}; add a channel axis of length 1 for a single volume"
             )
+        check_class_priors(self.class_priors)
         grid = self.label_grid
         for name, lab in (("labels", self.labels), ("validation labels", self.val_labels)):
             if lab is None:

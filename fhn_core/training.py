@@ -53,6 +53,7 @@ from .losses import balanced_class_weights, class_scores, partial_cross_entropy
 from .metrics import Metrics, evaluate
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
+from .priors import label_prior, uniform_prior
 from .pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, check_guide, forest_guide
 from .sampler import SubvolumeSampler
 from .sparse_labels import SparseLabels
@@ -245,6 +246,15 @@ def sampler_seed(seed: int, rank: int) -> int:
     return seed + 1_000_003 * rank
 
 
+def _training_prior(train: Labels, n_classes: int, class_weights: str) -> list[float]:
+    """The class prior the loss implies: uniform when balanced, else the training labels'
+    frequencies (a forest guide's pseudo-labels left out: they follow the same labels)."""
+    if class_weights == "balanced":
+        return uniform_prior(n_classes)
+    counts = np.bincount(labelled_classes(train), minlength=n_classes)
+    return label_prior(torch.from_numpy(counts))
+
+
 def _class_order(task: SegmentationTask) -> list[int]:
     """The top-to-bottom class order all the task's labels show ([] where there is none).
 
@@ -306,7 +316,7 @@ class Trainer:
             fixed_axes=tuple(task.fixed_axes),
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
-            averaged_axis=task.averaged_axis,
+            averaged_axis=task.averaged_axis, class_priors=task.class_priors,
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.
@@ -340,6 +350,7 @@ class Trainer:
                                    task.n_classes).to(self.device)
             if cfg.class_weights == "balanced" else None
         )
+        info.training_prior = _training_prior(train, task.n_classes, cfg.class_weights)
         self.optimiser = self._optimiser()
         self.average = WeightAverage(net, cfg.average_decay) if cfg.average_decay > 0 else None
         self.iteration = 0

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stratigraphic-order", action="store_true",
                    help="keep the classes in the top-to-bottom order the training labels "
                         "showed, down every trace (law of superposition; seismic only)")
+    p.add_argument("--class-priors", choices=("training", "scene"),
+                   help="the class mix to predict with: 'scene' re-estimates it on this data "
+                        "(for labels drawn per class, not in the scene's proportions), "
+                        "'training' keeps the training labels' (default: the model's; "
+                        "'scene' for two dates)")
     p.add_argument("--baseline", action="store_true",
                    help="write the run's per-cell baseline (random forest, refitted from the "
                         "run's labels and seed) instead of the network; runs trained with "

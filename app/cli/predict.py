@@ -16,6 +16,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from app.layout import layout_for_model
     from fhn_core.checkpoint import TrainedModel
     from fhn_core.prediction import predict
+    from fhn_core.priors import mix_text
     from io_adapters.open_data import load_data
 
     streamed = args.scheduler or args.store or any(Path(p).suffix.lower() == ".zarr"
@@ -59,9 +60,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.block is not None and not 0 <= overlap < args.block:
         # fhn_core steps blocks by (block - overlap), at least 1: one block per cell otherwise
         raise UserError(f"--overlap {overlap} must be at least 0 and less than --block")
-    if args.baseline and (args.augment or args.stratigraphic_order):
-        raise UserError("--baseline predicts each cell alone: leave out --augment and "
-                        "--stratigraphic-order")
+    if args.baseline and (args.augment or args.stratigraphic_order or args.class_priors):
+        raise UserError("--baseline predicts each cell alone: leave out --augment, "
+                        "--stratigraphic-order and --class-priors")
     with tqdm(total=100, desc="predicting", unit="%", dynamic_ncols=True) as bar:
 
         def progress(fraction: float) -> None:
@@ -76,7 +77,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             prediction = predict(model, layout.data, block=args.block, overlap=overlap,
                                  augment=args.augment,
                                  stratigraphic_order=args.stratigraphic_order,
-                                 device=args.device, progress=progress)
+                                 class_priors=args.class_priors, device=args.device,
+                                 progress=progress)
     written = export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     grid = "the data grid"
@@ -86,6 +88,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 f"the network's output grid, {prediction.output_factor}x coarser than the data")
     who = "the per-cell baseline's " if args.baseline else ""
     print(f"{who}{args.what} written to {written}, on {grid}")
+    if prediction.scene_prior is not None:
+        mix = mix_text(prediction.scene_prior, [name for name, _ in table])
+        print(f"class mix re-estimated on the scene: {mix} "
+              "(--class-priors training keeps the training labels')")
     return EXIT_OK
 
 
@@ -101,6 +107,10 @@ def _predict_streamed(args: argparse.Namespace) -> int:
     if args.augment:
         raise UserError("--augment is not available with --scheduler/--store/.zarr data; "
                         "leave it out (or predict in memory)")
+    if args.class_priors == "scene":
+        raise UserError("--class-priors scene is not available with --scheduler/--store/.zarr "
+                        "data (the class mix is estimated over the whole scene); leave it out "
+                        "(or predict in memory)")
     out = Path(args.out)
     store = out if out.suffix.lower() == ".zarr" else Path(args.store or out.with_suffix(".zarr"))
     da = load_data(Path(args.data[0]), kind=args.kind)

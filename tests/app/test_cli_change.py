@@ -75,10 +75,17 @@ def test_an_ensemble_run_trains_saves_and_predicts_every_member(scene, tmp_path,
                  "--no-estimate"]) == 0
     for name in ("checkpoint", "checkpoint-1"):
         assert json.loads((out / name / "training.json").read_text())["iteration"] == 4
+    # two dates: labels drawn per class, so prediction re-estimates the scene's class mix
+    assert info["class_priors"] == "scene" and info["training_prior"] == [0.5, 0.5]
     target = tmp_path / "classes.npy"
+    capsys.readouterr()
     assert main(["predict", str(out), *map(str, dates), "--out", str(target),
                  "--device", "cpu"]) == 0
     assert np.load(target).shape == SHAPE[:2]
+    assert "class mix re-estimated on the scene: change" in capsys.readouterr().out
+    assert main(["predict", str(out), *map(str, dates), "--out", str(target),
+                 "--device", "cpu", "--class-priors", "training"]) == 0
+    assert "re-estimated" not in capsys.readouterr().out
 
 
 def test_evaluate_takes_masks_points_a_region_and_the_models_class_names(scene, tmp_path,
