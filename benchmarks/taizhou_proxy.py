@@ -27,7 +27,15 @@ probabilities. Rule written before its first run: averaging the forest's probabi
 into the network's output becomes a product setting only if, over the ten splits at 100
 iterations (the auto recipe's t* on Taizhou seeds 0-4 was 44-100), the mean's kappa is
 higher than both the forest's and the guided network's AND it is ahead of the forest on
-at least 6 of the 10.
+at least 6 of the 10. Result: mean 0.819 against 0.803 (forest) and 0.792, ahead of the
+forest on 4 of 10: not adopted.
+
+``--em-priors`` (sessions 23-24) adds each model with its posteriors moved to the class mix
+that EM re-estimates on the crop (:mod:`fhn_core.priors`). Rule written before its first
+run: the re-estimate becomes the default of two-date prediction if, over the ten splits,
+the guided network with it has a higher mean kappa than without AND is ahead on at least 6
+of the 10. Result: 0.827 against 0.793, ahead on 6 of 10 (first 0-3, mirrored 1-2):
+adopted (benchmarks/README.md has the table).
 
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
