@@ -78,6 +78,8 @@ class JobSpec:
     ``stratigraphic_order`` keeps the classes in the top-to-bottom order the labels show
     down every trace (:mod:`fhn_core.stratigraphy`); where the labels show no single order
     the prediction is made without it and the run's message says so.
+    ``class_priors`` "scene" or "training": the class mix the prediction decides with
+    (:mod:`fhn_core.priors`); None: the model's default (the scene's for two dates).
     ``recipe`` "auto" chooses the input channels, the default design's size and the
     iterations by spatially blocked cross-validation within ``budget_minutes``
     (:mod:`app.auto_run`; ``design`` and the attribute flags are then not used, ``config``
@@ -97,6 +99,7 @@ class JobSpec:
     every_slice: bool = False
     augment: bool = False
     stratigraphic_order: bool = False
+    class_priors: str | None = None
     name: str | None = None
     resume: str | None = None
     recipe: str = "fixed"
@@ -334,7 +337,8 @@ class TrainingJob:
                       val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
             return
         prediction = predict(fitted.model, layout.data, augment=spec.augment,
-                             stratigraphic_order=ordered, device=fitted.device,
+                             stratigraphic_order=ordered, class_priors=spec.class_priors,
+                             device=fitted.device,
                              progress=lambda done: self._set(predicted=float(done)))
         if prediction.scene_prior is not None:
             from fhn_core.priors import mix_text

@@ -187,6 +187,12 @@ with design_col:
              "the labels show (wells or painted sections). Down every trace the prediction "
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
+    scene_mix = layout.kind == "dates" and st.toggle(
+        "Re-estimate the class mix on the scene", value=True, key="fhn-train-scene-mix",
+        help="Your labels are points drawn per class, not in the scene's proportions, so the "
+             "network learns as if every class were equally common. The prediction then "
+             "estimates each class's share of the scene from the network's own answers (EM) "
+             "and decides with it. Off: decide with equal shares.")
     scheduler = chunked and st.text_input(
         "Predict on a Dask cluster (scheduler address)", key="fhn-train-scheduler",
         placeholder="tcp://host:8786",
@@ -428,6 +434,8 @@ if start_col.button("Start training", type="primary", icon=":material/play_arrow
     started = ui.run_action(lambda: jobs.registry().start(
         jobs.JobSpec(project.folder, design, config, **inputs,
                      augment=bool(predict_flips), stratigraphic_order=bool(superposition),
+                     class_priors=None if layout.kind != "dates" else
+                     ("scene" if scene_mix else "training"),
                      recipe=recipe, budget_minutes=float(budget_minutes),
                      scheduler=(scheduler or "").strip() or None, data=grid)))
     if started is not None:

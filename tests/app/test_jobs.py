@@ -133,6 +133,23 @@ def test_augmented_prediction_is_what_the_job_saves(demo: Path) -> None:
     assert np.abs(saved - plain).max() > 1e-5  # augmentation changed the answer
 
 
+def test_a_job_asked_for_the_scenes_class_mix_saves_and_reports_it(demo: Path) -> None:
+    from app.layout import layout_for_model
+    from fhn_core.prediction import predict
+
+    job = jobs.registry().start(jobs.JobSpec(demo, TINY, config(2), class_priors="scene"))
+    assert job.wait(WAIT) and job.snapshot().status == "finished", job.snapshot().error
+    assert "class mix re-estimated on the scene (" in job.snapshot().message
+    project = Project.open(demo)
+    model = TrainedModel.load(runs.RunPaths.of(project, job.name).model_dir)
+    assert model.info.class_priors == "training"  # seismic: the job's choice, not the model's
+    layout = layout_for_model(project.load_data(), model)
+    saved = runs.load_prediction(project, job.name).probabilities
+    scene = predict(model, layout.data, class_priors="scene", device="cpu")
+    np.testing.assert_allclose(saved, scene.probabilities, atol=1e-6)
+    assert np.abs(saved - predict(model, layout.data, device="cpu").probabilities).max() > 1e-5
+
+
 def test_one_job_at_a_time(demo: Path) -> None:
     first = jobs.registry().start(jobs.JobSpec(demo, TINY, config(10_000)))
     with pytest.raises(jobs.JobBusy, match=first.name):
