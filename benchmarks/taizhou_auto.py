@@ -15,7 +15,9 @@ feeds back into one.
 
 prints per seed: the cross-validated kappa (mean ± sd over the spatial folds) of the
 network and of the forest as ``fhn train`` reported them, their kappa on the east, and
-where the time went (cross-validation, final training, prediction).
+where the time went (cross-validation, final training, prediction). ``--tile 2`` times the
+issue's 800 x 800 x 6 x 2 case on the scene mirrored 2 x 2 (the points in the first copy;
+nothing scored).
 """
 
 from __future__ import annotations
@@ -31,17 +33,45 @@ import tomli_w
 from app.cli import main as fhn
 from benchmarks.taizhou_change import DATA, load_scene, split
 from fhn_core.metrics import evaluate
+from io_adapters.hyperspectral import read_envi
 
 
-def run_seed(seed: int, folder: Path, budget: float, training: dict) -> dict:
-    """One seed through fhn train / fhn predict; the east scored once at the end."""
+def tiled_dates(folder: Path, tile: int) -> list[Path]:
+    """The two dates mirrored into tile x tile copies (ENVI, float32): a scene of the size
+    the issue's time target names (tile 2: 800 x 800 x 6 x 2) from the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in ("2000TM", "2003TM"):
+        cube = read_envi(DATA / name).values.astype("<f4")           # (y, x, band)
+        row = np.concatenate([cube if i % 2 == 0 else cube[:, ::-1] for i in range(tile)], 1)
+        big = np.concatenate([row if i % 2 == 0 else row[::-1] for i in range(tile)], 0)
+        lines, samples, bands = big.shape
+        (folder / f"{name}.img").write_bytes(np.ascontiguousarray(big.transpose(2, 0, 1))
+                                             .tobytes())
+        header = folder / f"{name}.hdr"
+        header.write_text(f"ENVI\nsamples = {samples}\nlines = {lines}\nbands = {bands}\n"
+                          "header offset = 0\nfile type = ENVI Standard\ndata type = 4\n"
+                          "interleave = bsq\nbyte order = 0\n")
+        paths.append(header)
+    return paths
+
+
+def run_seed(seed: int, folder: Path, budget: float, training: dict, tile: int = 1) -> dict:
+    """One seed through fhn train / fhn predict; the east scored once at the end.
+
+    ``tile`` > 1: the scene mirrored tile x tile times with the seed's points in the first
+    copy, for timing only (nothing is scored)."""
     folder.mkdir(parents=True, exist_ok=True)
     _, ref = load_scene()
     train, east = split(ref, seed)
+    dates = [DATA / "2000TM", DATA / "2003TM"]
+    if tile > 1:
+        dates = tiled_dates(folder / "scene", tile)
+        train = np.pad(train, [(0, (tile - 1) * n) for n in train.shape], constant_values=-1)
     points = np.where(train >= 0, train + 1, 0).astype(np.int16)  # file: 0 = none
     np.save(folder / "points.npy", points)
     config = {"output": "run",
-              "data": {"path": [str(DATA / "2000TM"), str(DATA / "2003TM")]},
+              "data": {"path": [str(d) for d in dates]},
               "labels": {"path": "points.npy", "classes": ["changed", "unchanged"]},
               "training": {"seed": seed, "budget_minutes": budget, **training}}
     toml = folder / "run.toml"
@@ -59,11 +89,12 @@ def run_seed(seed: int, folder: Path, budget: float, training: dict) -> dict:
                         ("network_training_mix", ["--class-priors", "training"])):
         out = folder / f"{name}.npy"
         started = time.perf_counter()
-        if fhn(["predict", str(folder / "run"), str(DATA / "2000TM"), str(DATA / "2003TM"),
-                "--out", str(out), *extra]) != 0:
+        if fhn(["predict", str(folder / "run"), *map(str, dates), "--out", str(out),
+                *extra]) != 0:
             raise SystemExit(f"fhn predict {name} failed for seed {seed}")
         row[f"{name}_predict_seconds"] = time.perf_counter() - started
-        row[f"east_{name}"] = evaluate(np.load(out), east, 2).kappa
+        row[f"east_{name}"] = (float("nan") if tile > 1 else
+                               evaluate(np.load(out), east, 2).kappa)
     return row
 
 
@@ -72,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--budget", type=float, default=15.0, help="budget_minutes")
     parser.add_argument("--out", type=Path, default=Path("taizhou-auto"))
+    parser.add_argument("--tile", type=int, default=1,
+                        help="time a scene mirrored N x N times (2: 800 x 800); not scored")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra [training] settings of the run TOML, e.g. patch=[128,128]")
     args = parser.parse_args(argv)
@@ -84,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         training[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-    rows = [run_seed(s, args.out / f"seed{s}", args.budget, training) for s in args.seeds]
+    rows = [run_seed(s, args.out / f"seed{s}", args.budget, training, args.tile)
+            for s in args.seeds]
     print("\nseed  chosen              CV network      CV forest       east network  east forest"
           "  east network, training mix  CV / final / predict (s)")
     for r in rows:
