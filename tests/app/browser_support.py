@@ -1,11 +1,13 @@
 """Browser-test helpers shared by the app's Playwright tests (their fixtures are in
 conftest.py): a streamlit server on a free port (``streamlit run app/serve.py``, stopped by
 its process id) and a watch on the page that fails the test on any console error, failed
-request, request to the internet or traceback."""
+request, request to the internet or traceback; and the steps every walk takes (open a
+page from the sidebar, wait for streamlit to finish a run, retry what a rerun swallowed)."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -109,3 +111,50 @@ class PageWatch:
                     + [f"fetched from the internet: {e}" for e in self.external]
                     + [f"traceback on the page: {t}" for t in shown])
         assert not problems, f"{where}: " + "\n".join(problems)
+
+
+PAGE_URLS = {"Project & data": "data", "View & label": "label",
+             "Wells & validation": "wells", "Train": "train", "Results": "results",
+             "3D view": "view3d", "Export": "export"}
+
+
+def goto(page, watch: PageWatch, title: str) -> None:
+    """Open a page from the sidebar and wait until it is at its own URL (a click made
+    while the current page is still running may be dropped: click again)."""
+    pattern = re.compile(rf"/{PAGE_URLS[title]}(\?|$)")
+
+    def follow_link() -> None:
+        page.get_by_role("link", name=title, exact=True).click()
+        page.wait_for_url(pattern, timeout=5_000)
+
+    retry(follow_link, 5, f"the sidebar link {title!r} did not open its page")
+    settle(page)
+    watch.check(f"opening {title}")
+
+
+def retry(attempt, tries: int, failure: str) -> None:
+    """Run ``attempt`` until it goes through, at most ``tries`` times: a page that
+    streamlit is still drawing again can swallow a click or hide a box being filled."""
+    for _ in range(tries):
+        try:
+            attempt()
+            return
+        except Exception:  # noqa: BLE001 - drawn again under us: look again
+            continue
+    pytest.fail(failure)
+
+
+def settle(page, quiet: float = 0.4, timeout: float = 30.0) -> None:
+    """Wait until streamlit has finished running the page (its running indicator gone
+    for ``quiet`` seconds)."""
+    running = page.locator('[data-testid="stStatusWidget"]')
+    deadline = time.monotonic() + timeout
+    calm_since = None
+    while time.monotonic() < deadline:
+        if running.count() == 0 or not running.first.is_visible():
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= quiet:
+                return
+        else:
+            calm_since = None
+        time.sleep(0.1)

@@ -25,6 +25,7 @@ from tests.app.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     PageWatch,
+    goto,
     streamlit_server,
 )
 
@@ -182,7 +183,7 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
             watch = PageWatch(page)
             page.goto(url)
             _labelled(page)
-            page.get_by_role("link", name="Train").click()
+            goto(page, watch, "Train")
             preset = page.get_by_role("combobox", name="Start from")
             expect(preset).to_have_value(re.compile("Demo recipe"), timeout=60_000)
             preset.click()
@@ -205,7 +206,7 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
             time.sleep(1.0)
             page.screenshot(path=str(ARTIFACTS / "browser-results.png"), full_page=True)
 
-            page.get_by_role("link", name="3D view").click()
+            goto(page, watch, "3D view")
             frame = page.frame_locator("iframe").first
             frame.locator("canvas").first.wait_for(timeout=60_000)
             time.sleep(3.0)  # vtk.js draws after the scene is decoded
@@ -214,7 +215,7 @@ def test_train_look_in_3d_and_export_segy(server, sync_playwright) -> None:
             page.screenshot(path=str(ARTIFACTS / "browser-3d-page.png"), full_page=True)
             assert _class_pixels(shot, colours) > 2_000, "the 3D view shows no class colours"
 
-            page.get_by_role("link", name="Export").click()
+            goto(page, watch, "Export")
             page.get_by_role("button", name="Export").click()
             page.get_by_text("Wrote").first.wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "browser-exported.png"), full_page=True)

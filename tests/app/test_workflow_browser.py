@@ -29,6 +29,9 @@ from tests.app.browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     PageWatch,
+    goto,
+    retry,
+    settle,
     streamlit_server,
 )
 
@@ -81,53 +84,6 @@ def write_pair(folder: Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- steps
-PAGE_URLS = {"Project & data": "data", "View & label": "label",
-             "Wells & validation": "wells", "Train": "train", "Results": "results",
-             "3D view": "view3d", "Export": "export"}
-
-
-def goto(page, watch: PageWatch, title: str) -> None:
-    """Open a page from the sidebar and wait until it is at its own URL (a click made
-    while the current page is still running may be dropped: click again)."""
-    pattern = re.compile(rf"/{PAGE_URLS[title]}(\?|$)")
-
-    def follow_link() -> None:
-        page.get_by_role("link", name=title, exact=True).click()
-        page.wait_for_url(pattern, timeout=5_000)
-
-    retry(follow_link, 5, f"the sidebar link {title!r} did not open its page")
-    settle(page)
-    watch.check(f"opening {title}")
-
-
-def retry(attempt, tries: int, failure: str) -> None:
-    """Run ``attempt`` until it goes through, at most ``tries`` times: a page that
-    streamlit is still drawing again can swallow a click or hide a box being filled."""
-    for _ in range(tries):
-        try:
-            attempt()
-            return
-        except Exception:  # noqa: BLE001 - drawn again under us: look again
-            continue
-    pytest.fail(failure)
-
-
-def settle(page, quiet: float = 0.4, timeout: float = 30.0) -> None:
-    """Wait until streamlit has finished running the page (its running indicator gone
-    for ``quiet`` seconds)."""
-    running = page.locator('[data-testid="stStatusWidget"]')
-    deadline = time.monotonic() + timeout
-    calm_since = None
-    while time.monotonic() < deadline:
-        if running.count() == 0 or not running.first.is_visible():
-            calm_since = calm_since or time.monotonic()
-            if time.monotonic() - calm_since >= quiet:
-                return
-        else:
-            calm_since = None
-        time.sleep(0.1)
-
-
 def wait_text(page, text: str | re.Pattern, timeout: float = WAIT):
     found = page.get_by_text(text).first
     found.wait_for(timeout=timeout)
