@@ -3,7 +3,7 @@
 One concept per module, in the order they build on each other:
 haar -> layers -> design -> reversible -> network -> losses -> memory -> paper
 -> diagnostics -> stability -> coarse -> metrics -> sampler -> memory_check -> training
--> prediction.
+-> prediction (with stratigraphy and priors).
 """
 
 from .design import NetworkDesign, Segment
