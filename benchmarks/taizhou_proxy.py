@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from benchmarks.taizhou_change import (
     DATA,
@@ -65,6 +66,7 @@ from benchmarks.taizhou_change import (
     split,
 )
 from fhn_core.metrics import evaluate
+from fhn_core.priors import scene_prior, shift_to_prior
 from fhn_core.pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT
 
 CROP = 200          # columns kept: the western half of the 400-column scene
@@ -143,17 +145,12 @@ def blend_rows(crop: np.ndarray, train: np.ndarray, seed: int,
     return rows
 
 
-def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray,
-                   iterations: int = 100) -> np.ndarray:
-    """Posteriors rescaled to the scene's class priors, estimated by EM from the posteriors
-    themselves (Saerens, Latinne & Decaestecker 2002, Neural Computation 14(1))."""
-    flat = probabilities.reshape(probabilities.shape[0], -1).astype(np.float64)
-    prior = training_prior.astype(np.float64)
-    for _ in range(iterations):
-        scaled = flat * (prior / training_prior)[:, None]
-        scaled /= scaled.sum(0, keepdims=True)
-        prior = scaled.mean(1)
-    return scaled.reshape(probabilities.shape)
+def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.ndarray:
+    """Posteriors moved to the class mix EM re-estimates on the crop: the product's
+    :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002) on their logarithms."""
+    logits = torch.from_numpy(np.log(np.clip(probabilities, 1e-12, None)).astype(np.float64))
+    prior = scene_prior(logits, list(training_prior))
+    return shift_to_prior(logits, list(training_prior), prior).softmax(0).numpy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import jobs, run_ui, runs, ui
 from app.demo import demo_recipe
+from app.training_task import class_priors_for
 from fhn_core.auto_recipe import AUTO_ITERATIONS, DEFAULT_BUDGET_MINUTES, candidates_for
 from fhn_core.coarse import haar_route
 from fhn_core.ensemble import format_seconds
@@ -188,7 +189,8 @@ with design_col:
              "then keeps that order, each class at most once, choosing the most probable "
              "such sequence. For stratigraphic units; leave it off for facies that repeat.")
     scene_mix = layout.kind == "dates" and st.toggle(
-        "Re-estimate the class mix on the scene", value=True, key="fhn-train-scene-mix",
+        "Re-estimate the class mix on the scene", key="fhn-train-scene-mix",
+        value=class_priors_for(layout.kind) == "scene",
         help="Your labels are points drawn per class, not in the scene's proportions, so the "
              "network learns as if every class were equally common. The prediction then "
              "estimates each class's share of the scene from the network's own answers (EM) "
