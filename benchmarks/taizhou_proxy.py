@@ -40,6 +40,15 @@ second rule, written before seeds 5-9 were run: it stays only if, pooled over se
 both proxies, its mean kappa is higher AND it is ahead on at least 11 of 20. Result: 0.851
 against 0.802, ahead on 14 of 20: it stays.
 
+``--method ensemble`` (session 25) trains the guided network as the product's ensemble
+(:class:`fhn_core.ensemble.EnsembleTrainer`, ``--members`` networks, member seeds of
+:func:`fhn_core.ensemble.member_seed`) and scores member 0 alone and the mean of the
+members' logits, both with the scene's class mix re-estimated (the two-date default).
+Rule written before its first run: the auto recipe's final model for two dates becomes an
+ensemble of 5 networks (when the time left allows) only if, pooled over the twenty splits
+(seeds 0-9 of both proxies, 100 iterations), the five networks' mean kappa is higher than
+member 0's AND they are ahead on at least 11 of 20 (a tie is not ahead).
+
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
         [--timelapse-weight W] [--guide-threshold T] [--guide-weight W] [--patch P]
@@ -73,6 +82,7 @@ CROP = 200          # columns kept: the western half of the 400-column scene
 PROXIES = ("first", "mirrored")
 GUIDED = "guided"
 BLEND = "blend"   # the product forest, the guided network and the mean of their probabilities
+ENSEMBLE = "ensemble"   # the guided network as the product's ensemble: member 0 against all
 
 
 def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
@@ -99,23 +109,33 @@ def guided_probabilities(features: np.ndarray, train: np.ndarray, seed: int, ite
                          threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
                          patch: int = 128, device: str = "cpu") -> np.ndarray:
     """(2, y, x) softmax of the product's forest-guided network (fixed iterations, no CV)."""
+    return guided_member_logits(features, train, seed, iterations, threshold, weight, patch,
+                                device)[0].softmax(0).numpy()
+
+
+def guided_member_logits(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
+                         threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
+                         patch: int = 128, device: str = "cpu",
+                         members: int = 1) -> list[torch.Tensor]:
+    """(2, y, x) logits of each member of the product's forest-guided ensemble."""
     from app.layout import DataLayout
     from app.training_task import default_design
     from benchmarks.taizhou_change import change_magnitude
+    from fhn_core.ensemble import EnsembleTrainer
     from fhn_core.prediction import predict_logits
     from fhn_core.task import SegmentationTask, to_input
-    from fhn_core.training import TrainConfig, Trainer
+    from fhn_core.training import TrainConfig
 
     data = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
     design = default_design(DataLayout(data, (), ("y", "x"), ("y", "x"), "dates"), 2)
     config = TrainConfig(iterations=iterations, seed=seed, device=device, guide="forest",
                          guide_threshold=threshold, guide_weight=weight,
-                         patch=(patch, patch), validation_fraction=0.0, checkpoint_every=0)
-    trainer = Trainer(SegmentationTask(data, train, 2), design, config, diagnostics=False)
-    result = trainer.run()
-    x = to_input(data, trainer.model.info.normalisation, design)
-    logits = predict_logits(result.model.net, x, 2, device=trainer.device)
-    return logits.softmax(0).numpy()
+                         patch=(patch, patch), validation_fraction=0.0, checkpoint_every=0,
+                         ensemble=members)
+    trainer = EnsembleTrainer(SegmentationTask(data, train, 2), design, config)
+    model = trainer.run().model
+    x = to_input(data, model.info.normalisation, design)
+    return [predict_logits(net, x, 2, device=trainer.device) for net in model.networks]
 
 
 def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
@@ -145,6 +165,21 @@ def blend_rows(crop: np.ndarray, train: np.ndarray, seed: int,
     return rows
 
 
+def ensemble_rows(crop: np.ndarray, train: np.ndarray, seed: int,
+                  args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
+    """Member 0 alone and the members' mean logits, each moved to the scene's class mix."""
+    logits = guided_member_logits(crop, train, seed, args.iterations, args.guide_threshold,
+                                  args.guide_weight, args.patch, args.device, args.members)
+    uniform = [0.5, 0.5]   # balanced training: the prior the networks learnt under
+    rows = []
+    for name, mean in (("member 0", logits[0]),
+                       (f"{len(logits)} networks", torch.stack(logits).mean(0))):
+        mean = mean.double()
+        rows.append((f"{name}, EM priors", shift_to_prior(
+            mean, uniform, scene_prior(mean, uniform)).softmax(0).numpy()))
+    return rows
+
+
 def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.ndarray:
     """Posteriors moved to the class mix EM re-estimates on the crop: the product's
     :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002) on their logarithms."""
@@ -155,7 +190,8 @@ def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND], default=DEFAULT_METHOD)
+    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND, ENSEMBLE],
+                        default=DEFAULT_METHOD)
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=75)
@@ -170,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="guided: cpu, cuda or auto")
     parser.add_argument("--em-priors", action="store_true",
                         help="blend: also each model with EM-adjusted class priors")
+    parser.add_argument("--members", type=int, default=5, help="ensemble: networks")
     args = parser.parse_args(argv)
-    if args.method in (GUIDED, BLEND):
+    if args.method in (GUIDED, BLEND, ENSEMBLE):
         label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
                  f"p{args.patch} i{args.iterations}")
     else:
@@ -185,9 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            if args.method == BLEND:
+            if args.method in (BLEND, ENSEMBLE):
                 start = time.perf_counter()
-                for name, proba in blend_rows(crop, train, seed, args):
+                rows = (blend_rows if args.method == BLEND else ensemble_rows)(
+                    crop, train, seed, args)
+                for name, proba in rows:
                     kappa = evaluate(proba.argmax(0), test, 2).kappa
                     kappas.setdefault(name, []).append(kappa)
                     print(f"{proxy:<8} seed {seed}  {name:<32} kappa {kappa:.4f}  "
