@@ -144,7 +144,9 @@ def choose_settings(
         choose_iterations="training.iterations" not in fixed,
         baseline=lambda p: baseline.cross_validated(p.task, folds, seed),
         report=report, should_stop=should_stop)
-    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen)
+    members = auto_recipe.final_members(kind, choice, prepared,
+                                        ensemble_fixed="training.ensemble" in fixed)
+    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members)
 
 
 def fixed_keys(data: Mapping[str, Any], design: Mapping[str, Any],

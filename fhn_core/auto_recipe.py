@@ -53,9 +53,19 @@ Elements of Statistical Learning*, section 7.10) is as good as the data can tell
 the one that cost least per fold (measured seconds) is adopted. Ties in cost go to the
 earlier candidate of the list.
 
-The score shown is the adopted candidate's cross-validated score. It was selected among a
-few candidates and iteration counts, so it can be slightly optimistic; the baseline's
-score involves no choice.
+**The final model of two dates averages networks** (:func:`final_members`). From 50
+points a class one network's map depends much on its start; for two dates the final model
+is an ensemble of up to :data:`FINAL_MEMBERS` networks of the adopted candidate (member
+seeds and averaged logits of :mod:`fhn_core.ensemble`), as many as the time left after
+cross-validation covers at the adopted candidate's measured seconds per fold (never fewer
+than one; not when the user set ``training.ensemble`` or the candidate is an ensemble).
+Adopted in session 25 by a rule written before its run, on the twenty western Taizhou
+proxies (``benchmarks.taizhou_proxy --method ensemble``; benchmarks/README.md).
+
+The score shown is the adopted candidate's cross-validated score, one network's (an
+ensemble's final model is scored through its members' procedure, not as an ensemble). It
+was selected among a few candidates and iteration counts, so it can be slightly
+optimistic; the baseline's score involves no choice.
 """
 
 from __future__ import annotations
@@ -167,6 +177,10 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
 }
 
 
+# Networks averaged in the final model when the time left allows, per kind of data (others: 1).
+FINAL_MEMBERS = {"dates": 5}
+
+
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
     """The fixed candidate set for a data kind (seismic, two dates; anything else a map)."""
     return CANDIDATES[kind if kind in ("seismic", "dates") else "maps"]
@@ -255,6 +269,7 @@ class AutoChoice:
     choose_iterations: bool = True
     reason: str = ""
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
+    final_members: int = 1              # networks the final model averages (final_members)
 
     @property
     def baseline_wins(self) -> bool:
@@ -281,6 +296,7 @@ class AutoChoice:
             "iterations": self.chosen.iterations,
             "iterations_chosen": self.choose_iterations,
             "iteration_cap": self.iteration_cap,
+            "final_members": self.final_members,
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -336,11 +352,31 @@ def fold_config(config: TrainConfig, choose_iterations: bool) -> TrainConfig:
                    stop_after=0)
 
 
-def final_config(prepared: Prepared, result: CandidateResult) -> TrainConfig:
-    """The final model's settings: the candidate's, on all labels, stopped after t*."""
+def final_config(prepared: Prepared, result: CandidateResult, members: int = 1) -> TrainConfig:
+    """The final model's settings: the candidate's, on all labels, stopped after t*; with
+    ``members`` > 1 (:func:`final_members`) that many networks of it, logits averaged."""
     cfg = prepared.config
     stop = result.iterations if result.iterations < cfg.iterations else 0
-    return replace(cfg, validation_fraction=0.0, validate_every=0, stop_after=stop)
+    ensemble = members if cfg.ensemble == 1 else cfg.ensemble
+    return replace(cfg, validation_fraction=0.0, validate_every=0, stop_after=stop,
+                   ensemble=ensemble)
+
+
+def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
+                  ensemble_fixed: bool = False) -> int:
+    """How many networks the final model averages (module docstring), and the choice's
+    reason says so. One when the kind has no final ensemble, the user fixed
+    ``training.ensemble`` or the adopted candidate is itself an ensemble."""
+    wanted = FINAL_MEMBERS.get(kind, 1)
+    if wanted == 1 or ensemble_fixed or prepared.config.ensemble != 1:
+        return 1
+    left = choice.budget_seconds - choice.seconds
+    members = max(1, min(wanted, int(left // max(choice.chosen.seconds_per_fold, 1e-9))))
+    choice.final_members = members
+    choice.reason += (f" The final model averages {members} network"
+                      f"{'s' if members > 1 else ''} of it from different starts (up to "
+                      f"{wanted} as the time left allows); the score shown is one network's.")
+    return members
 
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,

@@ -1,6 +1,8 @@
 """The per-cell baseline and the auto recipe: scores on blocked folds, the adoption rule,
 user-fixed settings kept, the budget respected."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -192,3 +194,31 @@ def test_folds_slower_than_the_pilot_said_stop_earlier_to_keep_the_budget(monkey
     assert max(point["iteration"] for point in result.as_dict()["curve"]) == 8
     assert result.iterations <= 8
     assert auto_recipe.final_config(prepared, result).last_iteration == result.iterations
+
+
+def test_the_final_model_of_two_dates_averages_as_many_networks_as_the_time_left_covers():
+    net = _result("net", [0.8, 0.9], seconds=10)
+    folds = spatial_folds(np.array([[0, -1, 1, -1, 0, 1]]), 2, side=1)
+    prepared = Prepared(SegmentationTask(np.zeros((1, 1, 6), np.float32),
+                                         np.array([[0, -1, 1, -1, 0, 1]]), 2),
+                        DESIGN, TrainConfig(iterations=20, device="cpu"))
+
+    def members(kind, budget, spent, config=prepared.config, fixed=False):
+        choice = auto_recipe.AutoChoice(net, [net], folds, budget, spent)
+        n = auto_recipe.final_members(kind, choice, replace(prepared, config=config), fixed)
+        return n, choice
+
+    n, choice = members("dates", 600.0, 100.0)      # 500 s left at 10 s a network: the cap
+    assert n == auto_recipe.FINAL_MEMBERS["dates"] == 5
+    assert choice.final_members == 5 and choice.as_dict()["final_members"] == 5
+    assert "averages 5 networks" in choice.reason and "one network's" in choice.reason
+    final = auto_recipe.final_config(prepared, net, n)
+    assert final.ensemble == 5 and final.last_iteration == net.iterations
+    assert members("dates", 600.0, 570.0)[0] == 3   # 30 s left: three networks
+    assert members("dates", 600.0, 599.0)[0] == 1   # never fewer than one
+    assert members("maps", 600.0, 100.0)[0] == 1    # only two dates average
+    assert members("seismic", 600.0, 100.0)[0] == 1
+    assert members("dates", 600.0, 100.0, fixed=True)[0] == 1   # the user's ensemble stays
+    three = replace(prepared.config, ensemble=3)
+    assert members("dates", 600.0, 100.0, config=three)[0] == 1
+    assert auto_recipe.final_config(replace(prepared, config=three), net, 1).ensemble == 3
