@@ -182,19 +182,23 @@ def ensemble_rows(crop: np.ndarray, train: np.ndarray, seed: int,
     rows = []
     for name, mean in (("member 0", logits[0]),
                        (f"{len(logits)} networks", torch.stack(logits).mean(0))):
-        mean = mean.double()
-        rows.append((f"{name}, EM priors", shift_to_prior(
-            mean, uniform, scene_prior(mean, uniform)).softmax(0).numpy()))
+        rows.append((f"{name}, EM priors", scene_mix(mean, uniform)))
         rows.append((f"{name}, training mix", mean.softmax(0).numpy()))
     return rows
 
 
+def scene_mix(logits: torch.Tensor, training_prior: list[float]) -> np.ndarray:
+    """Softmax of ``logits`` moved to the class mix EM re-estimates on the crop: the
+    product's :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002)."""
+    logits = logits.double()
+    prior = scene_prior(logits, training_prior)
+    return shift_to_prior(logits, training_prior, prior).softmax(0).numpy()
+
+
 def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.ndarray:
-    """Posteriors moved to the class mix EM re-estimates on the crop: the product's
-    :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002) on their logarithms."""
-    logits = torch.from_numpy(np.log(np.clip(probabilities, 1e-12, None)).astype(np.float64))
-    prior = scene_prior(logits, list(training_prior))
-    return shift_to_prior(logits, list(training_prior), prior).softmax(0).numpy()
+    """Posteriors moved to the scene's class mix (:func:`scene_mix` on their logarithms)."""
+    logits = torch.from_numpy(np.log(np.clip(probabilities, 1e-12, None)))
+    return scene_mix(logits, list(training_prior))
 
 
 def main(argv: list[str] | None = None) -> int:
