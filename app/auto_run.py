@@ -146,7 +146,9 @@ def choose_settings(
         report=report, should_stop=should_stop)
     members = auto_recipe.final_members(kind, choice, prepared,
                                         ensemble_fixed="training.ensemble" in fixed)
-    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members)
+    calibration = auto_recipe.calibration_of(kind, choice, prepared.task.n_classes)
+    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members,
+                                                      calibration)
 
 
 def fixed_keys(data: Mapping[str, Any], design: Mapping[str, Any],

@@ -90,6 +90,7 @@ PROXIES = ("first", "mirrored")
 GUIDED = "guided"
 BLEND = "blend"   # the product forest, the guided network and the mean of their probabilities
 ENSEMBLE = "ensemble"   # the guided network as the product's ensemble: member 0 against all
+CALIBRATED = "calibrated"   # the ensemble's scene mix from calibrated posteriors
 
 
 def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
@@ -125,12 +126,28 @@ def guided_member_logits(features: np.ndarray, train: np.ndarray, seed: int, ite
                          patch: int = 128, device: str = "cpu",
                          members: int = 1) -> list[torch.Tensor]:
     """(2, y, x) logits of each member of the product's forest-guided ensemble."""
+    from fhn_core.ensemble import EnsembleTrainer
+    from fhn_core.prediction import predict_logits
+    from fhn_core.task import to_input
+
+    prepared = guided_prepared(features, train, seed, iterations, threshold, weight, patch,
+                               device, members)
+    trainer = EnsembleTrainer(prepared.task, prepared.design, prepared.config)
+    model = trainer.run().model
+    x = to_input(prepared.task.data, model.info.normalisation, prepared.design)
+    return [predict_logits(net, x, 2, device=trainer.device) for net in model.networks]
+
+
+def guided_prepared(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
+                    threshold: float = DEFAULT_THRESHOLD, weight: float = DEFAULT_WEIGHT,
+                    patch: int = 128, device: str = "cpu", members: int = 1):
+    """The auto recipe's first two-date candidate as ``fhn_core.auto_recipe.Prepared``: the
+    dates and their change magnitude, the default design, the forest guide on windows."""
     from app.layout import DataLayout
     from app.training_task import default_design
     from benchmarks.taizhou_change import change_magnitude
-    from fhn_core.ensemble import EnsembleTrainer
-    from fhn_core.prediction import predict_logits
-    from fhn_core.task import SegmentationTask, to_input
+    from fhn_core.auto_recipe import Prepared
+    from fhn_core.task import SegmentationTask
     from fhn_core.training import TrainConfig
 
     data = np.concatenate([features, change_magnitude(features)]).astype(np.float32)
@@ -139,10 +156,27 @@ def guided_member_logits(features: np.ndarray, train: np.ndarray, seed: int, ite
                          guide_threshold=threshold, guide_weight=weight,
                          patch=(patch, patch), validation_fraction=0.0, checkpoint_every=0,
                          ensemble=members)
-    trainer = EnsembleTrainer(SegmentationTask(data, train, 2), design, config)
-    model = trainer.run().model
-    x = to_input(data, model.info.normalisation, design)
-    return [predict_logits(net, x, 2, device=trainer.device) for net in model.networks]
+    return Prepared(SegmentationTask(data, train, 2), design, config)
+
+
+def out_of_fold_calibration(crop: np.ndarray, train: np.ndarray, seed: int,
+                            args: argparse.Namespace):
+    """The product's calibration (fhn_core.calibration) of the guided candidate's
+    out-of-fold logits: its spatial folds of the training points (auto_recipe's number),
+    each fold trained for ``--iterations`` and scored at its end, as the auto recipe does
+    with the iteration count fixed."""
+    from fhn_core import auto_recipe
+    from fhn_core.calibration import HeldOut, fit_calibration
+    from fhn_core.cross_validation import spatial_folds
+
+    prepared = guided_prepared(crop, train, seed, args.iterations, args.guide_threshold,
+                               args.guide_weight, args.patch, args.device)
+    folds = spatial_folds(train, auto_recipe.folds_for("dates"), seed=seed)
+    config = auto_recipe.fold_config(prepared.config, choose_iterations=False)
+    held = [auto_recipe.train_fold(prepared, folds, f, config)[config.last_iteration][1]
+            for f in range(folds.n_folds)]
+    pooled = HeldOut.pooled(held)
+    return fit_calibration(pooled, 2), pooled.metrics().kappa
 
 
 def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
@@ -187,6 +221,25 @@ def ensemble_rows(crop: np.ndarray, train: np.ndarray, seed: int,
     return rows
 
 
+def calibrated_rows(crop: np.ndarray, train: np.ndarray, seed: int,
+                    args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
+    """The five networks' mean logits with the scene's class mix estimated from them as
+    trained and after the out-of-fold calibration (:func:`out_of_fold_calibration`)."""
+    calibration, cv_kappa = out_of_fold_calibration(crop, train, seed, args)
+    logits = guided_member_logits(crop, train, seed, args.iterations, args.guide_threshold,
+                                  args.guide_weight, args.patch, args.device, args.members)
+    mean = torch.stack(logits).mean(0).double()
+    uniform = [0.5, 0.5]
+    calibrated = calibration.apply(mean)
+    print(f"  out-of-fold kappa {cv_kappa:.3f}; {calibration.text()}; class 0 share on the "
+          f"crop as trained {float(scene_prior(mean, uniform)[0]):.3f}, calibrated "
+          f"{float(scene_prior(calibrated, list(calibration.prior))[0]):.3f}", flush=True)
+    name = f"{len(logits)} networks"
+    return [(f"{name}, EM priors", scene_mix(mean, uniform)),
+            (f"{name}, calibrated EM", scene_mix(calibrated, list(calibration.prior))),
+            (f"{name}, training mix", mean.softmax(0).numpy())]
+
+
 def scene_mix(logits: torch.Tensor, training_prior: list[float]) -> np.ndarray:
     """Softmax of ``logits`` moved to the class mix EM re-estimates on the crop: the
     product's :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002)."""
@@ -203,7 +256,7 @@ def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND, ENSEMBLE],
+    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND, ENSEMBLE, CALIBRATED],
                         default=DEFAULT_METHOD)
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -221,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="blend: also each model with EM-adjusted class priors")
     parser.add_argument("--members", type=int, default=5, help="ensemble: networks")
     args = parser.parse_args(argv)
-    if args.method in (GUIDED, BLEND, ENSEMBLE):
+    if args.method in (GUIDED, BLEND, ENSEMBLE, CALIBRATED):
         label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
                  f"p{args.patch} i{args.iterations}")
     else:
@@ -235,10 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            if args.method in (BLEND, ENSEMBLE):
+            if args.method in (BLEND, ENSEMBLE, CALIBRATED):
                 start = time.perf_counter()
-                rows = (blend_rows if args.method == BLEND else ensemble_rows)(
-                    crop, train, seed, args)
+                rows = {BLEND: blend_rows, ENSEMBLE: ensemble_rows,
+                        CALIBRATED: calibrated_rows}[args.method](crop, train, seed, args)
                 for name, proba in rows:
                     kappa = evaluate(proba.argmax(0), test, 2).kappa
                     kappas.setdefault(name, []).append(kappa)

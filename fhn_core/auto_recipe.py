@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration import Calibration, HeldOut, fit_calibration
 from .cross_validation import FoldScores, SpatialFolds
 from .design import NetworkDesign
 from .errors import FhnError
@@ -179,6 +180,8 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
 
 # Networks averaged in the final model when the time left allows, per kind of data (others: 1).
 FINAL_MEMBERS = {"dates": 5}
+# Kinds whose final model carries the calibration of its out-of-fold logits (calibration_of).
+CALIBRATED_KINDS: tuple[str, ...] = ()  # ("dates",) if the session-26 rule adopts it
 
 
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
@@ -230,6 +233,8 @@ class CandidateResult:
     reason: str = ""
     fold_seconds: list[float] = field(default_factory=list)
     curve: dict[int, list[Metrics]] = field(default_factory=dict)  # iteration -> per fold
+    # iteration -> per fold: the logits its validation scored (calibration.HeldOut)
+    held_out: dict[int, list[HeldOut]] = field(default_factory=dict)
     iterations: int = 0                # t*
     scores: FoldScores | None = None
 
@@ -270,6 +275,7 @@ class AutoChoice:
     reason: str = ""
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
     final_members: int = 1              # networks the final model averages (final_members)
+    calibration: Calibration | None = None  # of the final model's posteriors (calibration_of)
 
     @property
     def baseline_wins(self) -> bool:
@@ -297,6 +303,7 @@ class AutoChoice:
             "iterations_chosen": self.choose_iterations,
             "iteration_cap": self.iteration_cap,
             "final_members": self.final_members,
+            "calibration": None if self.calibration is None else self.calibration.as_dict(),
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -352,14 +359,38 @@ def fold_config(config: TrainConfig, choose_iterations: bool) -> TrainConfig:
                    stop_after=0)
 
 
-def final_config(prepared: Prepared, result: CandidateResult, members: int = 1) -> TrainConfig:
+def final_config(prepared: Prepared, result: CandidateResult, members: int = 1,
+                 calibration: Calibration | None = None) -> TrainConfig:
     """The final model's settings: the candidate's, on all labels, stopped after t*; with
-    ``members`` > 1 (:func:`final_members`) that many networks of it, logits averaged."""
+    ``members`` > 1 (:func:`final_members`) that many networks of it, logits averaged; with
+    a ``calibration`` (:func:`calibration_of`) the model carries it."""
     cfg = prepared.config
     stop = result.iterations if result.iterations < cfg.iterations else 0
     ensemble = members if cfg.ensemble == 1 else cfg.ensemble
     return replace(cfg, validation_fraction=0.0, validate_every=0, stop_after=stop,
-                   ensemble=ensemble)
+                   ensemble=ensemble,
+                   calibration=None if calibration is None else calibration.as_dict())
+
+
+def out_of_fold(result: CandidateResult) -> HeldOut | None:
+    """Every validated cell's logits at t*, each from the fold network that did not train on
+    it (None when a fold kept none, as an ensemble candidate's do)."""
+    parts = result.held_out.get(result.iterations, [])
+    return HeldOut.pooled(parts) if parts and len(parts) == len(result.fold_seconds) else None
+
+
+def calibration_of(kind: str, choice: AutoChoice, n_classes: int) -> Calibration | None:
+    """The temperature and bias of the adopted candidate's out-of-fold logits (module
+    docstring), for the kinds predicted with the scene's class mix; the reason says so."""
+    if kind not in CALIBRATED_KINDS:
+        return None
+    held = out_of_fold(choice.chosen)
+    if held is None:
+        return None
+    choice.calibration = fit_calibration(held, n_classes)
+    choice.reason += (" Its posteriors are calibrated on the folds' held-out cells before the "
+                      f"scene's class mix is estimated ({choice.calibration.text()}).")
+    return choice.calibration
 
 
 def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
@@ -380,11 +411,13 @@ def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
 
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,
-               should_stop: Callable[[], bool] | None = None) -> dict[int, Metrics]:
-    """Train on fold ``fold``'s training cells; validation scores by iteration.
+               should_stop: Callable[[], bool] | None = None
+               ) -> dict[int, tuple[Metrics, HeldOut | None]]:
+    """Train on fold ``fold``'s training cells; validation scores by iteration, each with
+    the held-out logits it scored.
 
     An ensemble (``config.ensemble`` > 1) is scored once, at its last iteration, on the
-    mean of its members' logits (its iteration count is then not chosen).
+    mean of its members' logits (its iteration count is then not chosen; no logits kept).
     """
     task = prepared.task
     labels = task.valid_labels(task.labels)
@@ -395,13 +428,14 @@ def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: Train
 
         ensemble = EnsembleTrainer(fold_task, prepared.design, replace(config, validate_every=0))
         result = ensemble.run(None, should_stop)
-        return {} if result.validation is None else {config.last_iteration: result.validation}
+        return ({} if result.validation is None
+                else {config.last_iteration: (result.validation, None)})
     trainer = Trainer(fold_task, prepared.design, config, diagnostics=False)
-    seen: dict[int, Metrics] = {}
+    seen: dict[int, tuple[Metrics, HeldOut | None]] = {}
 
     def keep(p: Progress) -> None:
         if p.validation is not None:
-            seen[p.iteration] = p.validation
+            seen[p.iteration] = (p.validation, p.held_out)
 
     trainer.run(keep, should_stop)
     return seen
@@ -471,11 +505,13 @@ def choose(
             curve = train_fold(prepared, folds, f, config, should_stop)
             result.fold_seconds.append(clock() - t0)
             trained.append(config.last_iteration)
-            for it, m in curve.items():
+            for it, (m, held) in curve.items():
                 result.curve.setdefault(it, []).append(m)
+                if held is not None:
+                    result.held_out.setdefault(it, []).append(held)
+            best = max((m.kappa for m, _ in curve.values()), default=float("nan"))
             say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
-                f"kappa {max((m.kappa for m in curve.values()), default=float('nan')):.3f} "
-                "(best along training)")
+                f"kappa {best:.3f} (best along training)")
             if should_stop and should_stop():
                 raise FhnError("the auto recipe was stopped before it chose")
             if index == 0 and choose_iterations and config.ensemble == 1 and f < k - 1:

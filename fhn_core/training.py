@@ -43,6 +43,7 @@ import torch
 
 from . import distributed
 from .averaging import WeightAverage, copy_into
+from .calibration import Calibration, HeldOut
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
 from .coarse import labels_on_output_grid, output_factor, output_slice_index, to_data_grid
 from .design import NetworkDesign
@@ -50,7 +51,7 @@ from .diagnostics import Diagnostics, trained_diagnostics
 from .distributed import Ranks
 from .errors import FhnError
 from .losses import balanced_class_weights, class_scores, partial_cross_entropy
-from .metrics import Metrics, evaluate
+from .metrics import Metrics
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
 from .priors import label_prior, uniform_prior
@@ -101,6 +102,9 @@ class TrainConfig:
     guide: str = "none"              # "forest": dense pseudo-labels beside the labels
     guide_threshold: float = DEFAULT_THRESHOLD  # (pseudo_labels.py)
     guide_weight: float = DEFAULT_WEIGHT
+    # The posterior calibration the model carries for predicting with the scene's class mix
+    # (calibration.py; the auto recipe fits it on its out-of-fold cells), as its as_dict().
+    calibration: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -123,6 +127,8 @@ class TrainConfig:
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         check_guide(self.guide, self.guide_threshold, self.guide_weight)
+        if self.calibration is not None:
+            Calibration.from_dict(self.calibration)  # FhnError naming what is missing
         if self.patch is not None:
             self.patch = tuple(None if p in (None, 0) else int(p) for p in self.patch)
 
@@ -158,6 +164,8 @@ class Progress:
     elapsed: float               # seconds since this run started
     peak_memory_mb: float
     validation: Metrics | None   # set on validation iterations
+    held_out: HeldOut | None = None  # the logits validation scored, thinned (auto_recipe
+    #                                  calibrates on them, calibration.py)
 
 
 @dataclass
@@ -317,6 +325,7 @@ class Trainer:
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
             averaged_axis=task.averaged_axis, class_priors=task.class_priors,
+            calibration=dict(cfg.calibration or {}),
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.
@@ -484,23 +493,30 @@ class Trainer:
 
     def validate(self) -> Metrics | None:
         """Scores on the held-back labels, with the averaged weights when averaging is on."""
+        held = self.held_out()
+        return None if held is None else held.metrics()
+
+    def held_out(self) -> HeldOut | None:
+        """The network's logits at the held-back labelled cells, with the averaged weights
+        when averaging is on."""
         if self.val_labels is None:
             return None
         task = self.task
         if isinstance(self.x, StreamedInput):
-            return self._validate_streamed()
+            return self._held_out_streamed()
         with self._evaluated_weights() as net:
             logits = predict_logits(
                 net, self.x, task.n_classes, slice_axis=task.slice_axis,
                 slice_index=task.slice_index, device=self.device,
             )
         self.model.net.train()
-        classes = to_data_grid(logits.argmax(0), output_factor(self.design),
+        on_data = to_data_grid(logits, output_factor(self.design),
                                self.val_labels.shape)  # nearest, for a coarse output
-        return evaluate(classes, self.val_labels, task.n_classes)
+        labelled = self.val_labels >= 0
+        return HeldOut(torch.as_tensor(on_data[:, labelled]), self.val_labels[labelled])
 
-    def _validate_streamed(self) -> Metrics:
-        """Scores at the validation cells, from the blocks that hold them (blocks.logits_at):
+    def _held_out_streamed(self) -> HeldOut:
+        """Logits at the validation cells, from the blocks that hold them (blocks.logits_at):
         training windows with the receptive radius of context around them."""
         from .blocks import context_block, logits_at
 
@@ -510,7 +526,7 @@ class Trainer:
             logits = logits_at(net, self.x, val.cells, self.task.n_classes, block=block,
                                device=self.device)
         self.model.net.train()
-        return evaluate(logits.argmax(0), val.classes, self.task.n_classes)
+        return HeldOut(torch.from_numpy(logits), np.asarray(val.classes))
 
     def _evaluated_weights(self) -> AbstractContextManager[torch.nn.Module]:
         net = self.model.net
@@ -560,17 +576,19 @@ class Trainer:
             record: dict[str, Any] = {"iteration": it, "loss": outcome,
                                       "learning_rate": cfg.learning_rate_at(it - 1)}
             last = it == cfg.last_iteration
-            val = None
+            val = held = None
             if self.ranks.is_main and cfg.validate_every and (it % cfg.validate_every == 0
                                                               or last):
-                val = validation = self.validate()
+                held = self.held_out()
+                val = validation = None if held is None else held.metrics()
                 if val is not None:
                     record["validation"] = val.as_dict()
             self.history.append(record)
             if callback:
                 callback(Progress(it, cfg.last_iteration, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
-                                  _peak_memory_mb(self.device), val))
+                                  _peak_memory_mb(self.device), val,
+                                  None if held is None else held.thinned(seed=cfg.seed)))
             stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
             if self.writes and (stop or last or (cfg.checkpoint_every
                                                  and it % cfg.checkpoint_every == 0)):

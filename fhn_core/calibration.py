@@ -1,0 +1,135 @@
+"""Calibrated posteriors from held-out logits: a temperature and a bias per class.
+
+EM's re-estimate of the scene's class mix (:mod:`fhn_core.priors`) takes the network's
+posterior p(k | x) at its word: it is the maximum-likelihood mix only when the posteriors
+are calibrated under the training prior. A network trained on a hundred points is rarely
+calibrated: over-confident posteriors push the mix towards the share of hard decisions,
+which a class-balanced loss has already tilted towards the rarer class. Alexandari,
+Kundaje & Shrikumar (2020, "Maximum likelihood with bias-corrected calibration is
+hard-to-beat at label shift adaptation", ICML) found EM hard to beat once the logits z
+are first calibrated on held-out cells by a temperature T and a bias b per class (BCTS):
+
+    p_cal(k | x) = softmax(z / T + b)_k,
+
+T and b maximising the likelihood of the held-out cells' classes. The calibrated
+posteriors then carry the held-out cells' class frequencies as their prior, which is the
+prior EM starts from and moves away from.
+
+The held-out cells are the auto recipe's out-of-fold cells (:mod:`fhn_core.auto_recipe`):
+every labelled cell scored once by the fold network that did not train on it. With a
+hundred points a network may separate them all, where the likelihood grows without bound
+as T shrinks; standard normal priors on log T and on b (a maximum a posteriori fit) keep
+the answer finite and near "no change" when the cells say little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import FhnError
+from .metrics import Metrics, evaluate
+from .priors import label_prior
+
+MAX_HELD_OUT_CELLS = 20_000   # per validation: plenty for two parameters a class
+FIT_ITERATIONS = 100
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Logits (K, n) of a network at n held-out labelled cells and their classes (n,)."""
+
+    logits: torch.Tensor
+    classes: np.ndarray
+
+    def metrics(self) -> Metrics:
+        return evaluate(self.logits.argmax(0).numpy(), self.classes, self.logits.shape[0])
+
+    def thinned(self, most: int = MAX_HELD_OUT_CELLS, seed: int = 0) -> HeldOut:
+        """At most ``most`` of the cells, drawn without replacement (a dense mask can hold
+        millions; the calibration needs a few thousand)."""
+        n = self.classes.size
+        if n <= most:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
+        return HeldOut(self.logits[:, torch.from_numpy(keep)], self.classes[keep])
+
+    @staticmethod
+    def pooled(parts: Sequence[HeldOut]) -> HeldOut:
+        """One set of the cells of several folds (each scored by its own fold's network)."""
+        if not parts:
+            raise FhnError("no held-out cells to pool: nothing was validated")
+        return HeldOut(torch.cat([p.logits for p in parts], dim=1),
+                       np.concatenate([p.classes for p in parts]))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``softmax(z / temperature + bias)`` is calibrated under ``prior`` (the class
+    frequencies of the cells it was fitted on)."""
+
+    temperature: float
+    bias: tuple[float, ...]
+    prior: tuple[float, ...]
+    cells: int = 0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise FhnError(f"a calibration temperature must be positive, got {self.temperature}")
+        if len(self.bias) != len(self.prior) or not all(p > 0 for p in self.prior):
+            raise FhnError(f"a calibration needs one bias and one positive prior share per "
+                           f"class, got bias {list(self.bias)} and prior {list(self.prior)}")
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated logits of (K, *grid) logits."""
+        bias = torch.tensor(self.bias, dtype=logits.dtype, device=logits.device)
+        return logits / self.temperature + bias.reshape(-1, *([1] * (logits.dim() - 1)))
+
+    def text(self) -> str:
+        return (f"temperature {self.temperature:.2f}, bias "
+                f"{', '.join(f'{b:+.2f}' for b in self.bias)} ({self.cells} held-out cells)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "bias": list(self.bias),
+                "prior": list(self.prior), "cells": self.cells}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        try:
+            return cls(float(data["temperature"]), tuple(float(b) for b in data["bias"]),
+                       tuple(float(p) for p in data["prior"]), int(data.get("cells", 0)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise FhnError(f"a calibration needs temperature, bias and prior, got "
+                           f"{dict(data)} ({err}); train the model again") from err
+
+
+def fit_calibration(held: HeldOut, n_classes: int) -> Calibration:
+    """BCTS by maximum a posteriori: T and b maximising the held-out cells' likelihood,
+    with standard normal priors on log T and on each b_k (module docstring)."""
+    classes = np.asarray(held.classes)
+    if held.logits.shape != (n_classes, classes.size) or classes.size == 0:
+        raise FhnError(f"calibration needs (K={n_classes}, n) held-out logits for n > 0 "
+                       f"cells, got {tuple(held.logits.shape)} for {classes.size} cells")
+    z = held.logits.detach().double().T           # (n, K)
+    y = torch.from_numpy(classes.astype(np.int64))
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t, bias], max_iter=FIT_ITERATIONS,
+                                  line_search_fn="strong_wolfe")
+
+    def objective() -> torch.Tensor:
+        optimiser.zero_grad()
+        nll = torch.nn.functional.cross_entropy(z * torch.exp(-log_t) + bias, y,
+                                                reduction="sum")
+        loss = nll + 0.5 * (log_t ** 2 + (bias ** 2).sum())
+        loss.backward()
+        return loss
+
+    optimiser.step(objective)
+    prior = label_prior(torch.from_numpy(np.bincount(classes, minlength=n_classes)))
+    return Calibration(float(torch.exp(log_t)), tuple(float(b) for b in bias.detach()),
+                       tuple(float(p) for p in prior), int(classes.size))
