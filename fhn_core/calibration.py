@@ -131,5 +131,5 @@ def fit_calibration(held: HeldOut, n_classes: int) -> Calibration:
 
     optimiser.step(objective)
     prior = label_prior(torch.from_numpy(np.bincount(classes, minlength=n_classes)))
-    return Calibration(float(torch.exp(log_t)), tuple(float(b) for b in bias.detach()),
+    return Calibration(float(torch.exp(log_t.detach())), tuple(float(b) for b in bias.detach()),
                        tuple(float(p) for p in prior), int(classes.size))
