@@ -56,6 +56,15 @@ pooled over the twenty splits, its mean kappa is higher than the training mix's 
 ahead on at least 11 of 20; otherwise the default becomes the training mix. Result: 0.854
 against 0.817, ahead on 12 of 20 (first 9 of 10, mirrored 3 of 10): it stays.
 
+``--method calibrated`` (session 26) adds, before the five networks, the product's spatial
+folds of the training points (``fhn_core.auto_recipe``; 5 folds at ``--iterations``) and
+fits a temperature and a bias per class (:mod:`fhn_core.calibration`) on their out-of-fold
+logits; rows: the five networks with EM as the product does, EM from the calibrated logits,
+and the training mix. Rule written before any calibration code existed: EM from calibrated
+posteriors becomes the two-date default only if, pooled over the twenty splits, its mean
+kappa is higher than plain EM's AND it is ahead on at least 11 of 20. Stopped after twelve
+splits, behind on 10 (ahead on first 0 and 7 only; mirrored 0 fell to 0.153): not adopted.
+
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
         [--timelapse-weight W] [--guide-threshold T] [--guide-weight W] [--patch P]
