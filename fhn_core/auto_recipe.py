@@ -181,7 +181,7 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
 # Networks averaged in the final model when the time left allows, per kind of data (others: 1).
 FINAL_MEMBERS = {"dates": 5}
 # Kinds whose final model carries the calibration of its out-of-fold logits (calibration_of).
-CALIBRATED_KINDS: tuple[str, ...] = ()  # ("dates",) if the session-26 rule adopts it
+CALIBRATED_KINDS: tuple[str, ...] = ()  # none: not adopted (benchmarks/README, session 26)
 
 
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
