@@ -146,9 +146,7 @@ def choose_settings(
         report=report, should_stop=should_stop)
     members = auto_recipe.final_members(kind, choice, prepared,
                                         ensemble_fixed="training.ensemble" in fixed)
-    calibration = auto_recipe.calibration_of(kind, choice, prepared.task.n_classes)
-    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members,
-                                                      calibration)
+    return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members)
 
 
 def fixed_keys(data: Mapping[str, Any], design: Mapping[str, Any],

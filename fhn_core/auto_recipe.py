@@ -78,7 +78,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import Calibration, HeldOut, fit_calibration
+from .calibration import HeldOut
 from .cross_validation import FoldScores, SpatialFolds
 from .design import NetworkDesign
 from .errors import FhnError
@@ -180,8 +180,6 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
 
 # Networks averaged in the final model when the time left allows, per kind of data (others: 1).
 FINAL_MEMBERS = {"dates": 5}
-# Kinds whose final model carries the calibration of its out-of-fold logits (calibration_of).
-CALIBRATED_KINDS: tuple[str, ...] = ()  # none: not adopted (benchmarks/README, session 26)
 
 
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
@@ -275,7 +273,6 @@ class AutoChoice:
     reason: str = ""
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
     final_members: int = 1              # networks the final model averages (final_members)
-    calibration: Calibration | None = None  # of the final model's posteriors (calibration_of)
 
     @property
     def baseline_wins(self) -> bool:
@@ -303,7 +300,6 @@ class AutoChoice:
             "iterations_chosen": self.choose_iterations,
             "iteration_cap": self.iteration_cap,
             "final_members": self.final_members,
-            "calibration": None if self.calibration is None else self.calibration.as_dict(),
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -359,17 +355,14 @@ def fold_config(config: TrainConfig, choose_iterations: bool) -> TrainConfig:
                    stop_after=0)
 
 
-def final_config(prepared: Prepared, result: CandidateResult, members: int = 1,
-                 calibration: Calibration | None = None) -> TrainConfig:
+def final_config(prepared: Prepared, result: CandidateResult, members: int = 1) -> TrainConfig:
     """The final model's settings: the candidate's, on all labels, stopped after t*; with
-    ``members`` > 1 (:func:`final_members`) that many networks of it, logits averaged; with
-    a ``calibration`` (:func:`calibration_of`) the model carries it."""
+    ``members`` > 1 (:func:`final_members`) that many networks of it, logits averaged."""
     cfg = prepared.config
     stop = result.iterations if result.iterations < cfg.iterations else 0
     ensemble = members if cfg.ensemble == 1 else cfg.ensemble
     return replace(cfg, validation_fraction=0.0, validate_every=0, stop_after=stop,
-                   ensemble=ensemble,
-                   calibration=None if calibration is None else calibration.as_dict())
+                   ensemble=ensemble)
 
 
 def out_of_fold(result: CandidateResult) -> HeldOut | None:
@@ -377,20 +370,6 @@ def out_of_fold(result: CandidateResult) -> HeldOut | None:
     it (None when a fold kept none, as an ensemble candidate's do)."""
     parts = result.held_out.get(result.iterations, [])
     return HeldOut.pooled(parts) if parts and len(parts) == len(result.fold_seconds) else None
-
-
-def calibration_of(kind: str, choice: AutoChoice, n_classes: int) -> Calibration | None:
-    """The temperature and bias of the adopted candidate's out-of-fold logits (module
-    docstring), for the kinds predicted with the scene's class mix; the reason says so."""
-    if kind not in CALIBRATED_KINDS:
-        return None
-    held = out_of_fold(choice.chosen)
-    if held is None:
-        return None
-    choice.calibration = fit_calibration(held, n_classes)
-    choice.reason += (" Its posteriors are calibrated on the folds' held-out cells before the "
-                      f"scene's class mix is estimated ({choice.calibration.text()}).")
-    return choice.calibration
 
 
 def final_members(kind: str, choice: AutoChoice, prepared: Prepared,

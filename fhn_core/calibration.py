@@ -2,24 +2,28 @@
 
 EM's re-estimate of the scene's class mix (:mod:`fhn_core.priors`) takes the network's
 posterior p(k | x) at its word: it is the maximum-likelihood mix only when the posteriors
-are calibrated under the training prior. A network trained on a hundred points is rarely
-calibrated: over-confident posteriors push the mix towards the share of hard decisions,
-which a class-balanced loss has already tilted towards the rarer class. Alexandari,
-Kundaje & Shrikumar (2020, "Maximum likelihood with bias-corrected calibration is
-hard-to-beat at label shift adaptation", ICML) found EM hard to beat once the logits z
-are first calibrated on held-out cells by a temperature T and a bias b per class (BCTS):
+are calibrated under the training prior. Alexandari, Kundaje & Shrikumar (2020, "Maximum
+likelihood with bias-corrected calibration is hard-to-beat at label shift adaptation",
+ICML) found EM hard to beat once the logits z are first calibrated on held-out cells by a
+temperature T and a bias b per class (BCTS):
 
     p_cal(k | x) = softmax(z / T + b)_k,
 
-T and b maximising the likelihood of the held-out cells' classes. The calibrated
-posteriors then carry the held-out cells' class frequencies as their prior, which is the
-prior EM starts from and moves away from.
+T and b maximising the likelihood of the held-out cells' classes; the calibrated posteriors
+then carry the held-out cells' class frequencies as their prior. With a hundred points a
+network may separate them all, where the likelihood grows without bound as T shrinks;
+standard normal priors on log T and on b (a maximum a posteriori fit) keep the answer
+finite and near "no change" when the cells say little.
 
-The held-out cells are the auto recipe's out-of-fold cells (:mod:`fhn_core.auto_recipe`):
-every labelled cell scored once by the fold network that did not train on it. With a
-hundred points a network may separate them all, where the likelihood grows without bound
-as T shrinks; standard normal priors on log T and on b (a maximum a posteriori fit) keep
-the answer finite and near "no change" when the cells say little.
+The held-out cells are the auto recipe's out-of-fold cells (:class:`HeldOut`,
+:func:`fhn_core.auto_recipe.out_of_fold`): every labelled cell scored once by the fold
+network that did not train on it. **Measured, not adopted** (session 26, rules written
+before the runs; benchmarks/README.md "EM from calibrated posteriors"): on the western
+Taizhou proxies EM from calibrated posteriors was behind plain EM on 10 of the first 12
+splits (the fitted T ranged over 0.6-1.8 from 100 points), and on the development salt
+survey it found the true salt share (4 %) but put it in the wrong cells (mean IoU 0.744 ->
+0.690). Prediction therefore uses no calibration; :func:`fit_calibration` serves the
+benchmark that measured it (``benchmarks.taizhou_proxy --method calibrated``).
 """
 
 from __future__ import annotations

@@ -63,9 +63,6 @@ class ModelInfo:
     # on the predicted scene, fhn_core.priors).
     training_prior: list[float] = field(default_factory=list)
     class_priors: str = "training"
-    # Temperature and bias that calibrate the posteriors before the scene's class mix is
-    # re-estimated ({} = none; fhn_core.calibration.Calibration.as_dict()).
-    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,8 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .calibration import Calibration
-from .checkpoint import ModelInfo, TrainedModel
+from .checkpoint import TrainedModel
 from .coarse import factor_between, output_factor, output_slice_index, to_data_grid
 from .errors import FhnError
 from .haar import crop_to, pad_to_multiple
@@ -298,8 +297,7 @@ def predict(
     the training labels showed, down every trace (law of superposition; see
     :mod:`fhn_core.stratigraphy`); only for models trained on data with a vertical axis.
     ``class_priors``: "scene" re-estimates the class mix on this scene by EM and moves the
-    posteriors to it (:mod:`fhn_core.priors`; from calibrated posteriors where the model
-    carries a calibration, :func:`calibrated`), "training" keeps the training loss's; None
+    posteriors to it (:mod:`fhn_core.priors`), "training" keeps the training loss's; None
     takes the model's default (``info.class_priors``).
     """
     info = model.info
@@ -325,9 +323,8 @@ def predict(
         logits = logits.mean(1 + info.averaged_axis)
     prior = None
     if class_priors == "scene":
-        logits, training_prior = calibrated(logits, info)
-        prior = scene_prior(logits, training_prior)
-        logits = shift_to_prior(logits, training_prior, prior)
+        prior = scene_prior(logits, info.training_prior)
+        logits = shift_to_prior(logits, info.training_prior, prior)
     order = tuple(info.class_order) if stratigraphic_order else ()
     prediction = probabilities_to_prediction(logits, order, info.vertical_axis)
     if factor > 1:
@@ -338,13 +335,3 @@ def predict(
     if prior is not None:
         prediction = replace(prediction, scene_prior=prior.numpy().astype(np.float32))
     return prediction
-
-
-def calibrated(logits: torch.Tensor, info: ModelInfo) -> tuple[torch.Tensor, list[float]]:
-    """The logits EM re-estimates the class mix from, and the prior they carry: calibrated
-    by the model's temperature and bias (:mod:`fhn_core.calibration`) where it has one,
-    else as trained, under the training loss's prior."""
-    if not info.calibration:
-        return logits, info.training_prior
-    calibration = Calibration.from_dict(info.calibration)
-    return calibration.apply(logits), list(calibration.prior)

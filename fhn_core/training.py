@@ -43,7 +43,7 @@ import torch
 
 from . import distributed
 from .averaging import WeightAverage, copy_into
-from .calibration import Calibration, HeldOut
+from .calibration import HeldOut
 from .checkpoint import ModelInfo, TrainedModel, load_checkpoint, restore_optimiser, save_checkpoint
 from .coarse import labels_on_output_grid, output_factor, output_slice_index, to_data_grid
 from .design import NetworkDesign
@@ -102,9 +102,6 @@ class TrainConfig:
     guide: str = "none"              # "forest": dense pseudo-labels beside the labels
     guide_threshold: float = DEFAULT_THRESHOLD  # (pseudo_labels.py)
     guide_weight: float = DEFAULT_WEIGHT
-    # The posterior calibration the model carries for predicting with the scene's class mix
-    # (calibration.py; the auto recipe fits it on its out-of-fold cells), as its as_dict().
-    calibration: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.optimiser not in ("adam", "sgd"):
@@ -127,8 +124,6 @@ class TrainConfig:
         if not 0 <= self.average_decay < 1:
             raise FhnError(f"average_decay must be in [0, 1) (0 = off), got {self.average_decay}")
         check_guide(self.guide, self.guide_threshold, self.guide_weight)
-        if self.calibration is not None:
-            Calibration.from_dict(self.calibration)  # FhnError naming what is missing
         if self.patch is not None:
             self.patch = tuple(None if p in (None, 0) else int(p) for p in self.patch)
 
@@ -165,7 +160,7 @@ class Progress:
     peak_memory_mb: float
     validation: Metrics | None   # set on validation iterations
     held_out: HeldOut | None = None  # the logits validation scored, thinned (auto_recipe
-    #                                  calibrates on them, calibration.py)
+    #                                  keeps them: out-of-fold logits, calibration.py)
 
 
 @dataclass
@@ -325,7 +320,6 @@ class Trainer:
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
             averaged_axis=task.averaged_axis, class_priors=task.class_priors,
-            calibration=dict(cfg.calibration or {}),
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.

@@ -90,9 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"{who}{args.what} written to {written}, on {grid}")
     if prediction.scene_prior is not None:
         mix = mix_text(prediction.scene_prior, [name for name, _ in table])
-        calibrated = (", from posteriors calibrated on the auto recipe's held-out cells"
-                      if model.info.calibration else "")
-        print(f"class mix re-estimated on the scene: {mix}{calibrated} "
+        print(f"class mix re-estimated on the scene: {mix} "
               "(--class-priors training keeps the training labels')")
     return EXIT_OK
 

@@ -1,5 +1,5 @@
-"""Calibrated posteriors (BCTS, Alexandari et al. 2020): fitted, bounded, carried by a model
-and used by the scene's class mix."""
+"""Calibrated posteriors (BCTS, Alexandari et al. 2020): fitted and bounded; the held-out
+logits validation hands on."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ import pytest
 import torch
 
 from fhn_core.calibration import Calibration, HeldOut, fit_calibration
-from fhn_core.checkpoint import ModelInfo, Normalisation, TrainedModel
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.errors import FhnError
-from fhn_core.network import HyperbolicNetwork
-from fhn_core.prediction import calibrated, model_logits, predict
 from fhn_core.priors import scene_prior, uniform_prior
-from fhn_core.task import SegmentationTask, to_input
+from fhn_core.task import SegmentationTask
 from fhn_core.training import Progress, TrainConfig, Trainer
 
 
@@ -76,48 +73,17 @@ def test_bad_calibrations_are_refused_with_what_is_missing():
         Calibration(1.0, (0.0,), (0.5, 0.5))
     with pytest.raises(FhnError, match="needs temperature, bias and prior"):
         Calibration.from_dict({"temperature": 2.0})
-    with pytest.raises(FhnError, match="needs temperature, bias and prior"):
-        TrainConfig(calibration={"bias": [0, 0]})
     with pytest.raises(FhnError, match="held-out logits"):
         fit_calibration(HeldOut(torch.zeros(3, 4), np.zeros(4, np.int64)), 2)
 
 
-def _model(calibration: Calibration | None) -> TrainedModel:
-    torch.manual_seed(0)
-    net = HyperbolicNetwork(NetworkDesign(2, 2, [Segment(0, 1, 3)]))
-    info = ModelInfo(n_classes=2, data_channels=2,
-                     normalisation=Normalisation((0.0, 0.0), (1.0, 1.0)),
-                     training_prior=[0.5, 0.5], class_priors="scene",
-                     calibration={} if calibration is None else calibration.as_dict())
-    return TrainedModel(net, info)
-
-
-def test_prediction_estimates_the_scene_mix_from_the_calibrated_posteriors():
-    data = np.random.default_rng(0).standard_normal((2, 16, 16)).astype(np.float32)
-    calibration = Calibration(3.0, (0.4, -0.4), (0.3, 0.7), cells=100)
-    model = _model(calibration)
-    logits = model_logits(model, to_input(data, model.info.normalisation, model.design),
-                          device="cpu")
-    expected = scene_prior(calibration.apply(logits), [0.3, 0.7])
-    scene = predict(model, data, device="cpu")
-    np.testing.assert_allclose(scene.scene_prior, expected.numpy(), atol=1e-5)
-    # the training mix is the network's own posterior: no calibration applies there
-    plain = predict(model, data, class_priors="training", device="cpu")
-    uncalibrated = predict(_model(None), data, class_priors="training", device="cpu")
-    np.testing.assert_allclose(plain.probabilities, uncalibrated.probabilities)
-    assert calibrated(logits, _model(None).info) == (logits, [0.5, 0.5])
-    round_trip = ModelInfo.from_json(model.info.to_json())
-    assert Calibration.from_dict(round_trip.calibration) == calibration
-
-
-def test_validation_hands_the_logits_it_scored_to_the_callback_and_the_model_its_calibration():
+def test_validation_hands_the_logits_it_scored_to_the_callback():
     rng = np.random.default_rng(0)
     data = rng.standard_normal((2, 16, 16)).astype(np.float32)
     labels = np.full((16, 16), -1, np.int64)
     labels[2:5, :10], labels[11:14, :10] = 0, 1
-    calibration = Calibration(2.0, (0.1, -0.1), (0.5, 0.5))
     config = TrainConfig(iterations=4, validate_every=2, validation_fraction=0.3,
-                         checkpoint_every=0, device="cpu", calibration=calibration.as_dict())
+                         checkpoint_every=0, device="cpu")
     trainer = Trainer(SegmentationTask(data, labels, 2), NetworkDesign(2, 2, [Segment(0, 1, 3)]),
                       config, diagnostics=False)
     seen: list[Progress] = []
@@ -128,4 +94,3 @@ def test_validation_hands_the_logits_it_scored_to_the_callback_and_the_model_its
     assert held is not None and held.classes.size == int((trainer.val_labels >= 0).sum())
     assert held.metrics().kappa == validated[-1].validation.kappa == trainer.validate().kappa
     assert all(p.held_out is None for p in seen if p.validation is None)
-    assert Calibration.from_dict(trainer.model.info.calibration) == calibration
