@@ -231,8 +231,6 @@ class CandidateResult:
     reason: str = ""
     fold_seconds: list[float] = field(default_factory=list)
     curve: dict[int, list[Metrics]] = field(default_factory=dict)  # iteration -> per fold
-    # iteration -> per fold: the logits its validation scored (calibration.HeldOut)
-    held_out: dict[int, list[HeldOut]] = field(default_factory=dict)
     iterations: int = 0                # t*
     scores: FoldScores | None = None
 
@@ -365,13 +363,6 @@ def final_config(prepared: Prepared, result: CandidateResult, members: int = 1) 
                    ensemble=ensemble)
 
 
-def out_of_fold(result: CandidateResult) -> HeldOut | None:
-    """Every validated cell's logits at t*, each from the fold network that did not train on
-    it (None when a fold kept none, as an ensemble candidate's do)."""
-    parts = result.held_out.get(result.iterations, [])
-    return HeldOut.pooled(parts) if parts and len(parts) == len(result.fold_seconds) else None
-
-
 def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
                   ensemble_fixed: bool = False) -> int:
     """How many networks the final model averages (module docstring), and the choice's
@@ -393,7 +384,8 @@ def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: Train
                should_stop: Callable[[], bool] | None = None
                ) -> dict[int, tuple[Metrics, HeldOut | None]]:
     """Train on fold ``fold``'s training cells; validation scores by iteration, each with
-    the held-out logits it scored.
+    the held-out logits it scored (thinned, :meth:`HeldOut.thinned`; the out-of-fold logits
+    ``benchmarks.taizhou_proxy --method calibrated`` calibrates on).
 
     An ensemble (``config.ensemble`` > 1) is scored once, at its last iteration, on the
     mean of its members' logits (its iteration count is then not chosen; no logits kept).
@@ -414,7 +406,8 @@ def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: Train
 
     def keep(p: Progress) -> None:
         if p.validation is not None:
-            seen[p.iteration] = (p.validation, p.held_out)
+            held = None if p.held_out is None else p.held_out.thinned(seed=config.seed)
+            seen[p.iteration] = (p.validation, held)
 
     trainer.run(keep, should_stop)
     return seen
@@ -484,10 +477,8 @@ def choose(
             curve = train_fold(prepared, folds, f, config, should_stop)
             result.fold_seconds.append(clock() - t0)
             trained.append(config.last_iteration)
-            for it, (m, held) in curve.items():
+            for it, (m, _held) in curve.items():
                 result.curve.setdefault(it, []).append(m)
-                if held is not None:
-                    result.held_out.setdefault(it, []).append(held)
             best = max((m.kappa for m, _ in curve.values()), default=float("nan"))
             say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
                 f"kappa {best:.3f} (best along training)")

@@ -15,8 +15,8 @@ network may separate them all, where the likelihood grows without bound as T shr
 standard normal priors on log T and on b (a maximum a posteriori fit) keep the answer
 finite and near "no change" when the cells say little.
 
-The held-out cells are the auto recipe's out-of-fold cells (:class:`HeldOut`,
-:func:`fhn_core.auto_recipe.out_of_fold`): every labelled cell scored once by the fold
+The held-out cells are the auto recipe's out-of-fold cells (:class:`HeldOut` of each
+fold, :func:`fhn_core.auto_recipe.train_fold`): every labelled cell scored once by the fold
 network that did not train on it. **Measured, not adopted** (session 26, rules written
 before the runs; benchmarks/README.md "EM from calibrated posteriors"): on the western
 Taizhou proxies EM from calibrated posteriors was behind plain EM on 10 of the first 12

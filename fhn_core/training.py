@@ -159,8 +159,7 @@ class Progress:
     elapsed: float               # seconds since this run started
     peak_memory_mb: float
     validation: Metrics | None   # set on validation iterations
-    held_out: HeldOut | None = None  # the logits validation scored, thinned (auto_recipe
-    #                                  keeps them: out-of-fold logits, calibration.py)
+    held_out: HeldOut | None = None  # the logits validation scored (auto_recipe.train_fold)
 
 
 @dataclass
@@ -581,8 +580,7 @@ class Trainer:
             if callback:
                 callback(Progress(it, cfg.last_iteration, outcome, record["learning_rate"],
                                   time.perf_counter() - start,
-                                  _peak_memory_mb(self.device), val,
-                                  None if held is None else held.thinned(seed=cfg.seed)))
+                                  _peak_memory_mb(self.device), val, held))
             stop = distributed.any_rank(bool(should_stop and should_stop()), self.ranks)
             if self.writes and (stop or last or (cfg.checkpoint_every
                                                  and it % cfg.checkpoint_every == 0)):

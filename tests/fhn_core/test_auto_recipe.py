@@ -8,6 +8,7 @@ import pytest
 
 from fhn_core import auto_recipe, baseline
 from fhn_core.auto_recipe import Candidate, CandidateResult, Prepared, adopt, open_candidates
+from fhn_core.calibration import HeldOut
 from fhn_core.cross_validation import FoldScores, spatial_folds
 from fhn_core.design import NetworkDesign, Segment
 from fhn_core.metrics import evaluate
@@ -227,13 +228,14 @@ def test_the_final_model_of_two_dates_averages_as_many_networks_as_the_time_left
 def test_the_out_of_fold_logits_score_every_labelled_cell_once():
     data, labels, _ = _map(2)
     folds = spatial_folds(labels, 3, seed=0)
-    choice, _ = auto_recipe.choose(
-        [Candidate("signal", {"data.channels": [0, 1]})],
-        _prepare_for(data, labels, iterations=8), folds, budget_seconds=600)
-    held = auto_recipe.out_of_fold(choice.chosen)
-    assert held is not None and held.logits.shape == (2, int((labels >= 0).sum()))
+    prepared = _prepare_for(data, labels, iterations=8)(
+        Candidate("signal", {"data.channels": [0, 1]}))
+    config = auto_recipe.fold_config(prepared.config, choose_iterations=False)
+    curves = [auto_recipe.train_fold(prepared, folds, f, config) for f in range(folds.n_folds)]
+    held = HeldOut.pooled([curve[config.last_iteration][1] for curve in curves])
+    assert held.logits.shape == (2, int((labels >= 0).sum()))
     assert sorted(held.classes.tolist()) == sorted(labels[labels >= 0].tolist())
-    # the folds' kappas at t* are those of the out-of-fold logits, fold by fold
-    kappas = [m.kappa for m in choice.chosen.curve[choice.chosen.iterations]]
-    assert np.allclose(kappas, choice.chosen.scores.kappas)
-    assert auto_recipe.out_of_fold(CandidateResult(choice.chosen.candidate)) is None
+    # each fold's kappa is that of its held-out logits
+    for curve in curves:
+        metrics, fold_held = curve[config.last_iteration]
+        assert np.isclose(metrics.kappa, fold_held.metrics().kappa)
