@@ -336,10 +336,25 @@ class TrainingJob:
             self._set(status=fitted.status, message=fitted.message,
                       val_miou=final.mean_iou if final is not None else self.snapshot().val_miou)
             return
+        forest = None
+        if choice is not None:
+            from . import auto_run
+
+            self._set(message="Predicting with the per-cell baseline")
+            forest = auto_run.baseline_of(layout, task.valid_labels(task.labels),
+                                          config.seed, task.n_classes)
+            self._set(message="Predicting the whole data with the trained model")
         prediction = predict(fitted.model, layout.data, augment=spec.augment,
                              stratigraphic_order=ordered, class_priors=spec.class_priors,
+                             baseline_probabilities=(None if forest is None
+                                                     else forest.probabilities),
                              device=fitted.device,
                              progress=lambda done: self._set(predicted=float(done)))
+        if forest is not None and fitted.model.info.baseline_weight > 0:
+            fitted.message += (" The map is the mean of the network's class probabilities and "
+                               "the per-cell baseline's (the baseline's weight "
+                               f"{fitted.model.info.baseline_weight:g}).")
+            info.message = fitted.message
         if prediction.scene_prior is not None:
             from fhn_core.priors import mix_text
 
@@ -355,12 +370,8 @@ class TrainingJob:
             "validation": evaluate(prediction.classes, val, k) if val is not None else None,
             "training": evaluate(prediction.classes, train, k) if (train >= 0).any() else None,
         }
-        if choice is not None:
-            from . import auto_run
-
-            self._set(message="Predicting with the per-cell baseline")
-            runs.save_baseline_prediction(paths, auto_run.baseline_of(
-                layout, task.valid_labels(task.labels), config.seed, k))
+        if forest is not None:
+            runs.save_baseline_prediction(paths, forest)
         runs.save_prediction(paths, prediction, train, val, metrics)
         final = metrics["validation"]
         self._set(status=fitted.status, message=fitted.message,

@@ -251,9 +251,14 @@ def predict_to_store(
     scheduler: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,
+    network_alone: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> Path:
     """Predict a (Dask-backed) seismic DataArray block by block into a Zarr store.
+
+    A model whose map blends in its run's per-cell baseline (``info.baseline_weight``,
+    fhn_core.blending) is refused unless ``network_alone``: the baseline is refitted on the
+    whole survey in memory, which is what streaming avoids.
 
     ``block`` cells per block edge (rounded up to the design's multiple of 2^levels);
     ``overlap`` cells blocks share (default: the design's receptive radius, at most half a
@@ -277,6 +282,13 @@ def predict_to_store(
         raise FhnError(
             "this model has no top-to-bottom class order; predict without the stratigraphic "
             "order"
+        )
+    if info.baseline_weight > 0 and not network_alone:
+        raise DataError(
+            f"the model in {model_path} blends the network with its run's per-cell baseline "
+            f"(weight {info.baseline_weight:g}), which is refitted on the whole survey in "
+            "memory; predict the SEG-Y in memory, or take the network alone (fhn predict "
+            "--baseline-weight 0)"
         )
     if block < 1:
         raise DataError(f"block {block} must be a positive number of cells")

@@ -62,6 +62,13 @@ than one; not when the user set ``training.ensemble`` or the candidate is an ens
 Adopted in session 25 by a rule written before its run, on the twenty western Taizhou
 proxies (``benchmarks.taizhou_proxy --method ensemble``; benchmarks/README.md).
 
+**Seismic maps blend the network with the per-cell baseline** (:func:`blended`). A
+seismic run's final model predicts with the mean of its probabilities and the baseline
+forest's (weight :data:`BASELINE_WEIGHTS`, :mod:`fhn_core.blending`). Adopted in session
+27 by a rule written before its run, on the development surveys of
+``benchmarks.seismic_generalisation`` (benchmarks/README.md); other kinds predict with the
+network alone.
+
 The score shown is the adopted candidate's cross-validated score, one network's (an
 ensemble's final model is scored through its members' procedure, not as an ensemble). It
 was selected among a few candidates and iteration counts, so it can be slightly
@@ -180,6 +187,8 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
 
 # Networks averaged in the final model when the time left allows, per kind of data (others: 1).
 FINAL_MEMBERS = {"dates": 5}
+# The per-cell baseline's weight in the final model's prediction, per kind (others: 0).
+BASELINE_WEIGHTS = {"seismic": 0.5}
 
 
 def candidates_for(kind: str) -> tuple[Candidate, ...]:
@@ -271,6 +280,7 @@ class AutoChoice:
     reason: str = ""
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
     final_members: int = 1              # networks the final model averages (final_members)
+    baseline_weight: float = 0.0        # the baseline's share of the final map (blended)
 
     @property
     def baseline_wins(self) -> bool:
@@ -298,6 +308,7 @@ class AutoChoice:
             "iterations_chosen": self.choose_iterations,
             "iteration_cap": self.iteration_cap,
             "final_members": self.final_members,
+            "baseline_weight": self.baseline_weight,
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -378,6 +389,19 @@ def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
                       f"{'s' if members > 1 else ''} of it from different starts (up to "
                       f"{wanted} as the time left allows); the score shown is one network's.")
     return members
+
+
+def blended(kind: str, choice: AutoChoice, prepared: Prepared) -> Prepared:
+    """The adopted candidate with the baseline's weight of the kind (module docstring) in
+    its task, so the final model predicts with it; the choice's reason says so."""
+    weight = BASELINE_WEIGHTS.get(kind, 0.0)
+    if weight == 0:
+        return prepared
+    choice.baseline_weight = weight
+    choice.reason += (f" Its map is the mean of the network's class probabilities and the "
+                      f"per-cell baseline's (the baseline's weight {weight:g}); the scores "
+                      "shown are each model's alone.")
+    return replace(prepared, task=replace(prepared.task, baseline_weight=weight))
 
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,

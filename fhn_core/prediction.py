@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .blending import blended_logits, check_baseline_weight
 from .checkpoint import TrainedModel
 from .coarse import factor_between, output_factor, output_slice_index, to_data_grid
 from .errors import FhnError
@@ -284,6 +285,8 @@ def predict(
     augment: bool = False,
     stratigraphic_order: bool = False,
     class_priors: str | None = None,
+    baseline_probabilities: np.ndarray | None = None,
+    baseline_weight: float | None = None,
     device: str | torch.device = "auto",
     progress: Callable[[float], None] | None = None,
 ) -> Prediction:
@@ -299,9 +302,21 @@ def predict(
     ``class_priors``: "scene" re-estimates the class mix on this scene by EM and moves the
     posteriors to it (:mod:`fhn_core.priors`), "training" keeps the training loss's; None
     takes the model's default (``info.class_priors``).
+    ``baseline_probabilities``: the run's per-cell baseline's (K, *grid) probabilities on
+    this data, blended with the network's by ``baseline_weight`` before the class mix and
+    the order are applied (:mod:`fhn_core.blending`); the weight None takes the model's
+    (``info.baseline_weight``), 0 is the network alone.
     """
     info = model.info
     class_priors = check_class_priors(class_priors or info.class_priors)
+    weight = check_baseline_weight(info.baseline_weight if baseline_weight is None
+                                   else baseline_weight)
+    if weight > 0 and baseline_probabilities is None:
+        raise FhnError(
+            f"this model predicts with its run's per-cell baseline (weight {weight:g}) and "
+            "its probabilities were not given; give them, or set the baseline's weight to 0 "
+            "for the network alone"
+        )
     if stratigraphic_order and not (info.class_order and info.vertical_axis is not None):
         raise FhnError(
             "this model has no top-to-bottom class order: its data had no vertical axis or "
@@ -321,6 +336,8 @@ def predict(
                           progress=progress)
     if info.averaged_axis is not None:  # labelled on every slice: one answer per column
         logits = logits.mean(1 + info.averaged_axis)
+    if weight > 0:
+        logits = blended_logits(logits, baseline_probabilities, weight)
     prior = None
     if class_priors == "scene":
         prior = scene_prior(logits, info.training_prior)

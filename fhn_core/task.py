@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import chunked
+from .blending import check_baseline_weight
 from .design import NetworkDesign
 from .errors import FhnError
 from .haar import padded_cells, padding_for
@@ -101,6 +102,9 @@ class SegmentationTask:
     # "scene" where the labels were drawn per class, not in the scene's proportions, so the
     # class mix prediction assumes is re-estimated on the scene (fhn_core.priors)
     class_priors: str = "training"
+    # the weight of the per-cell baseline's probabilities in the prediction's mean with the
+    # network's (fhn_core.baseline.blended_logits); 0: the network alone
+    baseline_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not chunked.is_chunked(self.data):
@@ -113,6 +117,7 @@ class SegmentationTask:
                 f"shape {self.data.shape}; add a channel axis of length 1 for a single volume"
             )
         check_class_priors(self.class_priors)
+        check_baseline_weight(self.baseline_weight)
         grid = self.label_grid
         for name, lab in (("labels", self.labels), ("validation labels", self.val_labels)):
             if lab is None:

@@ -319,6 +319,7 @@ class Trainer:
             slice_axis=task.slice_axis, slice_index=task.slice_index,
             vertical_axis=task.vertical_axis, class_order=_class_order(task),
             averaged_axis=task.averaged_axis, class_priors=task.class_priors,
+            baseline_weight=task.baseline_weight,
         )
         self.model = TrainedModel(net.to(self.device), info)
         # What forward and backward run through: DDP over the network with several ranks.

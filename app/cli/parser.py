@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the run's per-cell baseline (random forest, refitted from the "
                         "run's labels and seed) instead of the network; runs trained with "
                         "the auto recipe")
+    p.add_argument("--baseline-weight", type=float, metavar="W",
+                   help="the share of the run's per-cell baseline in the map: the mean of its "
+                        "probabilities (weight W) and the network's (1 - W); 0 is the network "
+                        "alone (default: the model's; 0.5 for seismic runs of the auto recipe)")
     p.add_argument("--kind", help="data kind when the extension does not tell")
     p.add_argument("--device", default="auto", help=device_help)
     p.add_argument("--scheduler", metavar="ADDRESS",

@@ -60,9 +60,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.block is not None and not 0 <= overlap < args.block:
         # fhn_core steps blocks by (block - overlap), at least 1: one block per cell otherwise
         raise UserError(f"--overlap {overlap} must be at least 0 and less than --block")
-    if args.baseline and (args.augment or args.stratigraphic_order or args.class_priors):
+    if args.baseline and (args.augment or args.stratigraphic_order or args.class_priors
+                          or args.baseline_weight is not None):
         raise UserError("--baseline predicts each cell alone: leave out --augment, "
-                        "--stratigraphic-order and --class-priors")
+                        "--stratigraphic-order, --class-priors and --baseline-weight")
+    weight = _baseline_weight(args, info.baseline_weight)
     with tqdm(total=100, desc="predicting", unit="%", dynamic_ncols=True) as bar:
 
         def progress(fraction: float) -> None:
@@ -74,11 +76,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
             folder = auto_run.baseline_folder(model_folder(Path(args.model)))
             prediction = auto_run.baseline_prediction(folder, layout, progress)
         else:
+            forest = None
+            if weight > 0:
+                from app import auto_run
+
+                bar.set_description("predicting (the per-cell baseline)")
+                folder = auto_run.baseline_folder(model_folder(Path(args.model)))
+                forest = auto_run.baseline_prediction(folder, layout).probabilities
+                bar.set_description("predicting (the network)")
             prediction = predict(model, layout.data, block=args.block, overlap=overlap,
                                  augment=args.augment,
                                  stratigraphic_order=args.stratigraphic_order,
-                                 class_priors=args.class_priors, device=args.device,
-                                 progress=progress)
+                                 class_priors=args.class_priors,
+                                 baseline_probabilities=forest, baseline_weight=weight,
+                                 device=args.device, progress=progress)
     written = export_prediction(prediction, da, Path(args.out), what=args.what,
                                          class_table=table, class_index=class_index)
     grid = "the data grid"
@@ -88,11 +99,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 f"the network's output grid, {prediction.output_factor}x coarser than the data")
     who = "the per-cell baseline's " if args.baseline else ""
     print(f"{who}{args.what} written to {written}, on {grid}")
+    if not args.baseline and weight > 0:
+        print(f"the map is the mean of the network's class probabilities and the run's "
+              f"per-cell baseline's (the baseline's weight {weight:g}; --baseline-weight 0 "
+              "gives the network alone)")
     if prediction.scene_prior is not None:
         mix = mix_text(prediction.scene_prior, [name for name, _ in table])
         print(f"class mix re-estimated on the scene: {mix} "
               "(--class-priors training keeps the training labels')")
     return EXIT_OK
+
+
+def _baseline_weight(args: argparse.Namespace, model_weight: float) -> float:
+    """--baseline-weight checked, else the model's."""
+    from fhn_core.blending import check_baseline_weight
+    from fhn_core.errors import FhnError
+
+    if args.baseline_weight is None:
+        return model_weight
+    try:
+        return check_baseline_weight(args.baseline_weight)
+    except FhnError as err:
+        raise UserError(f"--baseline-weight {args.baseline_weight:g}: {err}") from err
 
 
 def _predict_streamed(args: argparse.Namespace) -> int:
@@ -107,6 +135,10 @@ def _predict_streamed(args: argparse.Namespace) -> int:
     if args.augment:
         raise UserError("--augment is not available with --scheduler/--store/.zarr data; "
                         "leave it out (or predict in memory)")
+    if args.baseline_weight is not None and args.baseline_weight != 0:
+        raise UserError("the per-cell baseline is not blended in with --scheduler/--store/"
+                        ".zarr data; give --baseline-weight 0 (the network alone) or predict "
+                        "in memory")
     if args.class_priors == "scene":
         raise UserError("--class-priors scene is not available with --scheduler/--store/.zarr "
                         "data (the class mix is estimated over the whole scene); leave it out "
@@ -124,7 +156,8 @@ def _predict_streamed(args: argparse.Namespace) -> int:
             model_folder(Path(args.model)), da, store, block=args.block or 64,
             overlap=args.overlap, stratigraphic_order=args.stratigraphic_order,
             device=args.device, scheduler=args.scheduler,
-            workers=args.workers, overwrite=True, progress=progress)
+            workers=args.workers, overwrite=True, network_alone=args.baseline_weight == 0,
+            progress=progress)
     print(f"classes, probabilities and entropy written to {store}")
     if store != out:
         names = json.loads(streamed.open_prediction(store).attrs["class_names"])

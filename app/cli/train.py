@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +234,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "train again without --resume")
         chosen = auto_run.Candidate(record["chosen"], record["overrides"])
         prepared = inputs.prepare(chosen)
-        task, design = prepared.task, prepared.design
+        task = replace(prepared.task, baseline_weight=record.get("baseline_weight", 0.0))
+        design = prepared.design
         train_config = auto_run.final_config_of(record)
     elif auto:
         task = design = train_config = None  # chosen below, under the run's lock
