@@ -296,6 +296,10 @@ def cross_validation_block(record: dict[str, Any] | None) -> None:
     st.markdown(f"**{record.get('score_line', '')}**")
     if record.get("baseline_wins"):
         st.warning(BASELINE_WINS, icon=":material/balance:")
+    if record.get("baseline_weight"):
+        st.info(f"This run's map is the mean of the network's class probabilities and the "
+                f"per-cell baseline's (the baseline's weight {record['baseline_weight']:g}); "
+                "the scores below are each model's alone.", icon=":material/join:")
     cols = st.columns(4)
     cols[0].metric("Network kappa", _pm(net, "kappa"))
     cols[1].metric("Baseline kappa", _pm(base, "kappa"))

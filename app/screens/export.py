@@ -42,7 +42,9 @@ with left:
         if runs.has_baseline(project, info.name):
             source = st.radio(
                 "Prediction of", list(runs.SOURCES), horizontal=True, key="fhn-export-source",
-                format_func={"network": "the network",
+                format_func={"network": ("the network with the per-cell baseline (mean)"
+                                         if (info.cross_validation or {}).get("baseline_weight")
+                                         else "the network"),
                              "baseline": "the per-cell baseline (random forest)"}.get,
                 help="Runs of the auto recipe also keep the baseline's prediction; its "
                      "cross-validated score is beside the network's on Results.")

@@ -54,8 +54,9 @@ def _scores(labels: np.ndarray, right: float, n_folds: int = 3) -> FoldScores:
     return FoldScores(tuple(out))
 
 
-def _auto_run(demo: Path, network: float, forest: float) -> str:
-    """A finished run whose record is the auto recipe's, with these cell accuracies."""
+def _auto_run(demo: Path, network: float, forest: float, baseline_weight: float = 0.0) -> str:
+    """A finished run whose record is the auto recipe's, with these cell accuracies (and the
+    forest's weight in its map)."""
     job = jobs.registry().start(jobs.JobSpec(
         demo, NetworkDesign(5, 3, (Segment(0, 1, 4), Segment(1, 1, 4), Segment(0, 1, 4))),
         TrainConfig(iterations=2, patch=(8, 8, None), validate_every=2)))
@@ -67,7 +68,8 @@ def _auto_run(demo: Path, network: float, forest: float) -> str:
                              fold_seconds=[1.0] * 3, iterations=2,
                              scores=_scores(labels, network))
     choice = AutoChoice(chosen, [chosen], folds, 600.0, 3.0, _scores(labels, forest),
-                        reason="Adopted 'attributes' at 2 iterations.")
+                        reason="Adopted 'attributes' at 2 iterations.",
+                        baseline_weight=baseline_weight)
     info = runs.read_run(project, job.name)
     info = replace(info, recipe="auto",
                    cross_validation=choice.as_dict(project.load_labels().class_names))
@@ -101,13 +103,19 @@ def test_results_page_shows_both_cross_validated_scores_and_says_when_the_forest
     export = _run(EXPORT)
     options = export.radio(key="fhn-export-source").options
     assert options[0] == "the network" and "baseline" in options[1]
+    assert not any("mean of the network's" in i.value for i in at.info)  # not blended
 
 
 def test_results_page_says_nothing_of_a_win_when_the_network_wins(demo: Path) -> None:
-    _auto_run(demo, network=0.95, forest=0.5)
+    _auto_run(demo, network=0.95, forest=0.5, baseline_weight=0.5)
     at = _run(RESULTS)
     assert not any(w.value == BASELINE_WINS for w in at.warning)
     assert any("Cross-validated" in m.value for m in at.markdown)
+    # a seismic run of the auto recipe maps the mean of the two models, and says so
+    assert any("mean of the network's class probabilities and the per-cell baseline's "
+               "(the baseline's weight 0.5)" in i.value for i in at.info)
+    options = _run(EXPORT).radio(key="fhn-export-source").options
+    assert options[0] == "the network with the per-cell baseline (mean)"
 
 
 def test_the_train_page_defaults_to_auto_for_the_default_design(demo: Path) -> None:

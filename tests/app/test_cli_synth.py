@@ -57,3 +57,37 @@ def test_synth_of_the_demo_style_is_the_demo_survey(tmp_path, capsys):
 def test_synth_refuses_an_unknown_style(tmp_path, capsys):
     assert main(["synth", str(tmp_path), "--style", "volcanic"]) == 2
     assert "invalid choice: 'volcanic'" in capsys.readouterr().err
+
+
+def test_a_seismic_auto_run_maps_the_mean_of_the_network_and_the_forest(tmp_path, capsys):
+    """The auto recipe's seismic default (fhn_core.blending): the model carries the forest's
+    weight, fhn predict writes the mean of the two models' probabilities, --baseline-weight 0
+    the network alone, and streamed prediction refuses what it cannot blend."""
+    out = tmp_path / "survey"
+    assert main(["synth", str(out), "--style", "salt", "--seed", "5",
+                 "--shape", "32", "32", "48"]) == 0
+    small = ["--set", "training.iterations=2", "--set", "training.budget_minutes=0.5",
+             "--set", "training.folds=2", "--device", "cpu"]
+    assert main(["train", str(out / "run.toml"), *small]) == 0
+    record = json.loads((out / "run" / "cross_validation.json").read_text(encoding="utf-8"))
+    model = json.loads((out / "run" / "model" / "model.json").read_text(encoding="utf-8"))
+    assert record["baseline_weight"] == model["baseline_weight"] == 0.5
+    assert "mean of the network's class probabilities and the per-cell baseline's" in \
+        record["why"]
+    capsys.readouterr()
+
+    survey = str(out / "salt-5.sgy")
+    written = {}
+    for name, extra in (("map", []), ("network", ["--baseline-weight", "0"]),
+                        ("forest", ["--baseline"])):
+        written[name] = tmp_path / f"{name}.npy"
+        assert main(["predict", str(out / "run"), survey, "--out", str(written[name]),
+                     "--what", "probabilities", "--device", "cpu", *extra]) == 0
+    assert "the map is the mean of the network's" in capsys.readouterr().out
+    blend, network, forest = (np.load(written[n]) for n in ("map", "network", "forest"))
+    np.testing.assert_allclose(blend, 0.5 * (network + forest), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(blend, network, atol=1e-3)
+
+    assert main(["predict", str(out / "run"), survey, "--out", str(tmp_path / "s.npy"),
+                 "--store", str(tmp_path / "s.zarr"), "--device", "cpu"]) == 2
+    assert "--baseline-weight 0" in capsys.readouterr().err
