@@ -296,15 +296,17 @@ def cross_validation_block(record: dict[str, Any] | None) -> None:
     st.markdown(f"**{record.get('score_line', '')}**")
     if record.get("baseline_wins"):
         st.warning(BASELINE_WINS, icon=":material/balance:")
+    blend = record.get("blend") or {}
     if record.get("baseline_weight"):
         st.info(f"This run's map is the mean of the network's class probabilities and the "
-                f"per-cell baseline's (the baseline's weight {record['baseline_weight']:g}); "
-                "the scores below are each model's alone.", icon=":material/join:")
-    cols = st.columns(4)
-    cols[0].metric("Network kappa", _pm(net, "kappa"))
-    cols[1].metric("Baseline kappa", _pm(base, "kappa"))
-    cols[2].metric("Network mean IoU", _pm(net, "mean_iou"))
-    cols[3].metric("Baseline mean IoU", _pm(base, "mean_iou"))
+                f"per-cell baseline's (the baseline's weight {record['baseline_weight']:g})"
+                + ("; its own cross-validated score is the map's." if blend else
+                   "; the scores below are each model's alone."), icon=":material/join:")
+    shown = [("Network", net), ("Baseline", base)] + ([("Map (mean)", blend)] if blend else [])
+    cols = st.columns(2 * len(shown))
+    for i, (who, scores) in enumerate(shown):
+        cols[i].metric(f"{who} kappa", _pm(scores, "kappa"))
+        cols[len(shown) + i].metric(f"{who} mean IoU", _pm(scores, "mean_iou"))
     st.dataframe(pd.DataFrame(runs.cross_validation_rows(record)), hide_index=True,
                  width="stretch", column_config={
                      c: st.column_config.NumberColumn(format="%.3f")

@@ -85,6 +85,8 @@ from typing import Any
 
 import numpy as np
 
+from . import baseline as per_cell
+from .blending import blended_logits
 from .calibration import HeldOut
 from .cross_validation import FoldScores, SpatialFolds
 from .design import NetworkDesign
@@ -242,6 +244,8 @@ class CandidateResult:
     curve: dict[int, list[Metrics]] = field(default_factory=dict)  # iteration -> per fold
     iterations: int = 0                # t*
     scores: FoldScores | None = None
+    # the held-out logits each fold's validation scored, by iteration (t* only once scored)
+    held_out: dict[int, list[HeldOut | None]] = field(default_factory=dict, repr=False)
 
     @property
     def seconds_per_fold(self) -> float:
@@ -281,17 +285,23 @@ class AutoChoice:
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
     final_members: int = 1              # networks the final model averages (final_members)
     baseline_weight: float = 0.0        # the baseline's share of the final map (blended)
+    blend: FoldScores | None = None     # the map's scores when it is a blend (blended)
+
+    @property
+    def map_scores(self) -> FoldScores | None:
+        """The scores of what the final model maps: the blend's, else the network's."""
+        return self.blend if self.blend is not None else self.chosen.scores
 
     @property
     def baseline_wins(self) -> bool:
-        net = self.chosen.scores
+        net = self.map_scores
         # equal fold kappas summed in another order must not read as a win
         return (self.baseline is not None and net is not None
                 and self.baseline.kappa > net.kappa + 1e-9)
 
     def score_line(self) -> str:
         """'network kappa 0.71 ± 0.04, baseline 0.62 ± 0.05 (5 spatial folds)'."""
-        return score_line(self.chosen.scores, self.baseline)
+        return score_line(self.chosen.scores, self.baseline, self.blend)
 
     def text(self) -> str:
         return f"{self.reason}\n{self.score_line()}" + (
@@ -309,6 +319,7 @@ class AutoChoice:
             "iteration_cap": self.iteration_cap,
             "final_members": self.final_members,
             "baseline_weight": self.baseline_weight,
+            "blend": self.blend.as_dict(class_names) if self.blend is not None else None,
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -331,13 +342,16 @@ BASELINE_WINS = ("The per-cell baseline (random forest) scores higher than the n
                  "these labels: its prediction may be the better map; you can export it.")
 
 
-def score_line(network: FoldScores | None, baseline: FoldScores | None) -> str:
-    """The one line a user reads: both cross-validated kappas with their spread."""
+def score_line(network: FoldScores | None, baseline: FoldScores | None,
+               blend: FoldScores | None = None) -> str:
+    """The one line a user reads: the cross-validated kappas with their spread."""
     if network is None:
         return "no cross-validated score"
     text = f"network kappa {network.kappa:.2f} ± {network.kappa_sd:.2f}"
     if baseline is not None:
         text += f", baseline {baseline.kappa:.2f} ± {baseline.kappa_sd:.2f}"
+    if blend is not None:
+        text += f", the map (their mean) {blend.kappa:.2f} ± {blend.kappa_sd:.2f}"
     return text + f" ({len(network.folds)} spatial folds, cross-validated)"
 
 
@@ -391,17 +405,48 @@ def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
     return members
 
 
-def blended(kind: str, choice: AutoChoice, prepared: Prepared) -> Prepared:
+def blended(kind: str, choice: AutoChoice, prepared: Prepared, seed: int = 0) -> Prepared:
     """The adopted candidate with the baseline's weight of the kind (module docstring) in
-    its task, so the final model predicts with it; the choice's reason says so."""
+    its task, so the final model predicts with it; the blend is scored on the same folds
+    (:func:`blended_scores`, the baseline's ``seed``) and the choice's reason says so."""
     weight = BASELINE_WEIGHTS.get(kind, 0.0)
     if weight == 0:
         return prepared
     choice.baseline_weight = weight
+    choice.blend = blended_scores(choice.chosen, prepared.task, choice.folds, weight, seed)
+    scored = ("each model's alone (an ensemble candidate keeps no held-out logits)"
+              if choice.blend is None else
+              f"the map's cross-validated kappa {choice.blend.kappa:.3f} ± "
+              f"{choice.blend.kappa_sd:.3f}, the two fold models' held-out probabilities "
+              "averaged the same way")
     choice.reason += (f" Its map is the mean of the network's class probabilities and the "
-                      f"per-cell baseline's (the baseline's weight {weight:g}); the scores "
-                      "shown are each model's alone.")
+                      f"per-cell baseline's (the baseline's weight {weight:g}); scores: "
+                      f"{scored}.")
     return replace(prepared, task=replace(prepared.task, baseline_weight=weight))
+
+
+def blended_scores(chosen: CandidateResult, task: SegmentationTask, folds: SpatialFolds,
+                   weight: float, seed: int = 0) -> FoldScores | None:
+    """The blend's scores on the folds: per fold, the fold network's held-out logits at t*
+    blended (:func:`fhn_core.blending.blended_logits`) with the probabilities of the
+    baseline trained on the same fold's cells, at the same cells. None when the candidate
+    kept no logits (an ensemble)."""
+    held = chosen.held_out.get(chosen.iterations, [])
+    if len(held) != folds.n_folds or any(h is None for h in held):
+        return None
+    features = per_cell.cell_features(task.data, task.slice_axis)
+    forest = per_cell.fold_probabilities(features, task.valid_labels(task.labels), folds,
+                                         task.n_classes, seed)
+    scores = []
+    for network, (proba, truth) in zip(held, forest, strict=True):
+        if network.positions is not None:
+            proba, truth = proba[:, network.positions], truth[network.positions]
+        if not np.array_equal(truth, network.classes):
+            raise FhnError("the network's and the baseline's held-out cells differ; the "
+                           "blend cannot be scored (a bug: please report it)")
+        mixed = blended_logits(network.logits, proba, weight)
+        scores.append(HeldOut(mixed, network.classes).metrics())
+    return FoldScores(tuple(scores))
 
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,
@@ -501,8 +546,9 @@ def choose(
             curve = train_fold(prepared, folds, f, config, should_stop)
             result.fold_seconds.append(clock() - t0)
             trained.append(config.last_iteration)
-            for it, (m, _held) in curve.items():
+            for it, (m, held) in curve.items():
                 result.curve.setdefault(it, []).append(m)
+                result.held_out.setdefault(it, []).append(held)
             best = max((m.kappa for m, _ in curve.values()), default=float("nan"))
             say(f"{candidate.name}: fold {f + 1}/{k} in {result.fold_seconds[-1]:.0f} s, "
                 f"kappa {best:.3f} (best along training)")
@@ -653,6 +699,7 @@ def _score(result: CandidateResult, n_folds: int) -> None:
     best = max(sorted(complete), key=lambda it: np.mean([m.kappa for m in complete[it]]))
     result.iterations = best
     result.scores = FoldScores(tuple(complete[best]))
+    result.held_out = {best: result.held_out.get(best, [])}
 
 
 def adopt(results: Sequence[CandidateResult]) -> tuple[CandidateResult, str]:

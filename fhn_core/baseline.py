@@ -104,18 +104,25 @@ def predict_forest(forest, features: np.ndarray, n_classes: int,
     return proba.argmax(0).astype(np.int16).reshape(grid), proba.reshape(n_classes, *grid)
 
 
-def fold_metrics(features: np.ndarray, labels: np.ndarray, folds: SpatialFolds,
-                 n_classes: int, seed: int = 0) -> list[Metrics]:
-    """The baseline's scores on each fold's validation cells, trained on its training cells."""
-    scores = []
+def fold_probabilities(features: np.ndarray, labels: np.ndarray, folds: SpatialFolds,
+                       n_classes: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per fold, the baseline's (K, n) probabilities at its n validation cells (in their
+    flat order on the grid) and their classes (n,), trained on the fold's training cells."""
+    out = []
     for f in range(folds.n_folds):
         train, val = folds.split(labels, f)
         forest = fit_forest(features, train, seed)
         cells = np.flatnonzero(val >= 0)
-        pred = forest_probabilities(forest, features, n_classes, cells).argmax(0)
-        truth = val.reshape(-1)[cells]
-        scores.append(metrics_from_confusion(confusion_matrix(pred, truth, n_classes)))
-    return scores
+        out.append((forest_probabilities(forest, features, n_classes, cells),
+                    val.reshape(-1)[cells]))
+    return out
+
+
+def fold_metrics(features: np.ndarray, labels: np.ndarray, folds: SpatialFolds,
+                 n_classes: int, seed: int = 0) -> list[Metrics]:
+    """The baseline's scores on each fold's validation cells, trained on its training cells."""
+    return [metrics_from_confusion(confusion_matrix(proba.argmax(0), truth, n_classes))
+            for proba, truth in fold_probabilities(features, labels, folds, n_classes, seed)]
 
 
 def cross_validated(task: SegmentationTask, folds: SpatialFolds, seed: int = 0) -> FoldScores:

@@ -45,10 +45,15 @@ FIT_ITERATIONS = 100
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Logits (K, n) of a network at n held-out labelled cells and their classes (n,)."""
+    """Logits (K, n) of a network at n held-out labelled cells and their classes (n,).
+
+    ``positions``: which of the fold's held-out cells (in their flat order on the label
+    grid) these are, after :meth:`thinned`; None: all of them, in that order.
+    """
 
     logits: torch.Tensor
     classes: np.ndarray
+    positions: np.ndarray | None = None
 
     def metrics(self) -> Metrics:
         return evaluate(self.logits.argmax(0).numpy(), self.classes, self.logits.shape[0])
@@ -60,7 +65,8 @@ class HeldOut:
         if n <= most:
             return self
         keep = np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
-        return HeldOut(self.logits[:, torch.from_numpy(keep)], self.classes[keep])
+        positions = keep if self.positions is None else self.positions[keep]
+        return HeldOut(self.logits[:, torch.from_numpy(keep)], self.classes[keep], positions)
 
     @staticmethod
     def pooled(parts: Sequence[HeldOut]) -> HeldOut:

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from fhn_core import auto_recipe, baseline
 from fhn_core.auto_recipe import Candidate, CandidateResult, Prepared, adopt, open_candidates
@@ -239,3 +240,42 @@ def test_the_out_of_fold_logits_score_every_labelled_cell_once():
     for curve in curves:
         metrics, fold_held = curve[config.last_iteration]
         assert np.isclose(metrics.kappa, fold_held.metrics().kappa)
+
+
+def test_the_map_of_a_blended_kind_is_scored_on_the_same_folds_as_the_two_models():
+    data, labels, _ = _map(3)
+    folds = spatial_folds(labels, 3, seed=0)
+    candidates = [Candidate("signal", {"data.channels": [0, 1]})]
+    choice, prepared = auto_recipe.choose(
+        candidates, _prepare_for(data, labels, iterations=8), folds, budget_seconds=600,
+        baseline=lambda p: baseline.cross_validated(p.task, folds, seed=4))
+    net, forest = choice.chosen.scores, choice.baseline
+    assert list(choice.chosen.held_out) == [choice.chosen.iterations]  # t* only is kept
+
+    def kappas(weight):
+        scores = auto_recipe.blended_scores(choice.chosen, prepared.task, folds, weight, seed=4)
+        return scores.kappas
+    # the blend's two ends are the two models' own fold scores: the cells line up
+    np.testing.assert_allclose(kappas(0.0), net.kappas, atol=1e-9)
+    np.testing.assert_allclose(kappas(1.0), forest.kappas, atol=1e-9)
+
+    seismic = auto_recipe.blended("seismic", choice, prepared, seed=4)
+    assert seismic.task.baseline_weight == 0.5 and choice.baseline_weight == 0.5
+    np.testing.assert_allclose(choice.blend.kappas, kappas(0.5))
+    assert "the map (their mean)" in choice.score_line()
+    record = choice.as_dict(["a", "b"])
+    assert record["baseline_weight"] == 0.5 and record["blend"]["n_folds"] == 3
+    assert "the map's cross-validated kappa" in record["why"]
+    # the forest "wins" only against what the user gets: the map
+    assert choice.baseline_wins == (forest.kappa > choice.blend.kappa + 1e-9)
+    assert auto_recipe.blended("dates", choice, prepared) is prepared  # not a blended kind
+
+
+def test_thinned_held_out_cells_keep_their_positions():
+    held = HeldOut(torch.arange(10.0).repeat(2, 1), np.arange(10) % 2)
+    thin = held.thinned(most=4, seed=1)
+    assert thin.positions.size == 4
+    np.testing.assert_array_equal(thin.logits[0].numpy(), thin.positions.astype(float))
+    again = thin.thinned(most=2, seed=0)
+    assert set(again.positions) <= set(thin.positions)
+    np.testing.assert_array_equal(again.logits[0].numpy(), again.positions.astype(float))
