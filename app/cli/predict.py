@@ -79,10 +79,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             forest = None
             if weight > 0:
                 from app import auto_run
+                from io_adapters.errors import DataError
 
                 bar.set_description("predicting (the per-cell baseline)")
-                folder = auto_run.baseline_folder(model_folder(Path(args.model)))
-                forest = auto_run.baseline_prediction(folder, layout).probabilities
+                try:
+                    folder = auto_run.baseline_folder(model_folder(Path(args.model)))
+                    forest = auto_run.baseline_prediction(folder, layout).probabilities
+                except DataError as err:
+                    raise UserError(f"{err}. This model blends its map with that baseline "
+                                    f"(weight {weight:g}); give --baseline-weight 0 for the "
+                                    "network alone") from err
                 bar.set_description("predicting (the network)")
             prediction = predict(model, layout.data, block=args.block, overlap=overlap,
                                  augment=args.augment,

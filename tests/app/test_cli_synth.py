@@ -91,3 +91,15 @@ def test_a_seismic_auto_run_maps_the_mean_of_the_network_and_the_forest(tmp_path
     assert main(["predict", str(out / "run"), survey, "--out", str(tmp_path / "s.npy"),
                  "--store", str(tmp_path / "s.zarr"), "--device", "cpu"]) == 2
     assert "--baseline-weight 0" in capsys.readouterr().err
+
+    # another survey: the forest is refitted from the run's cells on its own grid only
+    other = tmp_path / "other"
+    assert main(["synth", str(other), "--style", "salt", "--seed", "6",
+                 "--shape", "32", "32", "40"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(out / "run"), str(other / "salt-6.sgy"), "--out",
+                 str(tmp_path / "o.npy"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "grid" in err and "--baseline-weight 0" in err
+    assert main(["predict", str(out / "run"), str(other / "salt-6.sgy"), "--out",
+                 str(tmp_path / "o.npy"), "--baseline-weight", "0", "--device", "cpu"]) == 0
