@@ -20,7 +20,9 @@ network's logits alone. ``w = 0`` is the network alone.
 Where it is the default: the auto recipe's seismic runs predict with ``w = 1/2``
 (:data:`fhn_core.auto_recipe.BASELINE_WEIGHTS`), adopted by a rule written before the
 measurement on the development surveys of ``benchmarks.seismic_generalisation``
-(benchmarks/README.md, session 27). Other kinds keep the network alone.
+(benchmarks/README.md, session 27); on the five test surveys, scored once afterwards, it
+was neutral (mean IoU 0.859 against the network alone's 0.858 on the same models). Other
+kinds keep the network alone.
 """
 
 from __future__ import annotations
