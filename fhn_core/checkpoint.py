@@ -64,7 +64,7 @@ class ModelInfo:
     training_prior: list[float] = field(default_factory=list)
     class_priors: str = "training"
     # The weight of the run's per-cell baseline in the prediction's mean of probabilities
-    # (fhn_core.baseline.blended_logits); 0: the network alone (older models).
+    # (fhn_core.blending.blended_logits); 0: the network alone (older models).
     baseline_weight: float = 0.0
 
     def to_json(self) -> dict[str, Any]:

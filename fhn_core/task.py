@@ -103,7 +103,7 @@ class SegmentationTask:
     # class mix prediction assumes is re-estimated on the scene (fhn_core.priors)
     class_priors: str = "training"
     # the weight of the per-cell baseline's probabilities in the prediction's mean with the
-    # network's (fhn_core.baseline.blended_logits); 0: the network alone
+    # network's (fhn_core.blending.blended_logits); 0: the network alone
     baseline_weight: float = 0.0
 
     def __post_init__(self) -> None:
