@@ -146,7 +146,7 @@ def choose_settings(
         report=report, should_stop=should_stop)
     members = auto_recipe.final_members(kind, choice, prepared,
                                         ensemble_fixed="training.ensemble" in fixed)
-    prepared = auto_recipe.blended(kind, choice, prepared, seed)
+    prepared = auto_recipe.mapped(kind, choice, prepared, seed)
     return choice, prepared, auto_recipe.final_config(prepared, choice.chosen, members)
 
 

@@ -296,13 +296,18 @@ def cross_validation_block(record: dict[str, Any] | None) -> None:
     st.markdown(f"**{record.get('score_line', '')}**")
     if record.get("baseline_wins"):
         st.warning(BASELINE_WINS, icon=":material/balance:")
-    blend = record.get("blend") or {}
+    mapped = record.get("map") or record.get("blend") or {}  # "blend": session 27's records
+    label = record.get("map_label") or ("their mean" if mapped else "")
     if record.get("baseline_weight"):
         st.info(f"This run's map is the mean of the network's class probabilities and the "
                 f"per-cell baseline's (the baseline's weight {record['baseline_weight']:g})"
-                + ("; its own cross-validated score is the map's." if blend else
+                + ("; its own cross-validated score is the map's." if mapped else
                    "; the scores below are each model's alone."), icon=":material/join:")
-    shown = [("Network", net), ("Baseline", base)] + ([("Map (mean)", blend)] if blend else [])
+    elif mapped:
+        st.info(f"This run's map differs from the network's own answer ({label}); its own "
+                "cross-validated score is the map's.", icon=":material/join:")
+    shown = [("Network", net), ("Baseline", base)] + ([(f"Map ({label})", mapped)]
+                                                      if mapped else [])
     cols = st.columns(2 * len(shown))
     for i, (who, scores) in enumerate(shown):
         cols[i].metric(f"{who} kappa", _pm(scores, "kappa"))

@@ -62,15 +62,21 @@ than one; not when the user set ``training.ensemble`` or the candidate is an ens
 Adopted in session 25 by a rule written before its run, on the twenty western Taizhou
 proxies (``benchmarks.taizhou_proxy --method ensemble``; benchmarks/README.md).
 
-**Seismic maps blend the network with the per-cell baseline** (:func:`blended`). A
+**Seismic maps blend the network with the per-cell baseline** (:func:`mapped`). A
 seismic run's final model predicts with the mean of its probabilities and the baseline
 forest's (weight :data:`BASELINE_WEIGHTS`, :mod:`fhn_core.blending`). Adopted in session
 27 by a rule written before its run, on the development surveys of
 ``benchmarks.seismic_generalisation`` (benchmarks/README.md); on the five test surveys,
 scored once afterwards, it was neutral (mean IoU 0.859 against the same models' 0.858
-alone). Other kinds predict with the network alone. The map is scored on the same folds
-(:func:`blended_scores`): each fold network's held-out logits blended with the forest
-trained on the same fold's cells.
+alone). Other kinds predict with the network alone.
+
+**The map is scored, not only the network** (:func:`mapped`). Where the final model's map
+is not the network's own argmax (a blend; two dates, mapped with the scene's class mix of
+:mod:`fhn_core.priors`), the record also holds the map's score on the same folds
+(:func:`map_fold_scores`): each fold network's held-out logits blended with the forest
+trained on the same fold's cells, and moved to the class mix EM found in that fold
+network's map of the whole scene, as ``fhn predict`` moves the final model's. "The
+baseline wins" compares the baseline with that score: it is what the user exports.
 
 The score shown is the adopted candidate's cross-validated score, one network's (an
 ensemble's final model is scored through its members' procedure, not as an ensemble). It
@@ -287,13 +293,14 @@ class AutoChoice:
     reason: str = ""
     iteration_cap: int | None = None    # the iteration budget the time budget allowed
     final_members: int = 1              # networks the final model averages (final_members)
-    baseline_weight: float = 0.0        # the baseline's share of the final map (blended)
-    blend: FoldScores | None = None     # the map's scores when it is a blend (blended)
+    baseline_weight: float = 0.0        # the baseline's share of the final map (mapped)
+    mapped: FoldScores | None = None    # the map's scores where it is not the network's (mapped)
+    map_label: str = ""                 # what the map adds to the network, e.g. "their mean"
 
     @property
     def map_scores(self) -> FoldScores | None:
-        """The scores of what the final model maps: the blend's, else the network's."""
-        return self.blend if self.blend is not None else self.chosen.scores
+        """The scores of what the final model maps: the map's own, else the network's."""
+        return self.mapped if self.mapped is not None else self.chosen.scores
 
     @property
     def baseline_wins(self) -> bool:
@@ -304,7 +311,7 @@ class AutoChoice:
 
     def score_line(self) -> str:
         """'network kappa 0.71 ± 0.04, baseline 0.62 ± 0.05 (5 spatial folds)'."""
-        return score_line(self.chosen.scores, self.baseline, self.blend)
+        return score_line(self.chosen.scores, self.baseline, self.mapped, self.map_label)
 
     def text(self) -> str:
         return f"{self.reason}\n{self.score_line()}" + (
@@ -322,7 +329,8 @@ class AutoChoice:
             "iteration_cap": self.iteration_cap,
             "final_members": self.final_members,
             "baseline_weight": self.baseline_weight,
-            "blend": self.blend.as_dict(class_names) if self.blend is not None else None,
+            "map": self.mapped.as_dict(class_names) if self.mapped is not None else None,
+            "map_label": self.map_label,
             "why": self.reason,
             "score_line": self.score_line(),
             "network": net.as_dict(class_names) if net is not None else None,
@@ -346,15 +354,15 @@ BASELINE_WINS = ("The per-cell baseline (random forest) scores higher than the n
 
 
 def score_line(network: FoldScores | None, baseline: FoldScores | None,
-               blend: FoldScores | None = None) -> str:
+               mapped: FoldScores | None = None, map_label: str = "") -> str:
     """The one line a user reads: the cross-validated kappas with their spread."""
     if network is None:
         return "no cross-validated score"
     text = f"network kappa {network.kappa:.2f} ± {network.kappa_sd:.2f}"
     if baseline is not None:
         text += f", baseline {baseline.kappa:.2f} ± {baseline.kappa_sd:.2f}"
-    if blend is not None:
-        text += f", the map (their mean) {blend.kappa:.2f} ± {blend.kappa_sd:.2f}"
+    if mapped is not None:
+        text += f", the map ({map_label}) {mapped.kappa:.2f} ± {mapped.kappa_sd:.2f}"
     return text + f" ({len(network.folds)} spatial folds, cross-validated)"
 
 
@@ -408,48 +416,83 @@ def final_members(kind: str, choice: AutoChoice, prepared: Prepared,
     return members
 
 
-def blended(kind: str, choice: AutoChoice, prepared: Prepared, seed: int = 0) -> Prepared:
-    """The adopted candidate with the baseline's weight of the kind (module docstring) in
-    its task, so the final model predicts with it; the blend is scored on the same folds
-    (:func:`blended_scores`, the baseline's ``seed``) and the choice's reason says so."""
+def mapped(kind: str, choice: AutoChoice, prepared: Prepared, seed: int = 0) -> Prepared:
+    """The adopted candidate as its final model will map: the baseline's weight of the kind
+    (module docstring) in its task, and, where the map is not the network's argmax under
+    the training mix (a blend, the scene's class mix), the map's own scores on the same
+    folds (:func:`map_fold_scores`, the baseline's ``seed``); the choice's reason says so."""
     weight = BASELINE_WEIGHTS.get(kind, 0.0)
-    if weight == 0:
+    scene = prepared.task.class_priors == "scene"
+    if weight == 0 and not scene:
         return prepared
     choice.baseline_weight = weight
-    choice.blend = blended_scores(choice.chosen, prepared.task, choice.folds, weight, seed)
+    choice.map_label = map_label(weight, scene)
+    choice.mapped = map_fold_scores(choice.chosen, prepared.task, choice.folds, weight, seed)
+    what = []
+    if weight > 0:
+        what.append("is the mean of the network's class probabilities and the per-cell "
+                    f"baseline's (the baseline's weight {weight:g})")
+    if scene:
+        what.append("moves the posteriors to the scene's class mix, re-estimated on the "
+                    "predicted scene (EM)")
     scored = ("each model's alone (an ensemble candidate keeps no held-out logits)"
-              if choice.blend is None else
-              f"the map's cross-validated kappa {choice.blend.kappa:.3f} ± "
-              f"{choice.blend.kappa_sd:.3f}, the two fold models' held-out probabilities "
-              "averaged the same way")
-    choice.reason += (f" Its map is the mean of the network's class probabilities and the "
-                      f"per-cell baseline's (the baseline's weight {weight:g}); scores: "
-                      f"{scored}.")
+              if choice.mapped is None else
+              f"the map's cross-validated kappa {choice.mapped.kappa:.3f} ± "
+              f"{choice.mapped.kappa_sd:.3f}, each fold network's held-out logits "
+              + " and ".join(filter(None, [
+                  "averaged with its fold's baseline" if weight > 0 else "",
+                  "moved to the class mix it finds on the whole scene" if scene else ""])))
+    choice.reason += f" Its map {' and '.join(what)}; scores: {scored}."
+    if weight == 0:
+        return prepared
     return replace(prepared, task=replace(prepared.task, baseline_weight=weight))
 
 
-def blended_scores(chosen: CandidateResult, task: SegmentationTask, folds: SpatialFolds,
-                   weight: float, seed: int = 0) -> FoldScores | None:
-    """The blend's scores on the folds: per fold, the fold network's held-out logits at t*
-    blended (:func:`fhn_core.blending.blended_logits`) with the probabilities of the
-    baseline trained on the same fold's cells, at the same cells. None when the candidate
-    kept no logits (an ensemble)."""
+def map_label(baseline_weight: float, scene_mix: bool) -> str:
+    """What a map adds to the network's argmax, in the words of the score line."""
+    return ", ".join(filter(None, ["their mean" if baseline_weight > 0 else "",
+                                   "the scene's class mix" if scene_mix else ""]))
+
+
+def map_fold_scores(chosen: CandidateResult, task: SegmentationTask, folds: SpatialFolds,
+                    weight: float, seed: int = 0) -> FoldScores | None:
+    """The map's scores on the folds: per fold, the fold network's held-out logits at t*
+    blended (:func:`fhn_core.blending.blended_logits`, weight > 0) with the probabilities
+    of the baseline trained on the same fold's cells, at the same cells, then, where the
+    task maps with the scene's class mix, shifted to the mix EM found in that fold
+    network's whole-scene map (:attr:`HeldOut.scene_shift`; estimated from the network
+    alone, also where it is blended). None when the candidate kept no logits (an ensemble)
+    or no scene mix (a streamed survey)."""
     held = chosen.held_out.get(chosen.iterations, [])
-    if len(held) != folds.n_folds or any(h is None for h in held):
+    scene = task.class_priors == "scene"
+    if (len(held) != folds.n_folds or any(h is None for h in held)
+            or (scene and any(h.scene_shift is None for h in held))):
         return None
-    features = per_cell.cell_features(task.data, task.slice_axis)
-    forest = per_cell.fold_probabilities(features, task.valid_labels(task.labels), folds,
-                                         task.n_classes, seed)
+    forest: Sequence[tuple[np.ndarray, np.ndarray] | None] = [None] * folds.n_folds
+    if weight > 0:
+        features = per_cell.cell_features(task.data, task.slice_axis)
+        forest = per_cell.fold_probabilities(features, task.valid_labels(task.labels), folds,
+                                             task.n_classes, seed)
     scores = []
-    for network, (proba, truth) in zip(held, forest, strict=True):
-        if network.positions is not None:
-            proba, truth = proba[:, network.positions], truth[network.positions]
-        if not np.array_equal(truth, network.classes):
-            raise FhnError("the network's and the baseline's held-out cells differ; the "
-                           "blend cannot be scored (a bug: please report it)")
-        mixed = blended_logits(network.logits, proba, weight)
-        scores.append(HeldOut(mixed, network.classes).metrics())
+    for network, fold_forest in zip(held, forest, strict=True):
+        logits = network.logits
+        if fold_forest is not None:
+            logits = blended_logits(logits, _at_cells(fold_forest, network), weight)
+        if scene:
+            logits = logits + network.scene_shift.to(logits.dtype)[:, None]
+        scores.append(HeldOut(logits, network.classes).metrics())
     return FoldScores(tuple(scores))
+
+
+def _at_cells(fold_forest: tuple[np.ndarray, np.ndarray], network: HeldOut) -> np.ndarray:
+    """The fold baseline's probabilities at the cells the fold network's logits hold."""
+    proba, truth = fold_forest
+    if network.positions is not None:
+        proba, truth = proba[:, network.positions], truth[network.positions]
+    if not np.array_equal(truth, network.classes):
+        raise FhnError("the network's and the baseline's held-out cells differ; the map "
+                       "cannot be scored (a bug: please report it)")
+    return proba
 
 
 def train_fold(prepared: Prepared, folds: SpatialFolds, fold: int, config: TrainConfig,

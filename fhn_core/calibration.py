@@ -49,11 +49,16 @@ class HeldOut:
 
     ``positions``: which of the fold's held-out cells (in their flat order on the label
     grid) these are, after :meth:`thinned`; None: all of them, in that order.
+    ``scene_shift``: where the task maps with the scene's class mix, the per-class logit
+    shift (K,) to the mix EM estimated from this network's posteriors over the whole scene
+    (:func:`fhn_core.priors.prior_shift`), so that the map's score can be taken at these
+    cells; None where it keeps the training mix.
     """
 
     logits: torch.Tensor
     classes: np.ndarray
     positions: np.ndarray | None = None
+    scene_shift: torch.Tensor | None = None
 
     def metrics(self) -> Metrics:
         return evaluate(self.logits.argmax(0).numpy(), self.classes, self.logits.shape[0])
@@ -66,11 +71,13 @@ class HeldOut:
             return self
         keep = np.sort(np.random.default_rng(seed).choice(n, most, replace=False))
         positions = keep if self.positions is None else self.positions[keep]
-        return HeldOut(self.logits[:, torch.from_numpy(keep)], self.classes[keep], positions)
+        return HeldOut(self.logits[:, torch.from_numpy(keep)], self.classes[keep], positions,
+                       self.scene_shift)
 
     @staticmethod
     def pooled(parts: Sequence[HeldOut]) -> HeldOut:
-        """One set of the cells of several folds (each scored by its own fold's network)."""
+        """One set of the cells of several folds (each scored by its own fold's network;
+        their scene shifts differ, so none is kept)."""
         if not parts:
             raise FhnError("no held-out cells to pool: nothing was validated")
         return HeldOut(torch.cat([p.logits for p in parts], dim=1),

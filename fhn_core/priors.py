@@ -79,11 +79,20 @@ def scene_prior(
     return q
 
 
+def prior_shift(training_prior: list[float], prior: torch.Tensor) -> torch.Tensor:
+    """The per-class logit shift log q_k - log pi_k (K,) that moves posteriors from the
+    training prior pi to ``prior`` q (Bayes' rule in the module docstring)."""
+    pi = _checked(training_prior, prior.shape[0])
+    return prior.double().log() - pi.log()
+
+
 def shift_to_prior(logits: torch.Tensor, training_prior: list[float],
                    prior: torch.Tensor) -> torch.Tensor:
     """Logits whose softmax is the posterior under ``prior`` instead of the training prior."""
-    pi = _checked(training_prior, logits.shape[0])
-    shift = (prior.double().log() - pi.log()).to(logits.dtype)
+    if prior.shape[0] != logits.shape[0]:
+        raise FhnError(f"a class mix of {prior.shape[0]} classes cannot move logits of "
+                       f"{logits.shape[0]} classes")
+    shift = prior_shift(training_prior, prior).to(logits.dtype)
     return logits + shift.reshape(-1, *([1] * (logits.dim() - 1)))
 
 

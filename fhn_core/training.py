@@ -54,7 +54,7 @@ from .losses import balanced_class_weights, class_scores, partial_cross_entropy
 from .metrics import Metrics
 from .network import HyperbolicNetwork
 from .prediction import predict_logits, resolve_device
-from .priors import label_prior, uniform_prior
+from .priors import label_prior, prior_shift, scene_prior, uniform_prior
 from .pseudo_labels import DEFAULT_THRESHOLD, DEFAULT_WEIGHT, check_guide, forest_guide
 from .sampler import SubvolumeSampler
 from .sparse_labels import SparseLabels
@@ -507,7 +507,20 @@ class Trainer:
         on_data = to_data_grid(logits, output_factor(self.design),
                                self.val_labels.shape)  # nearest, for a coarse output
         labelled = self.val_labels >= 0
-        return HeldOut(torch.as_tensor(on_data[:, labelled]), self.val_labels[labelled])
+        return HeldOut(torch.as_tensor(on_data[:, labelled]), self.val_labels[labelled],
+                       scene_shift=self._scene_shift(torch.as_tensor(on_data)))
+
+    def _scene_shift(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """Where the task maps with the scene's class mix, the shift to the mix EM finds in
+        these whole-scene logits, as :func:`fhn_core.prediction.predict` finds it (one
+        answer per column of an averaged axis); None where it keeps the training mix."""
+        task = self.task
+        if task.class_priors != "scene":
+            return None
+        if task.averaged_axis is not None:
+            logits = logits.mean(1 + task.averaged_axis)
+        prior = self.model.info.training_prior
+        return prior_shift(prior, scene_prior(logits, prior))
 
     def _held_out_streamed(self) -> HeldOut:
         """Logits at the validation cells, from the blocks that hold them (blocks.logits_at):

@@ -324,8 +324,8 @@ def _print_choice(choice, record_path: Path) -> None:
         print(f"network mean IoU {net.mean_iou:.2f} ± {net.mean_iou_sd:.2f}"
               + (f", baseline {choice.baseline.mean_iou:.2f} ± {choice.baseline.mean_iou_sd:.2f}"
                  if choice.baseline is not None else "")
-              + (f", the map (their mean) {choice.blend.mean_iou:.2f} ± "
-                 f"{choice.blend.mean_iou_sd:.2f}" if choice.blend is not None else ""))
+              + (f", the map ({choice.map_label}) {choice.mapped.mean_iou:.2f} ± "
+                 f"{choice.mapped.mean_iou_sd:.2f}" if choice.mapped is not None else ""))
     if choice.baseline_wins:
         print(f"{PROG}: note: {choice.text().splitlines()[-1]} Write it with "
               f"{PROG} predict MODEL DATA --out FILE --baseline")

@@ -140,6 +140,11 @@ def test_auto_on_two_dates_scores_the_forest_guided_candidate_and_keeps_its_sett
     assert [c["status"] for c in record["candidates"][1:]] == ["skipped"] * 4
     assert record["chosen"] == guided["name"]
     assert record["overrides"]["training.guide"] == "forest"
+    # the map of two dates takes the scene's class mix, and is scored as such
+    assert record["map_label"] == "the scene's class mix" and record["baseline_weight"] == 0
+    assert len(record["map"]["fold_kappa"]) == 2
+    assert "the map (the scene's class mix)" in record["score_line"]
+    assert "the map (the scene's class mix)" in capsys.readouterr().out
     final = final_config_of(record)  # what --resume continues with
     assert final.guide == "forest" and final.patch == (128, 128)
     assert (final.guide_threshold, final.guide_weight) == (0.7, 0.5)

@@ -253,22 +253,59 @@ def test_the_map_of_a_blended_kind_is_scored_on_the_same_folds_as_the_two_models
     assert list(choice.chosen.held_out) == [choice.chosen.iterations]  # t* only is kept
 
     def kappas(weight):
-        scores = auto_recipe.blended_scores(choice.chosen, prepared.task, folds, weight, seed=4)
+        scores = auto_recipe.map_fold_scores(choice.chosen, prepared.task, folds, weight,
+                                             seed=4)
         return scores.kappas
     # the blend's two ends are the two models' own fold scores: the cells line up
     np.testing.assert_allclose(kappas(0.0), net.kappas, atol=1e-9)
     np.testing.assert_allclose(kappas(1.0), forest.kappas, atol=1e-9)
 
-    seismic = auto_recipe.blended("seismic", choice, prepared, seed=4)
+    seismic = auto_recipe.mapped("seismic", choice, prepared, seed=4)
     assert seismic.task.baseline_weight == 0.5 and choice.baseline_weight == 0.5
-    np.testing.assert_allclose(choice.blend.kappas, kappas(0.5))
+    np.testing.assert_allclose(choice.mapped.kappas, kappas(0.5))
     assert "the map (their mean)" in choice.score_line()
     record = choice.as_dict(["a", "b"])
-    assert record["baseline_weight"] == 0.5 and record["blend"]["n_folds"] == 3
+    assert record["baseline_weight"] == 0.5 and record["map"]["n_folds"] == 3
+    assert record["map_label"] == "their mean"
     assert "the map's cross-validated kappa" in record["why"]
     # the forest "wins" only against what the user gets: the map
-    assert choice.baseline_wins == (forest.kappa > choice.blend.kappa + 1e-9)
-    assert auto_recipe.blended("dates", choice, prepared) is prepared  # not a blended kind
+    assert choice.baseline_wins == (forest.kappa > choice.mapped.kappa + 1e-9)
+    assert auto_recipe.mapped("map", choice, prepared) is prepared  # the network's own map
+
+
+def test_a_map_with_the_scenes_class_mix_is_scored_with_each_folds_own_mix():
+    """Two dates map with the class mix EM finds on the scene (fhn_core.priors): each fold
+    network's held-out logits move by the shift its own whole-scene map gave."""
+    data, labels, _ = _map(3)
+    folds = spatial_folds(labels, 3, seed=0)
+
+    def prepare(candidate):
+        prepared = _prepare_for(data, labels, iterations=8)(candidate)
+        return replace(prepared, task=replace(prepared.task, class_priors="scene"))
+    choice, prepared = auto_recipe.choose(
+        [Candidate("signal", {"data.channels": [0, 1]})], prepare, folds,
+        budget_seconds=600, baseline=lambda p: baseline.cross_validated(p.task, folds))
+    held = choice.chosen.held_out[choice.chosen.iterations]
+    assert all(h.scene_shift is not None and h.scene_shift.shape == (2,) for h in held)
+    same = auto_recipe.mapped("dates", choice, prepared)
+    assert same is prepared and choice.baseline_weight == 0  # no blend for two dates
+    expected = [evaluate((h.logits + h.scene_shift[:, None].float()).argmax(0).numpy(),
+                         h.classes, 2).kappa for h in held]
+    np.testing.assert_allclose(choice.mapped.kappas, expected, atol=1e-12)
+    assert choice.map_label == "the scene's class mix"
+    assert "the map (the scene's class mix)" in choice.score_line()
+    assert "class mix it finds on the whole scene" in choice.reason
+
+    # the shift decides: one that drains class 1 out of every fold leaves kappa 0
+    drained = [replace(h, scene_shift=torch.tensor([0.0, -1e6], dtype=torch.float64))
+               for h in held]
+    chosen = replace(choice.chosen, held_out={choice.chosen.iterations: drained})
+    scores = auto_recipe.map_fold_scores(chosen, prepared.task, folds, 0.0)
+    assert max(scores.kappas) == 0.0 < min(choice.chosen.scores.kappas)
+    # a fold without a scene mix (a streamed survey) leaves the map unscored
+    unmixed = replace(choice.chosen, held_out={choice.chosen.iterations:
+                                               [replace(h, scene_shift=None) for h in held]})
+    assert auto_recipe.map_fold_scores(unmixed, prepared.task, folds, 0.0) is None
 
 
 def test_thinned_held_out_cells_keep_their_positions():

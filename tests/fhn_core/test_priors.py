@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,26 @@ def test_the_trainer_keeps_the_prior_its_loss_implies_and_the_tasks_default(weig
     np.testing.assert_allclose(info.training_prior, expected)
     assert info.class_priors == "scene"
     assert ModelInfo.from_json(info.to_json()).training_prior == info.training_prior
+
+
+def test_a_validations_scene_shift_is_the_one_predict_applies_with_the_same_network():
+    """The auto recipe scores the map of two dates with each fold network's own shift
+    (HeldOut.scene_shift): it must be the class mix fhn predict would find with it."""
+    rng = np.random.default_rng(1)
+    labels = np.full((16, 16), -1, np.int64)
+    labels[2, :12], labels[12, :12] = 0, 1
+    task = SegmentationTask(rng.standard_normal((2, 16, 16)).astype(np.float32), labels, 2,
+                            class_priors="scene")
+    config = TrainConfig(iterations=2, validation_fraction=0.3, checkpoint_every=0,
+                         device="cpu", patch=None, augment=False)
+    trainer = Trainer(task, NetworkDesign(2, 2, [Segment(0, 1, 3)]), config,
+                      diagnostics=False)
+    trainer.run()
+    held = trainer.held_out()
+    mix = predict(trainer.final_model(), task.data, device="cpu").scene_prior
+    expected = np.log(mix) - np.log(trainer.model.info.training_prior)
+    np.testing.assert_allclose(held.scene_shift.numpy(), expected, atol=1e-4)
+    assert abs(float(held.scene_shift[1] - held.scene_shift[0])) > 1e-3  # not a no-op
+    plain = Trainer(replace(task, class_priors="training"),
+                    NetworkDesign(2, 2, [Segment(0, 1, 3)]), config, diagnostics=False)
+    assert plain.held_out().scene_shift is None
