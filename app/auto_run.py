@@ -33,6 +33,7 @@ from fhn_core.cross_validation import spatial_folds
 from fhn_core.design import NetworkDesign
 from fhn_core.errors import FhnError
 from fhn_core.prediction import Prediction, probabilities_to_prediction
+from fhn_core.task import SegmentationTask
 from fhn_core.training import TrainConfig
 from io_adapters.atomic import atomic_output
 from io_adapters.errors import DataError
@@ -188,16 +189,22 @@ def read_record(path: Path) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------- baseline
-def write_baseline_inputs(folder: Path, labels: np.ndarray, seed: int, n_classes: int) -> Path:
-    """What refits the baseline: its training cells and seed (no fitted model is stored)."""
+def write_baseline_inputs(folder: Path, task: SegmentationTask, seed: int) -> Path:
+    """What refits the task's baseline: its training table (the training cells' feature
+    rows and classes, :func:`fhn_core.baseline.training_table`) and seed; no fitted model
+    is stored. The cells' grid indices are kept too, for the record."""
     folder.mkdir(parents=True, exist_ok=True)
+    features = baseline.cell_features(task.data, task.slice_axis)
+    labels, n_classes = task.valid_labels(task.labels), task.n_classes
+    rows, classes = baseline.training_table(features, labels, seed)
     cells = np.flatnonzero(labels >= 0)
     with atomic_output(folder / "labels.npz") as tmp, open(tmp, "wb") as fh:
         np.savez(fh, index=cells.astype(np.int64),
                  classes=labels.reshape(-1)[cells].astype(np.int16),
-                 grid=np.asarray(labels.shape, dtype=np.int64))
+                 grid=np.asarray(labels.shape, dtype=np.int64),
+                 rows=rows.astype(np.float32), row_classes=classes.astype(np.int16))
     meta = {"seed": int(seed), "trees": baseline.N_TREES, "n_classes": int(n_classes),
-            "what": auto_recipe.BASELINE_NAME}
+            "features": int(features.shape[0]), "what": auto_recipe.BASELINE_NAME}
     with atomic_output(folder / "baseline.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return folder
@@ -231,19 +238,32 @@ def baseline_folder(model_folder: Path) -> Path:
 
 def baseline_prediction(folder: Path, layout: DataLayout,
                         progress: Callable[[float], None] | None = None) -> Prediction:
-    """Refit the run's baseline from its stored cells and seed; predict every cell."""
+    """Refit the run's baseline from its stored training table and seed; predict every cell
+    of ``layout``'s data (the survey it was trained on, or another with the same channels).
+    Runs written before the table was stored refit from their cells, on their own grid only."""
     try:
         meta = json.loads((folder / "baseline.json").read_text(encoding="utf-8"))
         with np.load(folder / "labels.npz", allow_pickle=False) as stored:
+            table = ((stored["rows"], stored["row_classes"]) if "rows" in stored.files
+                     else None)
             index, classes, grid = stored["index"], stored["classes"], stored["grid"]
+        seed, trees = int(meta["seed"]), int(meta["trees"])
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
         raise DataError(f"the baseline in {folder} cannot be read ({err}); train again") from err
     features = baseline.cell_features(layout.data, layout.slice_axis)
-    if tuple(int(g) for g in grid) != tuple(features.shape[1:]):
-        raise DataError(f"the baseline was trained on a grid of {tuple(grid)}, this data's is "
-                        f"{tuple(features.shape[1:])}; apply it to the data it was trained on")
-    labels = np.full(features.shape[1:], -1, dtype=np.int64)
-    labels.reshape(-1)[index] = classes
-    forest = baseline.fit_forest(features, labels, int(meta["seed"]), int(meta["trees"]))
+    if table is not None:
+        if table[0].shape[1] != features.shape[0]:
+            raise DataError(f"the baseline in {folder} was trained on {table[0].shape[1]} "
+                            f"features per cell, this data gives {features.shape[0]}; apply "
+                            "it to data with the channels it was trained on")
+        forest = baseline.fit_forest_on(table[0], table[1].astype(np.int64), seed, trees)
+    else:
+        if tuple(int(g) for g in grid) != tuple(features.shape[1:]):
+            raise DataError(f"the baseline was trained on a grid of {tuple(grid)}, this data's "
+                            f"is {tuple(features.shape[1:])}; apply it to the data it was "
+                            "trained on (or train again: newer runs keep what applies anywhere)")
+        labels = np.full(features.shape[1:], -1, dtype=np.int64)
+        labels.reshape(-1)[index] = classes
+        forest = baseline.fit_forest(features, labels, seed, trees)
     _, proba = baseline.predict_forest(forest, features, int(meta["n_classes"]), progress)
     return _as_prediction(proba)

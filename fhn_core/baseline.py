@@ -10,9 +10,10 @@ like. 200 trees with class weights balanced over the training cells, as the netw
 (eq. 3.19 with balanced weights); at most ``MAX_TRAINING_CELLS`` cells per fit (a seeded
 stratified draw), which keeps a fit on densely painted 3D labels to seconds.
 
-A fitted forest is never stored (no pickle): it is refitted from the stored labels and its
-seed wherever it is needed again, which gives the same trees (:func:`fit_forest` is
-deterministic for a seed).
+A fitted forest is never stored (no pickle): it is refitted from its stored training table
+(:func:`training_table`: the training cells' feature rows and classes) and its seed wherever
+it is needed again, which gives the same trees (:func:`fit_forest_on` is deterministic for
+a seed), on the survey it was trained on or any other with the same channels.
 """
 
 from __future__ import annotations
@@ -62,8 +63,14 @@ def _draw(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
 def fit_forest(features: np.ndarray, labels: np.ndarray, seed: int = 0,
                trees: int = N_TREES):
     """A random forest fitted on the labelled cells (``labels`` on the features' grid)."""
-    from sklearn.ensemble import RandomForestClassifier
+    return fit_forest_on(*training_table(features, labels, seed), seed, trees)
 
+
+def training_table(features: np.ndarray, labels: np.ndarray,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, F) feature rows and (n,) classes :func:`fit_forest` trains on: the labelled
+    cells, at most ``MAX_TRAINING_CELLS`` of them (seeded), in their flat order on the grid.
+    Stored with a run, they refit the same forest on any grid (:func:`fit_forest_on`)."""
     if labels.shape != features.shape[1:]:
         raise FhnError(f"labels {labels.shape} are not on the features' grid "
                        f"{features.shape[1:]}")
@@ -71,9 +78,20 @@ def fit_forest(features: np.ndarray, labels: np.ndarray, seed: int = 0,
     if not cells.size:
         raise FhnError("the baseline has no labelled cells to train on")
     table = features.reshape(features.shape[0], -1)
+    return table[:, cells].T, labels.reshape(-1)[cells]
+
+
+def fit_forest_on(rows: np.ndarray, classes: np.ndarray, seed: int = 0,
+                  trees: int = N_TREES):
+    """A random forest fitted on feature ``rows`` (n, F) and their ``classes`` (n,)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    if rows.ndim != 2 or classes.shape != (rows.shape[0],) or not rows.shape[0]:
+        raise FhnError(f"the baseline needs one class per feature row, got rows "
+                       f"{rows.shape} and classes {classes.shape}")
     forest = RandomForestClassifier(n_estimators=trees, class_weight="balanced",
                                     random_state=seed, n_jobs=-1)
-    forest.fit(table[:, cells].T, labels.reshape(-1)[cells])
+    forest.fit(rows, classes)
     return forest
 
 

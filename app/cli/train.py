@@ -287,9 +287,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    Path(args.progress_log) if args.progress_log else None)
             timings["final_training"] = time.perf_counter() - started
             if choice is not None:
-                auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR,
-                                               task.valid_labels(task.labels),
-                                               int(training.get("seed", 0)), task.n_classes)
+                auto_run.write_baseline_inputs(out / auto_run.BASELINE_DIR, task,
+                                               int(training.get("seed", 0)))
                 auto_run.write_record(record_path, choice, list(task.class_names), timings,
                                       train_config)
                 _print_choice(choice, record_path)

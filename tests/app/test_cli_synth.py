@@ -6,6 +6,7 @@ import json
 import tomllib
 
 import numpy as np
+import pytest
 
 from app.cli import main
 from assets.demo_survey import generate_demo_survey
@@ -92,10 +93,40 @@ def test_a_seismic_auto_run_maps_the_mean_of_the_network_and_the_forest(tmp_path
                  "--store", str(tmp_path / "s.zarr"), "--device", "cpu"]) == 2
     assert "--baseline-weight 0" in capsys.readouterr().err
 
-    # another survey: the forest is refitted from the run's cells on its own grid only
+    # another survey: the forest is refitted from the run's stored training table, so the
+    # blend holds there too
     other = tmp_path / "other"
     assert main(["synth", str(other), "--style", "salt", "--seed", "6",
                  "--shape", "32", "32", "40"]) == 0
+    there = {}
+    for name, extra in (("map", []), ("network", ["--baseline-weight", "0"]),
+                        ("forest", ["--baseline"])):
+        there[name] = tmp_path / f"other-{name}.npy"
+        assert main(["predict", str(out / "run"), str(other / "salt-6.sgy"), "--out",
+                     str(there[name]), "--what", "probabilities", "--device", "cpu",
+                     *extra]) == 0
+    blend, network, forest = (np.load(there[n]) for n in ("map", "network", "forest"))
+    assert blend.shape[1:] == (32, 32, 40)
+    np.testing.assert_allclose(blend, 0.5 * (network + forest), rtol=1e-5, atol=1e-6)
+
+    # data with other channels cannot take the stored table
+    from types import SimpleNamespace
+
+    from app import auto_run
+    from io_adapters.errors import DataError
+
+    folder = auto_run.baseline_folder(out / "run" / "model")
+    n_features = json.loads((folder / "baseline.json").read_text())["features"]
+    fewer = SimpleNamespace(data=np.zeros((n_features - 1, 8, 8, 8), np.float32),
+                            slice_axis=None)
+    with pytest.raises(DataError, match=f"trained on {n_features} features per cell"):
+        auto_run.baseline_prediction(folder, fewer)
+
+    # a run written before the table was stored refits on its own grid only, and says so
+    stored = out / "run" / "baseline" / "labels.npz"
+    with np.load(stored) as old:
+        kept = {k: old[k] for k in ("index", "classes", "grid")}
+    np.savez(stored, **kept)
     capsys.readouterr()
     assert main(["predict", str(out / "run"), str(other / "salt-6.sgy"), "--out",
                  str(tmp_path / "o.npy"), "--device", "cpu"]) == 2
@@ -103,3 +134,7 @@ def test_a_seismic_auto_run_maps_the_mean_of_the_network_and_the_forest(tmp_path
     assert "grid" in err and "--baseline-weight 0" in err
     assert main(["predict", str(out / "run"), str(other / "salt-6.sgy"), "--out",
                  str(tmp_path / "o.npy"), "--baseline-weight", "0", "--device", "cpu"]) == 0
+    assert main(["predict", str(out / "run"), survey, "--out", str(tmp_path / "m.npy"),
+                 "--what", "probabilities", "--device", "cpu"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "m.npy"), np.load(written["map"]),
+                               rtol=1e-5, atol=1e-6)  # the same trees either way

@@ -12,6 +12,7 @@ from fhn_core.auto_recipe import Candidate, CandidateResult, Prepared, adopt, op
 from fhn_core.calibration import HeldOut
 from fhn_core.cross_validation import FoldScores, spatial_folds
 from fhn_core.design import NetworkDesign, Segment
+from fhn_core.errors import FhnError
 from fhn_core.metrics import evaluate
 from fhn_core.task import SegmentationTask
 from fhn_core.training import TrainConfig
@@ -46,6 +47,14 @@ def test_the_baseline_scores_high_on_an_informative_channel_and_low_on_noise():
     again = baseline.fit_forest(baseline.cell_features(data), labels, seed=0)  # refit = same
     assert np.array_equal(baseline.predict_forest(again, baseline.cell_features(data), 2)[0],
                           classes)
+    # its training table alone (what a run stores) refits the same trees, off the grid too
+    rows, classes_of_rows = baseline.training_table(baseline.cell_features(data), labels, 0)
+    assert rows.shape == (int((labels >= 0).sum()), 2)
+    from_table = baseline.fit_forest_on(rows.copy(), classes_of_rows.copy(), seed=0)
+    np.testing.assert_array_equal(
+        baseline.predict_forest(from_table, baseline.cell_features(data), 2)[1], proba)
+    with pytest.raises(FhnError, match="one class per feature row"):
+        baseline.fit_forest_on(rows, classes_of_rows[:-1])
 
 
 def test_the_baseline_folds_a_slice_axis_into_features():
