@@ -8,11 +8,13 @@ through the calls a fixed run uses (:mod:`app.layout`, :mod:`app.training_task`)
 cross-validates them on spatial folds of the labels, and scores the baseline on the
 adopted candidate's inputs.
 
-The baseline is never pickled. A run keeps what refits it: ``baseline/labels.npz`` (the
-flat indices and class ids of the training cells, ``allow_pickle=False``) and
-``baseline/baseline.json`` (seed, trees, grid); :func:`baseline_prediction` refits the
-forest from them (the same trees for the same seed, seconds) and predicts every cell of
-data laid out as for the run's model. The app also stores the baseline's prediction of
+The baseline is never pickled. A run keeps what refits it: ``baseline/labels.npz`` (its
+training table, the feature rows and classes of the cells it trained on, and for the
+record their flat indices on the grid; ``allow_pickle=False``) and
+``baseline/baseline.json`` (seed, trees, classes, features per cell);
+:func:`baseline_prediction` refits the forest from them (the same trees for the same seed,
+seconds) and predicts every cell of data laid out as for the run's model, on the survey
+it was trained on or another with the same channels. The app also stores the baseline's prediction of
 the project's own data at training time, beside the network's (:mod:`app.runs`).
 """
 
