@@ -14,8 +14,9 @@ record their flat indices on the grid; ``allow_pickle=False``) and
 ``baseline/baseline.json`` (seed, trees, classes, features per cell);
 :func:`baseline_prediction` refits the forest from them (the same trees for the same seed,
 seconds) and predicts every cell of data laid out as for the run's model, on the survey
-it was trained on or another with the same channels. The app also stores the baseline's prediction of
-the project's own data at training time, beside the network's (:mod:`app.runs`).
+it was trained on or another with the same channels. The app also stores the baseline's
+prediction of the project's own data at training time, beside the network's
+(:mod:`app.runs`).
 """
 
 from __future__ import annotations

@@ -315,7 +315,8 @@ def cross_validation_block(record: dict[str, Any] | None) -> None:
     st.dataframe(pd.DataFrame(runs.cross_validation_rows(record)), hide_index=True,
                  width="stretch", column_config={
                      c: st.column_config.NumberColumn(format="%.3f")
-                     for c in ("network IoU", "network ±", "baseline IoU", "baseline ±")})
+                     for c in ("network IoU", "network ±", "baseline IoU", "baseline ±",
+                               "map IoU", "map ±")})
     folds = record.get("folds") or {}
     st.caption(
         f"Scores on labels the model did not train on: {folds.get('n_folds', '?')} spatial "

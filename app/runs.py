@@ -392,16 +392,18 @@ def metrics_rows(metrics: Metrics, class_names: Sequence[str]) -> list[dict[str,
 
 
 def cross_validation_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per class: the network's and the baseline's cross-validated IoU (mean and sd)."""
-    net = record.get("network") or {}
-    base = record.get("baseline") or {}
+    """Per class: the network's and the baseline's cross-validated IoU (mean and sd), and
+    the map's where the record scores it apart from the network's."""
+    shown = {"network": record.get("network") or {}, "baseline": record.get("baseline") or {},
+             "map": record.get("map") or record.get("blend") or {}}  # "blend": session 27
     rows = []
-    for name in (net.get("class_iou") or {}):
-        rows.append({"class": name,
-                     "network IoU": (net.get("class_iou") or {}).get(name),
-                     "network ±": (net.get("class_iou_sd") or {}).get(name),
-                     "baseline IoU": (base.get("class_iou") or {}).get(name),
-                     "baseline ±": (base.get("class_iou_sd") or {}).get(name)})
+    for name in (shown["network"].get("class_iou") or {}):
+        row: dict[str, Any] = {"class": name}
+        for who, scores in shown.items():
+            if scores:
+                row[f"{who} IoU"] = (scores.get("class_iou") or {}).get(name)
+                row[f"{who} ±"] = (scores.get("class_iou_sd") or {}).get(name)
+        rows.append(row)
     return rows
 
 

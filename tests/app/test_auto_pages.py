@@ -54,7 +54,8 @@ def _scores(labels: np.ndarray, right: float, n_folds: int = 3) -> FoldScores:
     return FoldScores(tuple(out))
 
 
-def _auto_run(demo: Path, network: float, forest: float, baseline_weight: float = 0.0) -> str:
+def _auto_run(demo: Path, network: float, forest: float, baseline_weight: float = 0.0,
+              mapped: float | None = None, map_label: str = "") -> str:
     """A finished run whose record is the auto recipe's, with these cell accuracies (and the
     forest's weight in its map)."""
     job = jobs.registry().start(jobs.JobSpec(
@@ -69,7 +70,8 @@ def _auto_run(demo: Path, network: float, forest: float, baseline_weight: float 
                              scores=_scores(labels, network))
     choice = AutoChoice(chosen, [chosen], folds, 600.0, 3.0, _scores(labels, forest),
                         reason="Adopted 'attributes' at 2 iterations.",
-                        baseline_weight=baseline_weight)
+                        baseline_weight=baseline_weight, map_label=map_label,
+                        mapped=None if mapped is None else _scores(labels, mapped))
     info = runs.read_run(project, job.name)
     info = replace(info, recipe="auto",
                    cross_validation=choice.as_dict(project.load_labels().class_names))
@@ -133,3 +135,18 @@ def test_the_train_page_defaults_to_auto_for_the_default_design(demo: Path) -> N
     assert job.spec.config.iterations == AUTO_ITERATIONS
     job.stop()
     assert job.wait(WAIT)
+
+
+def test_results_page_scores_the_map_where_it_is_not_the_networks_own(demo: Path) -> None:
+    """Two dates map with the scene's class mix: the page shows the map's own score beside
+    the network's and compares the forest with the map."""
+    _auto_run(demo, network=0.95, forest=0.8, mapped=0.6, map_label="the scene's class mix")
+    at = _run(RESULTS)
+    shown = {m.label: m.value for m in at.metric}
+    assert "Map (the scene's class mix) kappa" in shown
+    assert any("differs from the network's own answer (the scene's class mix)" in i.value
+               for i in at.info)
+    assert any(w.value == BASELINE_WINS for w in at.warning)  # 0.8 beats the map, not the net
+    table = at.dataframe[0].value
+    assert {"network IoU", "baseline IoU", "map IoU", "map ±"} <= set(table.columns)
+    assert table["map IoU"].notna().all()
