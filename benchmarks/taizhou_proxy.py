@@ -100,6 +100,7 @@ GUIDED = "guided"
 BLEND = "blend"   # the product forest, the guided network and the mean of their probabilities
 ENSEMBLE = "ensemble"   # the guided network as the product's ensemble: member 0 against all
 CALIBRATED = "calibrated"   # the ensemble's scene mix from calibrated posteriors
+CHOSEN = "chosen"   # the ensemble's map or the forest, whichever the auto recipe's CV ranks first
 
 
 def guided_network(features: np.ndarray, train: np.ndarray, seed: int, iterations: int,
@@ -249,6 +250,39 @@ def calibrated_rows(crop: np.ndarray, train: np.ndarray, seed: int,
             (f"{name}, training mix", mean.softmax(0).numpy())]
 
 
+def chosen_rows(crop: np.ndarray, train: np.ndarray, seed: int,
+                args: argparse.Namespace) -> list[tuple[str, np.ndarray]]:
+    """Today's map (the five networks, the scene's class mix), the product forest, and the
+    map chosen between them by the auto recipe's cross-validation: the forest where its
+    fold kappa is above the map's (:func:`fhn_core.auto_recipe.map_fold_scores`)."""
+    from dataclasses import replace
+
+    from fhn_core import auto_recipe, baseline
+    from fhn_core.auto_recipe import Candidate, CandidateResult
+    from fhn_core.cross_validation import spatial_folds
+
+    prepared = guided_prepared(crop, train, seed, args.iterations, args.guide_threshold,
+                               args.guide_weight, args.patch, args.device)
+    prepared = replace(prepared, task=replace(prepared.task, class_priors="scene"))
+    folds = spatial_folds(train, auto_recipe.folds_for("dates"), seed=seed)
+    config = auto_recipe.fold_config(prepared.config, choose_iterations=False)
+    held = [auto_recipe.train_fold(prepared, folds, f, config)[config.last_iteration][1]
+            for f in range(folds.n_folds)]
+    result = CandidateResult(Candidate("guided", {}), iterations=config.last_iteration,
+                             held_out={config.last_iteration: held})
+    cv_map = auto_recipe.map_fold_scores(result, prepared.task, folds, 0.0).kappa
+    cv_forest = baseline.cross_validated(prepared.task, folds, seed).kappa
+    logits = guided_member_logits(crop, train, seed, args.iterations, args.guide_threshold,
+                                  args.guide_weight, args.patch, args.device, args.members)
+    today = scene_mix(torch.stack(logits).mean(0), [0.5, 0.5])
+    forest_p = product_forest_probabilities(crop, train, seed)
+    switch = cv_forest > cv_map + 1e-9
+    print(f"  CV kappa: the map {cv_map:.3f}, the forest {cv_forest:.3f} -> "
+          f"{'forest' if switch else 'network'}", flush=True)
+    return [(f"{len(logits)} networks, EM priors", today), ("product forest", forest_p),
+            ("chosen by CV", forest_p if switch else today)]
+
+
 def scene_mix(logits: torch.Tensor, training_prior: list[float]) -> np.ndarray:
     """Softmax of ``logits`` moved to the class mix EM re-estimates on the crop: the
     product's :mod:`fhn_core.priors` (Saerens, Latinne & Decaestecker 2002)."""
@@ -265,7 +299,7 @@ def prior_adjusted(probabilities: np.ndarray, training_prior: np.ndarray) -> np.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND, ENSEMBLE, CALIBRATED],
+    parser.add_argument("--method", choices=[*METHODS, GUIDED, BLEND, ENSEMBLE, CALIBRATED, CHOSEN],
                         default=DEFAULT_METHOD)
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -283,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="blend: also each model with EM-adjusted class priors")
     parser.add_argument("--members", type=int, default=5, help="ensemble: networks")
     args = parser.parse_args(argv)
-    if args.method in (GUIDED, BLEND, ENSEMBLE, CALIBRATED):
+    if args.method in (GUIDED, BLEND, ENSEMBLE, CALIBRATED, CHOSEN):
         label = (f"guided t{args.guide_threshold:g} w{args.guide_weight:g} "
                  f"p{args.patch} i{args.iterations}")
     else:
@@ -297,10 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             crop, train, test = proxy_split(features, ref, seed, proxy)
             runs = [] if args.no_forest else [("forest", forest, (crop, train, seed))]
-            if args.method in (BLEND, ENSEMBLE, CALIBRATED):
+            if args.method in (BLEND, ENSEMBLE, CALIBRATED, CHOSEN):
                 start = time.perf_counter()
                 rows = {BLEND: blend_rows, ENSEMBLE: ensemble_rows,
-                        CALIBRATED: calibrated_rows}[args.method](crop, train, seed, args)
+                        CALIBRATED: calibrated_rows,
+                        CHOSEN: chosen_rows}[args.method](crop, train, seed, args)
                 for name, proba in rows:
                     kappa = evaluate(proba.argmax(0), test, 2).kappa
                     kappas.setdefault(name, []).append(kappa)
