@@ -65,6 +65,18 @@ posteriors becomes the two-date default only if, pooled over the twenty splits, 
 kappa is higher than plain EM's AND it is ahead on at least 11 of 20. Stopped after twelve
 splits, behind on 10 (ahead on first 0 and 7 only; mirrored 0 fell to 0.153): not adopted.
 
+``--method chosen`` (session 28) runs the product's 5 spatial folds of the training points
+(at ``--iterations``, the task mapping with the scene's class mix) to score the map as the
+auto recipe now does (:func:`fhn_core.auto_recipe.map_fold_scores`) and the forest
+(:func:`fhn_core.baseline.cross_validated`), then the five networks; rows: today's map
+(five networks, the scene's class mix), the product forest, and the map chosen between
+them by that CV (the forest where its fold kappa is above the map's). Rule written before
+its first run: for two dates the auto recipe maps with the forest (training mix) where
+its CV kappa is above the map's only if, on the ten western splits (seeds 0-4 of both
+proxies, 100 iterations), the chosen map's mean kappa is higher than today's map's AND,
+among the splits where the choice switched to the forest, it is ahead of today's map on
+at least half (at least one switched).
+
     python -m benchmarks.taizhou_proxy [--method NAME] [--proxies first mirrored]
         [--seeds 0 1 2 3 4] [--iterations 75] [--no-forest] [--cache DIR]
         [--timelapse-weight W] [--guide-threshold T] [--guide-weight W] [--patch P]
