@@ -320,9 +320,7 @@ def test_a_person_walks_segy_geotiff_and_envi_projects(tmp_path: Path, chromium:
             create_project(page, watch, seismic, "Seismic walk")
             add_files(page, watch, [survey.segy])
             goto(page, watch, "View & label")
-            number = page.get_by_role("spinbutton", name="Inline number")
-            number.fill(str(inline))
-            number.press("Enter")
+            set_number(page, "Inline number", str(inline))  # kept through a late rerun
             wait_text(page, re.compile(rf"Inline {inline} · index"))
             add_classes(page, watch)
             paint_two_classes(page, watch, [((0.15, 0.15), (0.45, 0.2)),
