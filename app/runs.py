@@ -317,6 +317,18 @@ def save_baseline_prediction(paths: RunPaths, prediction: Prediction) -> Path:
     return folder
 
 
+def source_titles(record: Mapping[str, Any] | None) -> dict[str, str]:
+    """What each of SOURCES is called for a run whose auto-recipe record is ``record``: the
+    network's map names what it adds to the network (a blend, the scene's class mix)."""
+    record = record or {}
+    network = "the network"
+    if record.get("baseline_weight"):
+        network = "the network with the per-cell baseline (mean)"
+    elif record.get("map_label"):
+        network = f"the network ({record['map_label']})"
+    return {"network": network, BASELINE: "the per-cell baseline (random forest)"}
+
+
 def has_baseline(project: Project, name: str) -> bool:
     """Whether the run stored a baseline prediction (runs of the auto recipe)."""
     return (RunPaths.of(project, name).prediction_dir / BASELINE / "entropy.npy").is_file()

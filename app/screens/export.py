@@ -42,10 +42,7 @@ with left:
         if runs.has_baseline(project, info.name):
             source = st.radio(
                 "Prediction of", list(runs.SOURCES), horizontal=True, key="fhn-export-source",
-                format_func={"network": ("the network with the per-cell baseline (mean)"
-                                         if (info.cross_validation or {}).get("baseline_weight")
-                                         else "the network"),
-                             "baseline": "the per-cell baseline (random forest)"}.get,
+                format_func=runs.source_titles(info.cross_validation).get,
                 help="Runs of the auto recipe also keep the baseline's prediction; its "
                      "cross-validated score is beside the network's on Results.")
         what = st.multiselect("Products", list(PRODUCTS), default=["classes"],

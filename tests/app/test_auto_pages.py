@@ -147,6 +147,9 @@ def test_results_page_scores_the_map_where_it_is_not_the_networks_own(demo: Path
     assert any("differs from the network's own answer (the scene's class mix)" in i.value
                for i in at.info)
     assert any(w.value == BASELINE_WINS for w in at.warning)  # 0.8 beats the map, not the net
+    options = _run(EXPORT).radio(key="fhn-export-source").options
+    assert options == ["the network (the scene's class mix)",
+                       "the per-cell baseline (random forest)"]
     table = at.dataframe[0].value
     assert {"network IoU", "baseline IoU", "map IoU", "map ±"} <= set(table.columns)
     assert table["map IoU"].notna().all()
