@@ -86,9 +86,17 @@ def start(device: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> Ranks:
     return ranks
 
 
-def stop() -> None:
-    """Leave the process group (a no-op where none was joined)."""
+def stop(synchronise: bool = False) -> None:
+    """Leave the process group (a no-op where none was joined).
+
+    ``synchronise``: first wait until every rank is leaving (a run that ended well), so
+    that no rank tears its connections down while rank 0 still writes and talks: a rank
+    that left early was seen to abort at exit ("terminate called without an active
+    exception"). Not after an error, where the other ranks may never arrive (torchrun ends
+    them when one fails)."""
     if dist.is_initialized():
+        if synchronise:
+            dist.barrier()
         dist.destroy_process_group()
 
 

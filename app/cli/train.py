@@ -244,6 +244,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         task, design, train_config = prepared.task, prepared.design, prepared.config
     device = str(training.get("device", "auto"))
     ranks = distributed.start(device) if distributed.launched_by_torchrun() else None
+    ended_well = False
     try:
         # One writer per output folder (the app's worker included); under torchrun, rank 0.
         with distributed.held_by_rank_zero(lambda: RunLock(out), ranks or distributed.Ranks()):
@@ -292,8 +293,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 auto_run.write_record(record_path, choice, list(task.class_names), timings,
                                       train_config)
                 _print_choice(choice, record_path)
+        ended_well = True
     finally:
-        distributed.stop()
+        distributed.stop(synchronise=ended_well)
     return code
 
 
