@@ -296,8 +296,7 @@ def cross_validation_block(record: dict[str, Any] | None) -> None:
     st.markdown(f"**{record.get('score_line', '')}**")
     if record.get("baseline_wins"):
         st.warning(BASELINE_WINS, icon=":material/balance:")
-    mapped = record.get("map") or record.get("blend") or {}  # "blend": session 27's records
-    label = record.get("map_label") or ("their mean" if mapped else "")
+    mapped, label = runs.map_scores(record)
     if record.get("baseline_weight"):
         st.info(f"This run's map is the mean of the network's class probabilities and the "
                 f"per-cell baseline's (the baseline's weight {record['baseline_weight']:g})"

@@ -403,11 +403,18 @@ def metrics_rows(metrics: Metrics, class_names: Sequence[str]) -> list[dict[str,
     return rows
 
 
+def map_scores(record: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The map's own cross-validated scores in an auto-recipe record ({} where the map is
+    the network's) and what it adds to the network, e.g. "the scene's class mix"."""
+    scores = record.get("map") or record.get("blend") or {}  # "blend": session 27's records
+    return scores, record.get("map_label") or ("their mean" if scores else "")
+
+
 def cross_validation_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per class: the network's and the baseline's cross-validated IoU (mean and sd), and
     the map's where the record scores it apart from the network's."""
     shown = {"network": record.get("network") or {}, "baseline": record.get("baseline") or {},
-             "map": record.get("map") or record.get("blend") or {}}  # "blend": session 27
+             "map": map_scores(record)[0]}
     rows = []
     for name in (shown["network"].get("class_iou") or {}):
         row: dict[str, Any] = {"class": name}

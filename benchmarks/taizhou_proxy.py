@@ -189,18 +189,24 @@ def out_of_fold_calibration(crop: np.ndarray, train: np.ndarray, seed: int,
     out-of-fold logits: its spatial folds of the training points (auto_recipe's number),
     each fold trained for ``--iterations`` and scored at its end, as the auto recipe does
     with the iteration count fixed."""
-    from fhn_core import auto_recipe
     from fhn_core.calibration import HeldOut, fit_calibration
-    from fhn_core.cross_validation import spatial_folds
 
     prepared = guided_prepared(crop, train, seed, args.iterations, args.guide_threshold,
                                args.guide_weight, args.patch, args.device)
+    pooled = HeldOut.pooled(out_of_fold_logits(prepared, train, seed)[1])
+    return fit_calibration(pooled, 2), pooled.metrics().kappa
+
+
+def out_of_fold_logits(prepared, train: np.ndarray, seed: int):
+    """The auto recipe's spatial folds of the training points for two dates, and each
+    fold network's held-out logits at the end of its training (the iteration count fixed)."""
+    from fhn_core import auto_recipe
+    from fhn_core.cross_validation import spatial_folds
+
     folds = spatial_folds(train, auto_recipe.folds_for("dates"), seed=seed)
     config = auto_recipe.fold_config(prepared.config, choose_iterations=False)
-    held = [auto_recipe.train_fold(prepared, folds, f, config)[config.last_iteration][1]
-            for f in range(folds.n_folds)]
-    pooled = HeldOut.pooled(held)
-    return fit_calibration(pooled, 2), pooled.metrics().kappa
+    return folds, [auto_recipe.train_fold(prepared, folds, f, config)[config.last_iteration][1]
+                   for f in range(folds.n_folds)]
 
 
 def proxy_split(features: np.ndarray, ref: np.ndarray, seed: int,
@@ -273,17 +279,13 @@ def chosen_rows(crop: np.ndarray, train: np.ndarray, seed: int,
 
     from fhn_core import auto_recipe, baseline
     from fhn_core.auto_recipe import Candidate, CandidateResult
-    from fhn_core.cross_validation import spatial_folds
 
     prepared = guided_prepared(crop, train, seed, args.iterations, args.guide_threshold,
                                args.guide_weight, args.patch, args.device)
     prepared = replace(prepared, task=replace(prepared.task, class_priors="scene"))
-    folds = spatial_folds(train, auto_recipe.folds_for("dates"), seed=seed)
-    config = auto_recipe.fold_config(prepared.config, choose_iterations=False)
-    held = [auto_recipe.train_fold(prepared, folds, f, config)[config.last_iteration][1]
-            for f in range(folds.n_folds)]
-    result = CandidateResult(Candidate("guided", {}), iterations=config.last_iteration,
-                             held_out={config.last_iteration: held})
+    folds, held = out_of_fold_logits(prepared, train, seed)
+    last = prepared.config.last_iteration
+    result = CandidateResult(Candidate("guided", {}), iterations=last, held_out={last: held})
     cv_map = auto_recipe.map_fold_scores(result, prepared.task, folds, 0.0).kappa
     cv_forest = baseline.cross_validated(prepared.task, folds, seed).kappa
     logits = guided_member_logits(crop, train, seed, args.iterations, args.guide_threshold,
